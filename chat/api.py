@@ -1,0 +1,199 @@
+"""Chat's JSON endpoints (PROTOCOL.md): parse and check the request, call one action, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chat import selectors, services
+from chat.errors import ChatError
+from chat.models import Room
+from echostream.jsonapi import (
+    BadRequest,
+    alogin_required_json,
+    error,
+    json_body,
+    login_required_json,
+    string_field,
+)
+
+
+def _user_json(user: Any) -> dict[str, str]:
+    return {"id": str(user.pk), "username": user.get_username()}
+
+
+def _chat_error(exc: ChatError) -> JsonResponse:
+    return error(exc.code, exc.detail, status=exc.status)
+
+
+def _room_json(room: Room, *, viewer: Any, last_seq: int | None, unread: int) -> dict[str, Any]:
+    members = selectors.member_usernames(room)
+    name = room.name
+    if room.kind == Room.Kind.DM:
+        # A direct conversation is called after the other person, as in any messenger.
+        name = next((member for member in members if member != viewer.get_username()), viewer.get_username())
+    return {
+        "id": room.id,
+        "name": name,
+        "kind": room.kind,
+        "members": members,
+        "last_seq": last_seq,
+        "unread": unread,
+    }
+
+
+def _rooms_json(rooms: list[Room], *, viewer: Any) -> list[dict[str, Any]]:
+    last_seqs = async_to_sync(selectors.last_seqs)([room.id for room in rooms])
+    unread = async_to_sync(selectors.unread_counts)(user_id=str(viewer.pk), last_seqs=last_seqs)
+    return [_room_json(room, viewer=viewer, last_seq=last_seqs[room.id], unread=unread[room.id]) for room in rooms]
+
+
+# --- Accounts -----------------------------------------------------------------
+
+
+@require_GET
+@ensure_csrf_cookie
+def csrf(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"csrfToken": get_token(request)})
+
+
+@require_POST
+def signup(request: HttpRequest) -> JsonResponse:
+    try:
+        body = json_body(request)
+        username, password = string_field(body, "username").strip(), string_field(body, "password")
+    except BadRequest as exc:
+        return error("invalid", exc.detail, status=400)
+    field_errors = services.check_signup(username=username, password=password)
+    if field_errors:
+        return error("invalid", "Sign-up failed; see fields.", status=400, fields=field_errors)
+    user = services.do_signup(username=username, password=password)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return JsonResponse(_user_json(user), status=201)
+
+
+@require_POST
+def login_view(request: HttpRequest) -> JsonResponse:
+    try:
+        body = json_body(request)
+        username, password = string_field(body, "username"), string_field(body, "password")
+    except BadRequest as exc:
+        return error("invalid", exc.detail, status=400)
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        return error("bad_credentials", "Wrong username or password.", status=400)
+    login(request, user)
+    return JsonResponse(_user_json(user))
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return HttpResponse(status=204)
+
+
+@require_GET
+@login_required_json
+def me(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(_user_json(request.user))
+
+
+# --- Rooms ----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required_json
+def rooms(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        return JsonResponse({"rooms": _rooms_json(list(selectors.rooms_of(user=request.user)), viewer=request.user)})
+    try:
+        body = json_body(request)
+        name = string_field(body, "name")
+        members = body.get("members", [])
+        if not isinstance(members, list) or not all(isinstance(member, str) for member in members):
+            raise BadRequest("`members` must be a list of usernames.")
+        room = services.do_create_group(creator=request.user, name=name, member_usernames=members)
+    except BadRequest as exc:
+        return error("invalid", exc.detail, status=400)
+    except ChatError as exc:
+        return _chat_error(exc)
+    (room_json,) = _rooms_json([room], viewer=request.user)
+    return JsonResponse(room_json, status=201)
+
+
+@require_POST
+@login_required_json
+def add_member(request: HttpRequest, room_id: str) -> JsonResponse:
+    try:
+        room = selectors.room_of_member(user=request.user, room_id=room_id)
+        username = string_field(json_body(request), "username")
+        membership = services.do_add_member(actor=request.user, room=room, username=username)
+    except BadRequest as exc:
+        return error("invalid", exc.detail, status=400)
+    except ChatError as exc:
+        return _chat_error(exc)
+    return JsonResponse(
+        {"room": room.id, "username": membership.user.get_username(), "role": membership.role}, status=201
+    )
+
+
+@require_http_methods(["DELETE"])
+@login_required_json
+def remove_member(request: HttpRequest, room_id: str, username: str) -> HttpResponse:
+    try:
+        room = selectors.room_of_member(user=request.user, room_id=room_id)
+        services.do_remove_member(actor=request.user, room=room, username=username)
+    except ChatError as exc:
+        return _chat_error(exc)
+    return HttpResponse(status=204)
+
+
+@require_POST
+@login_required_json
+def open_dm(request: HttpRequest) -> JsonResponse:
+    try:
+        username = string_field(json_body(request), "username")
+        room, created = services.do_open_dm(user=request.user, other_username=username)
+    except BadRequest as exc:
+        return error("invalid", exc.detail, status=400)
+    except ChatError as exc:
+        return _chat_error(exc)
+    (room_json,) = _rooms_json([room], viewer=request.user)
+    return JsonResponse(room_json, status=201 if created else 200)
+
+
+# --- History --------------------------------------------------------------------
+
+
+def _optional_int(request: HttpRequest, name: str) -> int | None:
+    raw = request.GET.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"`{name}` must be an integer.") from exc
+
+
+@require_GET
+@alogin_required_json
+async def messages(request: HttpRequest, room_id: str) -> JsonResponse:
+    user = await request.auser()
+    if not await selectors.ais_member(user_id=str(user.pk), room_id=room_id):
+        return error("not_found", "No such room.", status=404)
+    try:
+        before, after = _optional_int(request, "before"), _optional_int(request, "after")
+        limit = _optional_int(request, "limit") or 50
+    except BadRequest as exc:
+        return error("invalid", exc.detail, status=400)
+    if not 1 <= limit <= settings.HISTORY_MAX_LIMIT:
+        return error("invalid", f"`limit` must be between 1 and {settings.HISTORY_MAX_LIMIT}.", status=400)
+    page, has_more = await selectors.message_page(room_id=room_id, before=before, after=after, limit=limit)
+    return JsonResponse({"messages": page, "has_more": has_more})

@@ -1,0 +1,66 @@
+"""Chat's socket frames: parse, check, then call one action."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from django.conf import settings
+
+from chat import services
+from echostream.core import frames
+from echostream.core.kafka import KafkaException
+
+logger = logging.getLogger(__name__)
+
+
+class SendFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    type: str
+    room: str
+    client_id: str
+    body: str
+    attachments: list[str] = []
+
+
+def _client_id_of(frame: dict[str, Any]) -> str | None:
+    client_id = frame.get("client_id")
+    return client_id if isinstance(client_id, str) and client_id else None
+
+
+@frames.register("message.send")
+async def handle_message_send(connection: frames.Connection, frame: dict[str, Any]) -> None:
+    client_id = _client_id_of(frame)
+    if client_id is None or len(client_id) > 128:
+        raise frames.FrameError("invalid_frame", "message.send needs a client_id: a non-empty string of at most 128.")
+    room = frame.get("room") if isinstance(frame.get("room"), str) else None
+
+    async def reject(reason: str, detail: str) -> None:
+        await connection.send_frame(
+            {"type": "message.rejected", "client_id": client_id, "room": room, "reason": reason, "detail": detail}
+        )
+
+    try:
+        send = msgspec.convert(frame, SendFrame)
+    except msgspec.ValidationError as exc:
+        await reject("invalid", str(exc))
+        return
+    try:
+        submission = await services.check_message_send(
+            sender_id=connection.user_id,
+            room_id=send.room,
+            client_id=send.client_id,
+            body=send.body,
+            attachments=send.attachments,
+            max_body_chars=settings.MESSAGE_MAX_BODY_CHARS,
+        )
+        await services.do_submit_message(
+            sender_id=connection.user_id, sender_name=connection.username, submission=submission
+        )
+    except services.SendRefused as refusal:
+        await reject(refusal.reason, refusal.detail)
+        return
+    except KafkaException as exc:
+        logger.warning("message.send %s not acknowledged by Kafka: %s", client_id, exc)
+        raise frames.FrameError("unavailable", "The message was not stored; send it again.") from exc
+    await connection.send_frame({"type": "message.ack", "client_id": client_id, "room": send.room, "status": "sent"})

@@ -1,0 +1,21 @@
+import asyncio
+import signal
+
+from django.core.management.base import BaseCommand
+
+from chat import bridge
+
+
+class Command(BaseCommand):
+    help = "Consume the room topics: store each event in MongoDB and send it to the room's members."
+
+    def handle(self, *args: object, **options: object) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        self.stdout.write("kafka_bridge: running (Ctrl-C to stop)")
+        await bridge.run(stop)

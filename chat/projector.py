@@ -1,0 +1,85 @@
+"""The projector: a pure fold of room events into message documents.
+
+The bridge applies it event by event as events arrive; a rebuild applies it to a
+room's whole topic. Both get the same documents because both use this function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from echostream.core.events import MessageCreated, MessageDeleted, MessageEdited, RoomEvent
+
+MessageDoc = dict[str, Any]
+
+
+def message_id_of(event: RoomEvent) -> str:
+    if isinstance(event, MessageCreated):
+        return event.id
+    return event.data.message_id
+
+
+def apply(message: MessageDoc | None, event: RoomEvent) -> MessageDoc | None:
+    """The message document after `event`, given the document before it (None: none yet)."""
+    if event.seq is None:
+        raise ValueError("only events read from a room topic (with a seq) can be projected")
+    if isinstance(event, MessageCreated):
+        if message is not None:
+            # The same id again: a replayed event or a client's retry. The first wins.
+            return message
+        return {
+            "_id": event.id,
+            "room": event.room,
+            "seq": event.seq,
+            "sender": event.data.sender,
+            "sender_id": event.actor,
+            "body": event.data.body,
+            "client_id": event.data.client_id,
+            "attachments": list(event.data.attachments),
+            "created_at": event.occurred_at,
+            "edited_at": None,
+            "deleted": False,
+            "moderation": event.data.moderation,
+            "version_seq": event.seq,
+        }
+    if message is None or event.seq <= message["version_seq"] or message["deleted"]:
+        # Unknown message, an event already folded in, or a change after a delete.
+        return message
+    if isinstance(event, MessageEdited):
+        return {**message, "body": event.data.body, "edited_at": event.occurred_at, "version_seq": event.seq}
+    if isinstance(event, MessageDeleted):
+        return {**message, "body": "", "attachments": [], "deleted": True, "version_seq": event.seq}
+    raise TypeError(f"not a room event: {type(event).__name__}")
+
+
+def fold(events: Iterable[RoomEvent]) -> dict[str, MessageDoc]:
+    """Every message document that a sequence of room events produces, by id."""
+    state: dict[str, MessageDoc] = {}
+    for event in events:
+        message_id = message_id_of(event)
+        document = apply(state.get(message_id), event)
+        if document is not None:
+            state[message_id] = document
+    return state
+
+
+def to_api(message: MessageDoc) -> dict[str, Any]:
+    """A message document as PROTOCOL.md's `message` object."""
+    api: dict[str, Any] = {
+        "id": message["_id"],
+        "room": message["room"],
+        "seq": message["seq"],
+        "sender": message["sender"],
+        "body": "" if message["deleted"] else message["body"],
+        "created_at": message["created_at"].isoformat(),
+        "client_id": message["client_id"],
+        "attachments": message["attachments"],
+    }
+    if message["edited_at"] is not None:
+        api["edited_at"] = message["edited_at"].isoformat()
+    if message["deleted"]:
+        api["deleted"] = True
+    if message["moderation"]:
+        api["moderation"] = message["moderation"]
+    return api

@@ -1,0 +1,81 @@
+"""The message history in MongoDB: the only code that reads or writes the `messages` collection."""
+
+from __future__ import annotations
+
+import enum
+
+from chat.projector import MessageDoc
+from echostream.core import mongo
+
+MESSAGES = "messages"
+
+
+class Stored(enum.Enum):
+    NEW = "new"
+    # The same event again (a redelivery after a crash): nothing changed.
+    REPLAYED = "replayed"
+    # Another event with an id already stored under another seq: a client's retry.
+    DUPLICATE = "duplicate"
+
+
+def _messages() -> mongo.AsyncCollection:
+    return mongo.collection(MESSAGES)
+
+
+async def ensure_indexes() -> None:
+    await _messages().create_index([("room", mongo.ASCENDING), ("seq", mongo.ASCENDING)], unique=True)
+
+
+async def store_new(message: MessageDoc) -> Stored:
+    try:
+        await _messages().insert_one(message)
+    except mongo.DuplicateKeyError:
+        existing = await _messages().find_one({"_id": message["_id"]})
+        if existing is None:
+            # The (room, seq) slot holds another message: the room's topic was re-created.
+            raise
+        return Stored.REPLAYED if existing["seq"] == message["seq"] else Stored.DUPLICATE
+    return Stored.NEW
+
+
+async def get(message_id: str) -> MessageDoc | None:
+    return await _messages().find_one({"_id": message_id})
+
+
+async def replace(message: MessageDoc) -> None:
+    await _messages().replace_one({"_id": message["_id"]}, message, upsert=True)
+
+
+async def page(*, room_id: str, before: int | None, after: int | None, limit: int) -> tuple[list[MessageDoc], bool]:
+    """Up to `limit` messages of a room, oldest first, and whether more lie beyond.
+
+    With `after`, the page starts just after that seq and `has_more` means newer
+    ones follow; otherwise it ends just before `before` (or at the newest) and
+    `has_more` means older ones precede.
+    """
+    seq_filter: dict[str, int] = {}
+    if before is not None:
+        seq_filter["$lt"] = before
+    if after is not None:
+        seq_filter["$gt"] = after
+    query: dict[str, object] = {"room": room_id}
+    if seq_filter:
+        query["seq"] = seq_filter
+    direction = mongo.ASCENDING if after is not None else mongo.DESCENDING
+    cursor = _messages().find(query).sort("seq", direction).limit(limit + 1)
+    found = await cursor.to_list(length=limit + 1)
+    has_more = len(found) > limit
+    found = found[:limit]
+    if direction == mongo.DESCENDING:
+        found.reverse()
+    return found, has_more
+
+
+async def count_after(*, room_id: str, seq: int, exclude_sender_id: str) -> int:
+    return await _messages().count_documents(
+        {"room": room_id, "seq": {"$gt": seq}, "sender_id": {"$ne": exclude_sender_id}, "deleted": False}
+    )
+
+
+async def drop() -> None:
+    await mongo.drop_collection(MESSAGES)

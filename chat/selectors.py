@@ -1,0 +1,93 @@
+"""Reads of users, rooms and memberships."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from chat import cache, projector, repository
+from chat.errors import RoomNotFound
+from chat.models import Membership, Room
+
+User = get_user_model()
+
+
+def rooms_of(*, user: AbstractBaseUser) -> QuerySet[Room]:
+    return Room.objects.filter(memberships__user=user).prefetch_related("memberships__user").order_by("-created_at")
+
+
+def room_of_member(*, user: AbstractBaseUser, room_id: str) -> Room:
+    """The room, if `user` is a member; strangers learn nothing about it."""
+    room = Room.objects.filter(pk=room_id, memberships__user=user).first()
+    if room is None:
+        raise RoomNotFound()
+    return room
+
+
+def is_admin(*, user: AbstractBaseUser, room: Room) -> bool:
+    return Membership.objects.filter(room=room, user=user, role=Membership.Role.ADMIN).exists()
+
+
+async def ais_member(*, user_id: str, room_id: str) -> bool:
+    return await Membership.objects.filter(room_id=room_id, user_id=user_id).aexists()
+
+
+def is_member(*, user_id: str, room_id: str) -> bool:
+    return Membership.objects.filter(room_id=room_id, user_id=user_id).exists()
+
+
+async def aroom_ids_of(*, user_id: str) -> list[str]:
+    return [room_id async for room_id in Membership.objects.filter(user_id=user_id).values_list("room_id", flat=True)]
+
+
+def member_usernames(room: Room) -> list[str]:
+    return sorted(membership.user.get_username() for membership in room.memberships.all())
+
+
+def users_with_prefix(*, prefix: str, limit: int = 20) -> QuerySet:
+    return User.objects.filter(username__istartswith=prefix, is_active=True).order_by("username")[:limit]
+
+
+async def message_page(
+    *, room_id: str, before: int | None, after: int | None, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    documents, has_more = await repository.page(room_id=room_id, before=before, after=after, limit=limit)
+    return [projector.to_api(document) for document in documents], has_more
+
+
+async def last_seqs(room_ids: list[str]) -> dict[str, int | None]:
+    """Each room's newest seq: from the Redis cache, else from the history."""
+    known = await cache.last_seqs(room_ids)
+    for room_id, seq in known.items():
+        if seq is None:
+            newest, _ = await repository.page(room_id=room_id, before=None, after=None, limit=1)
+            if newest:
+                known[room_id] = newest[-1]["seq"]
+                await cache.record_last_seq(room_id=room_id, seq=known[room_id])
+    return known
+
+
+# Read watermarks belong to presence (receipts); it plugs its reader in here so
+# that chat can count unread messages without importing it.
+ReadWatermarks = Callable[[str, list[str]], Awaitable[dict[str, int]]]
+_read_watermarks: list[ReadWatermarks] = []
+
+
+def register_read_watermarks(source: ReadWatermarks) -> None:
+    _read_watermarks[:] = [source]
+
+
+async def unread_counts(*, user_id: str, last_seqs: dict[str, int | None]) -> dict[str, int]:
+    """Messages from others after the user's read watermark, per room."""
+    active = [room_id for room_id, seq in last_seqs.items() if seq is not None]
+    marks = await _read_watermarks[0](user_id, active) if _read_watermarks and active else {}
+    counts = {room_id: 0 for room_id in last_seqs}
+    for room_id in active:
+        mark = marks.get(room_id, -1)
+        if last_seqs[room_id] > mark:
+            counts[room_id] = await repository.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
+    return counts

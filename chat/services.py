@@ -1,0 +1,232 @@
+"""Chat's actions: accounts, rooms, memberships, DMs, and submitting messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from chat import cache, projector, ratelimit, repository
+from chat.errors import ChatError, NotRoomAdmin
+from chat.models import Membership, Room
+from chat.selectors import ais_member, is_admin
+from echostream.core import events, groups, kafka
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+# --- Accounts -----------------------------------------------------------------
+
+
+def check_signup(*, username: str, password: str) -> dict[str, list[str]]:
+    """Field errors for a sign-up; empty when it may go ahead."""
+    errors: dict[str, list[str]] = {}
+    username_field = User._meta.get_field("username")
+    try:
+        username_field.clean(username, None)
+    except ValidationError as exc:
+        errors["username"] = list(exc.messages)
+    if "username" not in errors and User.objects.filter(username__iexact=username).exists():
+        errors["username"] = ["That username is taken."]
+    try:
+        password_validation.validate_password(password, User(username=username))
+    except ValidationError as exc:
+        errors["password"] = list(exc.messages)
+    return errors
+
+
+def do_signup(*, username: str, password: str) -> AbstractBaseUser:
+    return User.objects.create_user(username=username, password=password)
+
+
+# --- Rooms ----------------------------------------------------------------------
+
+
+def _users_named(usernames: list[str]) -> list[AbstractBaseUser]:
+    wanted = {name for name in usernames if name}
+    found = list(User.objects.filter(username__in=wanted, is_active=True))
+    missing = wanted - {user.get_username() for user in found}
+    if missing:
+        raise ChatError("unknown_user", f"No such user: {', '.join(sorted(missing))}.")
+    return found
+
+
+def _notify_rooms_changed(users: list[AbstractBaseUser]) -> None:
+    for user in users:
+        async_to_sync(groups.tell_rooms_changed)(str(user.pk))
+
+
+def do_create_group(*, creator: AbstractBaseUser, name: str, member_usernames: list[str]) -> Room:
+    name = name.strip()
+    if not name:
+        raise ChatError("invalid", "A group needs a name.")
+    if len(name) > Room._meta.get_field("name").max_length:
+        raise ChatError("invalid", "That name is too long.")
+    others = [user for user in _users_named(member_usernames) if user.pk != creator.pk]
+    room = Room(name=name, kind=Room.Kind.GROUP, created_by=creator)
+    # The topic first: a room whose topic could not be made must not exist.
+    kafka.ensure_room_topic(room.id)
+    with transaction.atomic():
+        room.save()
+        Membership.objects.create(room=room, user=creator, role=Membership.Role.ADMIN)
+        Membership.objects.bulk_create([Membership(room=room, user=user) for user in others])
+    _notify_rooms_changed([creator, *others])
+    return room
+
+
+def do_open_dm(*, user: AbstractBaseUser, other_username: str) -> tuple[Room, bool]:
+    """The pair's one direct conversation, and whether this call created it."""
+    (other,) = _users_named([other_username]) if other_username else (None,)
+    if other is None:
+        raise ChatError("invalid", "Say whom to message.")
+    if other.pk == user.pk:
+        raise ChatError("invalid", "You cannot open a conversation with yourself.")
+    low, high = sorted([user.pk, other.pk])
+    dm_key = f"{low}:{high}"
+    existing = Room.objects.filter(dm_key=dm_key).first()
+    if existing is not None:
+        return existing, False
+    room = Room(kind=Room.Kind.DM, dm_key=dm_key, created_by=user)
+    kafka.ensure_room_topic(room.id)
+    try:
+        with transaction.atomic():
+            room.save()
+            Membership.objects.bulk_create(
+                [Membership(room=room, user=user, role=Membership.Role.ADMIN), Membership(room=room, user=other)]
+            )
+    except IntegrityError:
+        # The other side opened it at the same moment: theirs is the pair's room.
+        return Room.objects.get(dm_key=dm_key), False
+    _notify_rooms_changed([user, other])
+    return room, True
+
+
+def do_add_member(*, actor: AbstractBaseUser, room: Room, username: str) -> Membership:
+    if room.kind != Room.Kind.GROUP:
+        raise ChatError("invalid", "A direct conversation has exactly two members.")
+    if not is_admin(user=actor, room=room):
+        raise NotRoomAdmin()
+    (user,) = _users_named([username])
+    membership, _ = Membership.objects.get_or_create(room=room, user=user)
+    _notify_rooms_changed([user])
+    return membership
+
+
+def do_remove_member(*, actor: AbstractBaseUser, room: Room, username: str) -> None:
+    if room.kind != Room.Kind.GROUP:
+        raise ChatError("invalid", "You cannot leave a direct conversation.")
+    leaving = actor.get_username() == username
+    if not leaving and not is_admin(user=actor, room=room):
+        raise NotRoomAdmin()
+    membership = Membership.objects.filter(room=room, user__username=username).select_related("user").first()
+    if membership is None:
+        raise ChatError("not_found", "That user is not a member.", status=404)
+    membership.delete()
+    _notify_rooms_changed([membership.user])
+
+
+# --- Sending messages ----------------------------------------------------------
+
+
+class SendRefused(Exception):
+    """A `message.send` that will not be submitted; answered with `message.rejected`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, kw_only=True)
+class Submission:
+    room_id: str
+    client_id: str
+    body: str
+    attachments: list[str]
+
+
+# Top-floor apps (moderation's mutes and bans) plug refusals in here, so that a
+# refused sender hears it at once without chat importing them.
+SendCheck = Callable[[str, str], Awaitable[SendRefused | None]]
+_send_checks: list[SendCheck] = []
+
+
+def register_send_check(check: SendCheck) -> None:
+    _send_checks.append(check)
+
+
+async def check_message_send(
+    *, sender_id: str, room_id: str, client_id: str, body: str, attachments: list[str], max_body_chars: int
+) -> Submission:
+    if not await ais_member(user_id=sender_id, room_id=room_id):
+        raise SendRefused("forbidden", "You are not a member of that room.")
+    if len(body) > max_body_chars:
+        raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
+    if attachments:
+        raise SendRefused("invalid", "Attachments are not accepted yet.")
+    if not body.strip():
+        raise SendRefused("invalid", "A message needs text.")
+    for check in _send_checks:
+        refusal = await check(sender_id, room_id)
+        if refusal is not None:
+            raise refusal
+    return Submission(room_id=room_id, client_id=client_id, body=body, attachments=attachments)
+
+
+async def do_submit_message(*, sender_id: str, sender_name: str, submission: Submission) -> None:
+    """Put the message on the inbound topic; returns once Kafka has acknowledged it."""
+    message_id = events.message_id_for(room_id=submission.room_id, sender_id=sender_id, client_id=submission.client_id)
+    if await cache.was_acked(message_id):
+        return  # a retry of a send Kafka already has
+    if not await ratelimit.take_send_token(user_id=sender_id):
+        raise SendRefused("rate_limited", "You are sending too fast; wait a moment.")
+    event = events.MessageSubmitted(
+        id=message_id,
+        room=submission.room_id,
+        occurred_at=events.now(),
+        actor=sender_id,
+        data=events.SubmittedData(
+            client_id=submission.client_id,
+            body=submission.body,
+            sender=sender_name,
+            attachments=submission.attachments,
+        ),
+    )
+    await kafka.producer().send(topic=kafka.inbound_topic(), key=submission.room_id, value=events.encode(event))
+    await cache.remember_acked_send(message_id)
+
+
+# --- Projecting room events (the bridge) ----------------------------------------------
+
+
+async def do_apply_room_event(*, event: events.RoomEvent) -> None:
+    """Fold one room-topic event into the history, then show it to the room's members.
+
+    Safe to repeat: a redelivered event changes nothing stored, and clients drop a
+    message id they already have.
+    """
+    if isinstance(event, events.MessageCreated):
+        document = projector.apply(None, event)
+        outcome = await repository.store_new(document)
+        if outcome is repository.Stored.DUPLICATE:
+            logger.info("dropped duplicate of message %s at seq %s", event.id, event.seq)
+            return
+        if outcome is repository.Stored.REPLAYED:
+            document = await repository.get(event.id) or document
+        frame_type = "message.new"
+    else:
+        current = await repository.get(projector.message_id_of(event))
+        document = projector.apply(current, event)
+        if document is None or document is current:
+            logger.info("event %s changes nothing; skipped", event.id)
+            return
+        await repository.replace(document)
+        frame_type = "message.updated"
+    await cache.record_last_seq(room_id=event.room, seq=event.seq)
+    await groups.send_to_room(event.room, {"type": frame_type, "message": projector.to_api(document)})

@@ -1,0 +1,40 @@
+"""Server-rendered pages: sign-up, sign-in, sign-out, and the chat page that loads the JS client."""
+
+from __future__ import annotations
+
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.views import LoginView
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+
+class LoginPage(LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+def signup_page(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("chat")
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("chat")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@require_POST
+def logout_page(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("login")
+
+
+@login_required
+def chat_page(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "chat/chat.html", {"me": {"id": str(request.user.pk), "username": request.user.get_username()}}
+    )

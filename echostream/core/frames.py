@@ -1,0 +1,74 @@
+"""The registry that lets each app own the socket frames of its concern.
+
+Apps register handlers from their AppConfig.ready(); the socket consumer looks a
+frame's type up here and knows nothing else about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+
+class Connection(Protocol):
+    """What a frame handler may use of the socket it serves."""
+
+    user_id: str
+    username: str
+    channel_name: str
+
+    async def send_frame(self, frame: dict[str, Any]) -> None: ...
+
+
+class FrameError(Exception):
+    """A frame that cannot be handled: answered with an `error` frame, socket kept open."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+Handler = Callable[[Connection, dict[str, Any]], Awaitable[None]]
+
+_handlers: dict[str, Handler] = {}
+
+
+def register(frame_type: str) -> Callable[[Handler], Handler]:
+    def decorator(handler: Handler) -> Handler:
+        if _handlers.get(frame_type, handler) is not handler:
+            raise RuntimeError(f"two handlers registered for frame type {frame_type!r}")
+        _handlers[frame_type] = handler
+        return handler
+
+    return decorator
+
+
+def handler_for(frame_type: str) -> Handler | None:
+    return _handlers.get(frame_type)
+
+
+# Apps that care when a socket opens or closes (presence) hook in here.
+LifecycleHook = Callable[[Connection], Awaitable[None]]
+_connect_hooks: list[LifecycleHook] = []
+_disconnect_hooks: list[LifecycleHook] = []
+
+
+def on_connect(hook: LifecycleHook) -> LifecycleHook:
+    _connect_hooks.append(hook)
+    return hook
+
+
+def on_disconnect(hook: LifecycleHook) -> LifecycleHook:
+    _disconnect_hooks.append(hook)
+    return hook
+
+
+async def run_connect_hooks(connection: Connection) -> None:
+    for hook in _connect_hooks:
+        await hook(connection)
+
+
+async def run_disconnect_hooks(connection: Connection) -> None:
+    for hook in _disconnect_hooks:
+        await hook(connection)

@@ -1,0 +1,177 @@
+"""The only module that builds Kafka clients and knows topic names."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AsyncProducer",
+    "Consumer",
+    "KafkaError",
+    "KafkaException",
+    "Message",
+    "Producer",
+    "TopicPartition",
+    "ensure_inbound_topic",
+    "ensure_room_topic",
+    "inbound_topic",
+    "make_consumer",
+    "make_sync_producer",
+    "producer",
+    "room_id_from_topic",
+    "room_topic",
+    "room_topic_pattern",
+]
+
+
+def _prefix() -> str:
+    return settings.ECHOSTREAM_NAMESPACE
+
+
+def inbound_topic() -> str:
+    return f"{_prefix()}.inbound"
+
+
+def room_topic(room_id: str) -> str:
+    # The one place that maps a room to its topic: a later shared, partitioned
+    # layout for very many rooms changes only this function and the two below.
+    return f"{_prefix()}.room.{room_id}"
+
+
+def room_topic_pattern() -> str:
+    return "^" + _prefix().replace(".", r"\.") + r"\.room\..+"
+
+
+def room_id_from_topic(topic: str) -> str:
+    return topic.removeprefix(f"{_prefix()}.room.")
+
+
+def _base_config() -> dict[str, Any]:
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}
+
+
+def _producer_config() -> dict[str, Any]:
+    return {
+        **_base_config(),
+        "enable.idempotence": True,
+        "acks": "all",
+        # Chat wants each message on the wire now, not batched for throughput.
+        "linger.ms": 1,
+        "message.timeout.ms": 30000,
+    }
+
+
+def make_sync_producer() -> Producer:
+    return Producer(_producer_config())
+
+
+def make_consumer(*, group_id: str, **overrides: Any) -> Consumer:
+    config = {
+        **_base_config(),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        # A pattern subscription only sees a new room topic at a metadata
+        # refresh; the default five minutes would hold a new room's first message.
+        "topic.metadata.refresh.interval.ms": 300,
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000,
+        "fetch.wait.max.ms": 50,
+        **overrides,
+    }
+    return Consumer(config)
+
+
+class AsyncProducer:
+    """An idempotent, acks=all producer whose `send` resolves when Kafka has the record.
+
+    librdkafka reports deliveries only from `poll()`, so a daemon thread polls and
+    hands each report back to the event loop that asked for it.
+    """
+
+    def __init__(self) -> None:
+        self._producer = Producer(_producer_config())
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._poll_forever, name="kafka-producer-poll", daemon=True)
+        self._poller.start()
+
+    def _poll_forever(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.05)
+
+    async def send(self, *, topic: str, key: str, value: bytes) -> Message:
+        loop = asyncio.get_running_loop()
+        delivered: asyncio.Future[Message] = loop.create_future()
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            loop.call_soon_threadsafe(_settle, delivered, error, message)
+
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key.encode(), on_delivery=on_delivery)
+                break
+            except BufferError:
+                await asyncio.sleep(0.01)
+        return await delivered
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._producer.flush(timeout)
+        self._closed.set()
+
+
+def _settle(future: asyncio.Future[Message], error: KafkaError | None, message: Message) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(KafkaException(error))
+    else:
+        future.set_result(message)
+
+
+def _admin() -> AdminClient:
+    return AdminClient(_base_config())
+
+
+def _create_topics(topics: Iterable[NewTopic]) -> None:
+    admin = _admin()  # must outlive the futures, or librdkafka cancels them
+    for topic, future in admin.create_topics(list(topics), operation_timeout=10).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+            logger.debug("topic %s already exists", topic)
+
+
+def ensure_room_topic(room_id: str) -> None:
+    config = {"retention.ms": str(settings.KAFKA_ROOM_RETENTION_MS), "cleanup.policy": "delete"}
+    _create_topics([NewTopic(room_topic(room_id), num_partitions=1, replication_factor=1, config=config)])
+
+
+def ensure_inbound_topic() -> None:
+    _create_topics([NewTopic(inbound_topic(), num_partitions=settings.KAFKA_INBOUND_PARTITIONS, replication_factor=1)])
+
+
+_producer: AsyncProducer | None = None
+_producer_lock = threading.Lock()
+
+
+def producer() -> AsyncProducer:
+    """The process's one async producer (librdkafka producers are thread-safe and costly)."""
+    global _producer
+    with _producer_lock:
+        if _producer is None:
+            ensure_inbound_topic()
+            _producer = AsyncProducer()
+        return _producer

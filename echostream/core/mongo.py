@@ -1,0 +1,54 @@
+"""The only module that imports PyMongo: clients, collections and the errors callers may meet."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from django.conf import settings
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+__all__ = [
+    "ASCENDING",
+    "DESCENDING",
+    "AsyncCollection",
+    "DuplicateKeyError",
+    "PyMongoError",
+    "close",
+    "collection",
+    "database_name",
+    "drop_collection",
+]
+
+# An async client belongs to the event loop that made it: one per loop.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMongoClient] = weakref.WeakKeyDictionary()
+
+
+def database_name() -> str:
+    return settings.ECHOSTREAM_NAMESPACE.replace(".", "_")
+
+
+def _client() -> AsyncMongoClient:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = AsyncMongoClient(settings.MONGODB_URI, tz_aware=True, serverSelectionTimeoutMS=5000)
+        _clients[loop] = client
+    return client
+
+
+def collection(name: str) -> AsyncCollection[dict[str, Any]]:
+    return _client()[database_name()][name]
+
+
+async def drop_collection(name: str) -> None:
+    await _client()[database_name()].drop_collection(name)
+
+
+async def close() -> None:
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.close()

@@ -1,0 +1,28 @@
+"""Builds Redis clients. Each concern (rate limits, presence, cache) keeps its own
+key formats and TTLs in its own module and asks here for a client and a key prefix."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from django.conf import settings
+from redis.asyncio import Redis
+
+__all__ = ["Redis", "client", "key"]
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
+
+
+def client() -> Redis:
+    # redis.asyncio connections belong to the loop that opened them.
+    loop = asyncio.get_running_loop()
+    redis = _clients.get(loop)
+    if redis is None:
+        redis = Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        _clients[loop] = redis
+    return redis
+
+
+def key(*parts: str) -> str:
+    return ":".join((settings.ECHOSTREAM_NAMESPACE, *parts))

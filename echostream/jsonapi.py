@@ -1,0 +1,88 @@
+"""What every JSON endpoint shares: body parsing, the error shape, and sign-in checks.
+
+Errors are `{"error": {"code", "detail"}}`; nothing under /api/ answers with HTML.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found, server_error
+
+
+def error(code: str, detail: str, *, status: int, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "detail": detail, **extra}}, status=status)
+
+
+class BadRequest(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError as exc:
+        raise BadRequest("The body is not JSON.") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+def string_field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise BadRequest(f"`{name}` must be a string.")
+    return value
+
+
+def login_required_json(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return error("not_authenticated", "Sign in first.", status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def alogin_required_json(view: Callable[..., Awaitable[HttpResponse]]) -> Callable[..., Awaitable[HttpResponse]]:
+    @wraps(view)
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = await request.auser()
+        if not user.is_authenticated:
+            return error("not_authenticated", "Sign in first.", status=401)
+        return await view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return error("not_found", "No such endpoint.", status=404)
+    return page_not_found(request, exception)
+
+
+def internal_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return error("internal", "The server failed; try again.", status=500)
+    return server_error(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if _is_api(request):
+        return error(
+            "csrf", f"CSRF check failed: {reason}. Send the token from /api/auth/csrf/ as X-CSRFToken.", status=403
+        )
+    from django.views.csrf import csrf_failure as default_csrf_failure
+
+    return default_csrf_failure(request, reason)

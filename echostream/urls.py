@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from chat.urls import api_urlpatterns as chat_api
+from chat.urls import page_urlpatterns as chat_pages
+from presence import api as presence_api
+
+handler404 = "echostream.jsonapi.not_found"
+handler500 = "echostream.jsonapi.internal_error"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(chat_api)),
+    path("api/users/", presence_api.users),
+    path("", include(chat_pages)),
+]

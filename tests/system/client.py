@@ -1,0 +1,102 @@
+"""A real EchoStream client for system tests and benchmarks: HTTP via httpx, the socket via websockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+
+class ChatClient:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=20)
+        self.socket: ClientConnection | None = None
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.username = ""
+        self._reader: asyncio.Task[None] | None = None
+
+    async def _csrf(self) -> str:
+        response = await self.http.get("/api/auth/csrf/")
+        response.raise_for_status()
+        return response.json()["csrfToken"]
+
+    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self.http.post(path, json=body, headers={"X-CSRFToken": await self._csrf()})
+
+    async def delete(self, path: str) -> httpx.Response:
+        return await self.http.delete(path, headers={"X-CSRFToken": await self._csrf()})
+
+    async def signup(self, username: str, password: str = "correct-horse-battery") -> dict[str, Any]:
+        response = await self.post("/api/auth/signup/", {"username": username, "password": password})
+        assert response.status_code == 201, response.text
+        self.username = username
+        return response.json()
+
+    async def create_group(self, name: str, members: list[str]) -> dict[str, Any]:
+        response = await self.post("/api/rooms/", {"name": name, "members": members})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def open_dm(self, username: str) -> dict[str, Any]:
+        response = await self.post("/api/dms/", {"username": username})
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    async def history(self, room_id: str, **params: int) -> httpx.Response:
+        return await self.http.get(f"/api/rooms/{room_id}/messages/", params=params)
+
+    def _cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.http.cookies.items())
+
+    async def connect(self, *, origin: str | None = None, with_session: bool = True) -> None:
+        ws_url = self.base_url.replace("http://", "ws://") + "/ws/"
+        headers = {"Cookie": self._cookie_header()} if with_session else {}
+        self.socket = await connect(ws_url, origin=origin or self.base_url, additional_headers=headers, max_size=None)
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.socket is not None
+        async for raw in self.socket:
+            await self.frames.put(json.loads(raw))
+
+    async def send_frame(self, frame: dict[str, Any] | str) -> None:
+        assert self.socket is not None
+        await self.socket.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def send_message(self, room_id: str, body: str, client_id: str | None = None) -> str:
+        client_id = client_id or uuid.uuid4().hex
+        await self.send_frame({"type": "message.send", "room": room_id, "client_id": client_id, "body": body})
+        return client_id
+
+    async def next_frame(self, *types: str, timeout: float = 10) -> dict[str, Any]:
+        """The next frame of one of `types` (any type when none given); others are dropped."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.frames.get()
+                if not types or frame["type"] in types:
+                    return frame
+
+    async def collect(self, frame_type: str, count: int, *, timeout: float = 20) -> list[dict[str, Any]]:
+        return [await self.next_frame(frame_type, timeout=timeout) for _ in range(count)]
+
+    async def quiet_frames(self, seconds: float) -> list[dict[str, Any]]:
+        """Every frame that arrives within `seconds`."""
+        seen: list[dict[str, Any]] = []
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    seen.append(await self.frames.get())
+        except TimeoutError:
+            return seen
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close()
+        if self._reader is not None:
+            self._reader.cancel()
+        await self.http.aclose()
