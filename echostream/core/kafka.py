@@ -175,3 +175,13 @@ def producer() -> AsyncProducer:
             ensure_inbound_topic()
             _producer = AsyncProducer()
         return _producer
+
+
+def delete_namespace_topics() -> None:
+    """Delete every topic of this namespace (test runs clean up with it)."""
+    admin = _admin()
+    prefix = f"{_prefix()}."
+    names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(prefix)]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result()

@@ -52,3 +52,7 @@ async def close() -> None:
     client = _clients.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.close()
+
+
+async def drop_database() -> None:
+    await _client().drop_database(database_name())

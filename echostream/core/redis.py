@@ -26,3 +26,9 @@ def client() -> Redis:
 
 def key(*parts: str) -> str:
     return ":".join((settings.ECHOSTREAM_NAMESPACE, *parts))
+
+
+async def delete_namespace_keys() -> None:
+    redis = client()
+    async for name in redis.scan_iter(match=key("*"), count=1000):
+        await redis.delete(name)

@@ -1,0 +1,35 @@
+"""Read-only looks into the real Kafka and MongoDB, for assertions."""
+
+from __future__ import annotations
+
+import uuid
+
+from chat import repository
+from echostream.core import events, kafka, mongo
+
+
+def room_topic_events(room_id: str) -> list[tuple[int, events.Event]]:
+    """Every (offset, event) in the room's topic, from the start."""
+    consumer = kafka.make_consumer(group_id=f"inspect-{uuid.uuid4().hex}")
+    topic = kafka.room_topic(room_id)
+    try:
+        low, high = consumer.get_watermark_offsets(kafka.TopicPartition(topic, 0), timeout=10)
+        consumer.assign([kafka.TopicPartition(topic, 0, low)])
+        found: list[tuple[int, events.Event]] = []
+        while low < high and (not found or found[-1][0] < high - 1):
+            record = consumer.poll(5)
+            if record is None:
+                break
+            if not record.error():
+                found.append((record.offset(), events.decode(record.value())))
+        return found
+    finally:
+        consumer.close()
+
+
+async def stored_messages(room_id: str) -> list[dict]:
+    try:
+        documents, _ = await repository.page(room_id=room_id, before=None, after=-1, limit=10_000)
+        return documents
+    finally:
+        await mongo.close()

@@ -1,0 +1,101 @@
+"""Runs the three roles exactly as the Procfile (and so `make run`) does, each as its own process,
+so that a test can kill and restart one of them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def procfile_commands() -> dict[str, str]:
+    commands = {}
+    for line in (REPO / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            commands[name.strip()] = command.strip()
+    return commands
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+            "WEB_PORT": str(self.port),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands = procfile_commands()
+
+    def migrate(self) -> None:
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=self.env, check=True)
+
+    def log_path(self, role: str) -> Path:
+        return self.workdir / f"{role}.log"
+
+    def start(self, role: str) -> None:
+        log = self.log_path(role).open("ab")
+        self.processes[role] = subprocess.Popen(
+            ["bash", "-c", "exec " + self.commands[role]],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for role, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{role} exited early:\n{self.log_path(role).read_text()[-3000:]}")
+            try:
+                if httpx.get(self.base_url + "/api/auth/csrf/", timeout=1).status_code == 200 and all(
+                    "consuming" in self.log_path(role).read_text() for role in ("moderation", "bridge")
+                ):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the stack did not get ready: " + self.describe())
+
+    def kill(self, role: str) -> None:
+        process = self.processes.pop(role)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+    def describe(self) -> str:
+        return "\n".join(
+            f"--- {role}.log\n{self.log_path(role).read_text()[-2000:]}"
+            for role in self.commands
+            if self.log_path(role).exists()
+        )
