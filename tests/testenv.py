@@ -1,5 +1,7 @@
-"""Loaded first (`-p tests.testenv`, before Django is set up): every test run gets its own namespace (Kafka topics, MongoDB
-database, Redis keys), so it never sees another run's data or a running `make run`."""
+"""Loaded first (`-p tests.testenv`, before Django is set up).
+
+Every test run gets its own namespace (Kafka topics, MongoDB database, Redis
+keys), so it never sees another run's data or a running `make run`."""
 
 import os
 import uuid
