@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 
 class ChatClient:
@@ -61,8 +62,18 @@ class ChatClient:
 
     async def _read(self) -> None:
         assert self.socket is not None
-        async for raw in self.socket:
-            await self.frames.put(json.loads(raw))
+        try:
+            async for raw in self.socket:
+                await self.frames.put(json.loads(raw))
+        except ConnectionClosed:
+            pass
+
+    async def close_code(self, timeout: float = 10) -> int | None:
+        """Waits until the server closes the socket; the code it closed with."""
+        assert self.socket is not None and self._reader is not None
+        async with asyncio.timeout(timeout):
+            await self._reader
+        return self.socket.close_code
 
     async def send_frame(self, frame: dict[str, Any] | str) -> None:
         assert self.socket is not None

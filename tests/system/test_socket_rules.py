@@ -1,0 +1,131 @@
+"""Bad input over the socket and the history endpoint: a clear answer, nothing changed, socket kept."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from tests.system.client import ChatClient
+from tests.system.inspect import stored_messages
+from tests.system.stack import Stack
+
+pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=False, databases=[])]
+
+
+@pytest.fixture
+async def pair(stack: Stack):
+    alice, bob = ChatClient(stack.base_url), ChatClient(stack.base_url)
+    await alice.signup(f"alice{uuid.uuid4().hex[:8]}")
+    await bob.signup(f"bob{uuid.uuid4().hex[:8]}")
+    await alice.connect()
+    await bob.connect()
+    yield alice, bob
+    await alice.close()
+    await bob.close()
+
+
+async def assert_socket_still_answers(client: ChatClient) -> None:
+    await client.send_frame({"type": "ping"})
+    assert await client.next_frame("pong") == {"type": "pong"}
+
+
+async def test_a_frame_that_is_not_json_gets_error_and_the_socket_stays_open(pair):
+    alice, _ = pair
+    await alice.send_frame("this is {not json")
+    frame = await alice.next_frame()
+    assert frame["type"] == "error" and frame["code"] == "invalid_json"
+    await assert_socket_still_answers(alice)
+
+
+async def test_an_unknown_frame_type_gets_error(pair):
+    alice, _ = pair
+    await alice.send_frame({"type": "message.explode"})
+    frame = await alice.next_frame()
+    assert frame["type"] == "error" and frame["code"] == "unknown_type"
+    await assert_socket_still_answers(alice)
+
+
+async def test_a_send_with_a_malformed_field_is_rejected_as_invalid(pair):
+    alice, bob = pair
+    room = await alice.open_dm(bob.username)
+    await alice.send_frame({"type": "message.send", "room": room["id"], "client_id": "c1", "body": 42})
+    frame = await alice.next_frame()
+    assert (frame["type"], frame["reason"], frame["client_id"]) == ("message.rejected", "invalid", "c1")
+    assert await stored_messages(room["id"]) == []
+
+
+async def test_a_send_to_a_room_the_user_is_not_in_is_forbidden_and_reveals_nothing(pair, stack):
+    alice, bob = pair
+    carol = ChatClient(stack.base_url)
+    await carol.signup(f"carol{uuid.uuid4().hex[:8]}")
+    private = await bob.open_dm(carol.username)
+    for room_id in (private["id"], "no-such-room"):
+        await alice.send_message(room_id, "let me in", client_id=f"x-{room_id}")
+        frame = await alice.next_frame()
+        assert frame == {
+            "type": "message.rejected",
+            "client_id": f"x-{room_id}",
+            "room": room_id,
+            "reason": "forbidden",
+            "detail": "You are not a member of that room.",
+        }
+    assert await stored_messages(private["id"]) == []
+    await carol.close()
+
+
+async def test_an_oversized_frame_is_refused_as_too_large(pair):
+    alice, bob = pair
+    room = await alice.open_dm(bob.username)
+    await alice.send_message(room["id"], "x" * 100_000, client_id="big")
+    frame = await alice.next_frame()
+    assert (frame["type"], frame["reason"], frame["client_id"]) == ("message.rejected", "too_large", "big")
+    await assert_socket_still_answers(alice)
+
+
+async def test_a_body_over_the_message_limit_is_refused_as_too_large(pair):
+    alice, bob = pair
+    room = await alice.open_dm(bob.username)
+    await alice.send_message(room["id"], "y" * 4001, client_id="long")
+    frame = await alice.next_frame()
+    assert (frame["type"], frame["reason"]) == ("message.rejected", "too_large")
+    assert await stored_messages(room["id"]) == []
+
+
+async def test_a_frame_over_the_servers_hard_limit_closes_the_socket_with_1009(pair):
+    alice, _ = pair
+    await alice.send_frame(json.dumps({"type": "ping", "pad": "z" * (2 * 1024 * 1024)}))
+    assert await alice.close_code() == 1009
+
+
+async def test_a_socket_without_a_session_is_closed_with_4401(stack):
+    anonymous = ChatClient(stack.base_url)
+    await anonymous.connect(with_session=False)
+    assert await anonymous.close_code() == 4401
+    await anonymous.close()
+
+
+async def test_a_socket_from_a_foreign_origin_is_refused(pair, stack):
+    alice, _ = pair
+    intruder = ChatClient(stack.base_url)
+    intruder.http.cookies = alice.http.cookies
+    with pytest.raises(InvalidStatus) as refused:
+        await intruder.connect(origin="http://evil.example")
+    assert refused.value.response.status_code == 403
+    await intruder.close()
+
+
+async def test_history_of_a_room_the_user_is_not_in_is_not_found(pair, stack):
+    alice, bob = pair
+    room = await alice.open_dm(bob.username)
+    stranger = ChatClient(stack.base_url)
+    await stranger.signup(f"stranger{uuid.uuid4().hex[:8]}")
+    response = await stranger.history(room["id"])
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    signed_out = ChatClient(stack.base_url)
+    assert (await signed_out.history(room["id"])).status_code == 401
+    await stranger.close()
+    await signed_out.close()
