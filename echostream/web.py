@@ -13,7 +13,7 @@ from daphne.ws_protocol import WebSocketFactory
 
 
 class ClosingWebSocketFactory(WebSocketFactory):
-    def setProtocolOptions(self, **options: Any) -> None:  # noqa: N802 (autobahn's name)
+    def setProtocolOptions(self, **options: Any) -> None:
         super().setProtocolOptions(failByDrop=False, **options)
 
 
