@@ -1,10 +1,13 @@
-"""Chat's keys in Redis: each room's newest seq, and the ids of sends Kafka already acknowledged."""
+"""Chat's keys in Redis: each room's newest seq, the ids of sends Kafka already
+acknowledged, and the ids of events already shown to their room."""
 
 from __future__ import annotations
 
 from echostream.core import redis
 
 ACKED_SEND_TTL_SECONDS = 24 * 3600
+# A redelivery comes within a rebalance or a restart of the bridge: hours are plenty.
+SHOWN_EVENT_TTL_SECONDS = 6 * 3600
 
 # Watermarks only move forward, even when a redelivered older event arrives last.
 _RAISE_TO = """
@@ -43,3 +46,15 @@ async def remember_acked_send(message_id: str) -> None:
 
 async def was_acked(message_id: str) -> bool:
     return bool(await redis.client().exists(_acked_key(message_id)))
+
+
+def _shown_key(event_id: str) -> str:
+    return redis.key("shown-event", event_id)
+
+
+async def remember_shown(event_id: str) -> None:
+    await redis.client().set(_shown_key(event_id), "1", ex=SHOWN_EVENT_TTL_SECONDS)
+
+
+async def was_shown(event_id: str) -> bool:
+    return bool(await redis.client().exists(_shown_key(event_id)))

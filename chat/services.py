@@ -205,28 +205,37 @@ async def do_submit_message(*, sender_id: str, sender_name: str, submission: Sub
 # --- Projecting room events (the bridge) ----------------------------------------------
 
 
-async def do_apply_room_event(*, event: events.RoomEvent) -> None:
-    """Fold one room-topic event into the history, then show it to the room's members.
-
-    Safe to repeat: a redelivered event changes nothing stored, and clients drop a
-    message id they already have.
-    """
+async def _project(event: events.RoomEvent) -> tuple[projector.MessageDoc | None, bool]:
+    """Store what `event` makes of its message: the document, and whether this call changed it."""
     if isinstance(event, events.MessageCreated):
         document = projector.apply(None, event)
         outcome = await repository.store_new(document)
+        if outcome is repository.Stored.NEW:
+            return document, True
         if outcome is repository.Stored.DUPLICATE:
             logger.info("dropped duplicate of message %s at seq %s", event.id, event.seq)
-            return
-        if outcome is repository.Stored.REPLAYED:
-            document = await repository.get(event.id) or document
-        frame_type = "message.new"
-    else:
-        current = await repository.get(projector.message_id_of(event))
-        document = projector.apply(current, event)
-        if document is None or document is current:
-            logger.info("event %s changes nothing; skipped", event.id)
-            return
-        await repository.replace(document)
-        frame_type = "message.updated"
+            return None, False
+        return await repository.get(event.id), False
+    current = await repository.get(projector.message_id_of(event))
+    document = projector.apply(current, event)
+    if document is None or document is current:
+        return current, False
+    await repository.replace(document)
+    return document, True
+
+
+async def do_apply_room_event(*, event: events.RoomEvent) -> None:
+    """Fold one room-topic event into the history, then show it to the room's members.
+
+    Safe to repeat after a crash: a redelivered event changes nothing stored, and
+    it is shown again only if the crash came before it was shown.
+    """
+    document, changed = await _project(event)
+    if document is None:
+        return
+    if not changed and (document["version_seq"] != event.seq or await cache.was_shown(event.id)):
+        return
+    frame_type = "message.new" if isinstance(event, events.MessageCreated) else "message.updated"
     await cache.record_last_seq(room_id=event.room, seq=event.seq)
     await groups.send_to_room(event.room, {"type": frame_type, "message": projector.to_api(document)})
+    await cache.remember_shown(event.id)
