@@ -16,13 +16,17 @@ pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=False, datab
 MESSAGES = 60
 
 
-async def send_steadily(client: ChatClient, room_id: str, count: int, acked: list[str]) -> None:
-    """Sends one message at a time, each after the previous one's ack, like a busy person."""
-    for n in range(count):
+async def send_steadily(
+    client: ChatClient, room_id: str, acked: list[str], milestones: dict[int, asyncio.Event]
+) -> None:
+    """Sends one message right after the previous one's ack, like a busy person, marking milestones."""
+    for n in range(MESSAGES):
         await client.send_message(room_id, f"steady {n}", client_id=f"steady-{n}")
         frame = await client.next_frame("message.ack", "message.rejected", "error", timeout=30)
         assert frame["type"] == "message.ack", frame
         acked.append(f"steady {n}")
+        if len(acked) in milestones:
+            milestones[len(acked)].set()
 
 
 @pytest.mark.parametrize("role", ["bridge", "moderation"])
@@ -34,13 +38,15 @@ async def test_sigkill_of_a_role_mid_stream_loses_and_repeats_nothing(stack: Sta
     await bob.connect()
     room = await alice.create_group(f"crash-{role}", [bob.username])
     acked: list[str] = []
-    sender = asyncio.create_task(send_steadily(alice, room["id"], MESSAGES, acked))
+    kill_at, restart_at = asyncio.Event(), asyncio.Event()
+    sender = asyncio.create_task(
+        send_steadily(alice, room["id"], acked, {MESSAGES // 3: kill_at, 2 * MESSAGES // 3: restart_at})
+    )
     try:
-        while len(acked) < MESSAGES // 3:
-            await asyncio.sleep(0.05)
+        # The role dies while messages keep flowing, and comes back while they still do.
+        await kill_at.wait()
         stack.kill(role)
-        while len(acked) < 2 * MESSAGES // 3:
-            await asyncio.sleep(0.05)
+        await restart_at.wait()
         stack.start(role)
         await sender
 
