@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Iterable
@@ -139,13 +140,14 @@ def _settle(future: asyncio.Future[Message], error: KafkaError | None, message: 
         future.set_result(message)
 
 
+@functools.cache
 def _admin() -> AdminClient:
+    # One per process: each new client costs a connection and a metadata round trip.
     return AdminClient(_base_config())
 
 
 def _create_topics(topics: Iterable[NewTopic]) -> None:
-    admin = _admin()  # must outlive the futures, or librdkafka cancels them
-    for topic, future in admin.create_topics(list(topics), operation_timeout=10).items():
+    for topic, future in _admin().create_topics(list(topics), operation_timeout=10).items():
         try:
             future.result()
         except KafkaException as exc:

@@ -1,0 +1,74 @@
+"""The message history against the real MongoDB (or FerretDB) that `make test` starts."""
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from chat import repository
+from echostream.core import mongo
+
+pytestmark = pytest.mark.usefixtures("services")
+
+
+@pytest.fixture
+async def room_id():
+    await repository.ensure_indexes()
+    yield f"room-{uuid.uuid4().hex[:8]}"
+    await mongo.close()
+
+
+def document(room_id: str, message_id: str, seq: int, body: str = "hi") -> dict:
+    return {
+        "_id": message_id,
+        "room": room_id,
+        "seq": seq,
+        "sender": "alice",
+        "sender_id": "1",
+        "body": body,
+        "client_id": f"c-{message_id}",
+        "attachments": [],
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "edited_at": None,
+        "deleted": False,
+        "moderation": None,
+        "version_seq": seq,
+    }
+
+
+async def test_a_new_message_is_stored_once(room_id):
+    assert await repository.store_new(document(room_id, f"{room_id}-a", 0)) is repository.Stored.NEW
+    assert await repository.get(f"{room_id}-a") == document(room_id, f"{room_id}-a", 0)
+
+
+async def test_the_same_event_stored_again_is_a_replay_and_changes_nothing(room_id):
+    await repository.store_new(document(room_id, f"{room_id}-a", 0, "original"))
+    assert await repository.store_new(document(room_id, f"{room_id}-a", 0, "original")) is repository.Stored.REPLAYED
+    documents, _ = await repository.page(room_id=room_id, before=None, after=None, limit=10)
+    assert [d["body"] for d in documents] == ["original"]
+
+
+async def test_the_same_message_id_at_another_seq_is_a_duplicate(room_id):
+    await repository.store_new(document(room_id, f"{room_id}-a", 0))
+    assert await repository.store_new(document(room_id, f"{room_id}-a", 5)) is repository.Stored.DUPLICATE
+    documents, _ = await repository.page(room_id=room_id, before=None, after=None, limit=10)
+    assert [d["seq"] for d in documents] == [0]
+
+
+async def test_pages_are_oldest_first_and_say_whether_more_exist(room_id):
+    for seq in range(6):
+        await repository.store_new(document(room_id, f"{room_id}-{seq}", seq * 2))
+    newest, more_before = await repository.page(room_id=room_id, before=None, after=None, limit=2)
+    middle, more_middle = await repository.page(room_id=room_id, before=8, after=None, limit=2)
+    first, more_first = await repository.page(room_id=room_id, before=4, after=None, limit=5)
+    later, more_later = await repository.page(room_id=room_id, before=None, after=2, limit=3)
+    assert ([d["seq"] for d in newest], more_before) == ([8, 10], True)
+    assert ([d["seq"] for d in middle], more_middle) == ([4, 6], True)
+    assert ([d["seq"] for d in first], more_first) == ([0, 2], False)
+    assert ([d["seq"] for d in later], more_later) == ([4, 6, 8], True)
+
+
+async def test_another_message_in_a_taken_seq_slot_is_an_error(room_id):
+    await repository.store_new(document(room_id, f"{room_id}-a", 0))
+    with pytest.raises(mongo.DuplicateKeyError):
+        await repository.store_new(document(room_id, f"{room_id}-b", 0))
