@@ -1,0 +1,38 @@
+# EchoStream: `make run` serves http://127.0.0.1:8000, `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test install install-browser services services-down migrate lint format bench
+
+run: install services migrate
+	honcho start -f Procfile
+
+test: install install-browser
+	scripts/test.sh
+
+install:
+	scripts/install.sh
+
+install-browser:
+	scripts/install.sh --browser
+
+services:
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+migrate:
+	python manage.py migrate --noinput
+
+lint:
+	ruff check .
+	ruff format --check .
+
+format:
+	ruff format .
+	ruff check --fix .
+
+bench: install services
+	python bench/message_latency.py
