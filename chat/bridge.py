@@ -57,7 +57,7 @@ async def run(stop: asyncio.Event) -> None:
     logger.info("bridge consuming %s", kafka.room_topic_pattern())
     try:
         while not stop.is_set():
-            batch = await asyncio.to_thread(consumer.consume, 500, 0.1)
+            batch = await asyncio.to_thread(kafka.next_batch, consumer)
             if not batch:
                 continue
             for record in batch:

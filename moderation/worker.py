@@ -72,7 +72,7 @@ def run(stop: threading.Event) -> None:
     logger.info("moderation consuming %s", kafka.inbound_topic())
     try:
         while not stop.is_set():
-            batch = consumer.consume(500, 0.1)
+            batch = kafka.next_batch(consumer)
             records = [record for record in batch if not record.error()]
             for record in batch:
                 if record.error():

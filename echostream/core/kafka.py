@@ -28,6 +28,7 @@ __all__ = [
     "inbound_topic",
     "make_consumer",
     "make_sync_producer",
+    "next_batch",
     "producer",
     "room_id_from_topic",
     "room_topic",
@@ -187,3 +188,15 @@ def delete_namespace_topics() -> None:
     if names:
         for future in admin.delete_topics(names, operation_timeout=30).values():
             future.result()
+
+
+def next_batch(consumer: Consumer, *, max_records: int = 500, timeout: float = 0.5) -> list[Message]:
+    """Waits up to `timeout` for one record, then takes whatever else is already there.
+
+    `Consumer.consume(n, timeout)` waits the whole timeout unless n records arrive,
+    which would hold every chat message for it; this returns as soon as one does.
+    """
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    return [first, *consumer.consume(max_records - 1, 0)]

@@ -148,7 +148,7 @@
     if (scrollToEnd || atBottom) list.scrollTop = list.scrollHeight;
   }
 
-  function receive(message) {
+  function receive(message, isNew) {
     const room = state.rooms.get(message.room);
     if (!room) {
       loadRooms(); // a room we were just added to
@@ -161,7 +161,8 @@
     if (message.room === state.current) {
       renderMessages(false);
       if (document.visibilityState === "visible") markRead();
-    } else if (message.sender !== me.username) {
+    } else if (isNew && message.sender !== me.username) {
+      // Only a new message is unread: an edit or a delete of an old one is not.
       room.unread = (room.unread || 0) + 1;
       renderRooms();
     }
@@ -241,7 +242,12 @@
       let cursor = after;
       while (hasMore) {
         const page = await api("GET", `/api/rooms/${roomId}/messages/?after=${cursor}&limit=100`);
-        page.messages.forEach((message) => known.set(message.id, message));
+        page.messages.forEach((message) => {
+          known.set(message.id, message);
+          // A send whose message.new was missed while the socket was down: the
+          // retry is only acknowledged, so the delivered copy replaces the bubble.
+          if (message.client_id && message.sender === me.username) state.pending.delete(message.client_id);
+        });
         hasMore = page.has_more && page.messages.length > 0;
         if (page.messages.length) cursor = page.messages[page.messages.length - 1].seq;
       }
@@ -252,8 +258,10 @@
   function onFrame(frame) {
     switch (frame.type) {
       case "message.new":
+        receive(frame.message, true);
+        break;
       case "message.updated":
-        receive(frame.message);
+        receive(frame.message, false);
         break;
       case "message.ack":
         setPendingStatus(frame.client_id, "sent");

@@ -1,0 +1,133 @@
+"""Message latency, measured against a baseline in the same run.
+
+Starts the three roles from the Procfile (needs `make services`), then measures:
+- first message in a brand-new room: send -> the other member's `message.new`;
+- steady state: send -> `message.new` for back-to-back messages in one room;
+- the baseline: one raw Kafka produce -> consume round trip on a fresh topic, which is the floor
+  under any message's path (the path makes two such hops, plus MongoDB and Redis).
+
+Run: `make bench` or `.venv/bin/python bench/message_latency.py [--messages N] [--rooms N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("ECHOSTREAM_NAMESPACE", f"bench-{uuid.uuid4().hex[:8]}")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "echostream.settings")
+os.environ.setdefault("RATE_LIMIT_BURST", "100000")
+
+import django  # noqa: E402
+
+django.setup()
+
+from echostream.core import kafka  # noqa: E402
+from tests.system.client import ChatClient  # noqa: E402
+from tests.system.stack import Stack  # noqa: E402
+
+
+def kafka_round_trip_ms(samples: int) -> list[float]:
+    topic = kafka.room_topic(f"baseline{uuid.uuid4().hex[:6]}")
+    kafka_producer = kafka.make_sync_producer()
+    consumer = kafka.make_consumer(group_id=f"bench-{uuid.uuid4().hex}")
+    consumer.assign([kafka.TopicPartition(topic, 0, 0)])
+    kafka_producer.produce(topic, b"warm-up")
+    kafka_producer.flush(10)
+    while consumer.poll(1) is None:
+        pass
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        kafka_producer.produce(topic, b"x")
+        kafka_producer.flush(10)
+        record = None
+        while record is None or record.error():
+            record = consumer.poll(5)
+        timings.append((time.perf_counter() - started) * 1000)
+    consumer.close()
+    return timings
+
+
+async def first_message_ms(base_url: str, rooms: int) -> list[float]:
+    alice, bob = ChatClient(base_url), ChatClient(base_url)
+    await alice.signup(f"alice{uuid.uuid4().hex[:6]}")
+    await bob.signup(f"bob{uuid.uuid4().hex[:6]}")
+    await alice.connect()
+    await bob.connect()
+    timings = []
+    for n in range(rooms):
+        room = await alice.create_group(f"new room {n}", [bob.username])
+        started = time.perf_counter()
+        await alice.send_message(room["id"], "first!")
+        await bob.next_frame("message.new", timeout=30)
+        timings.append((time.perf_counter() - started) * 1000)
+    await alice.close()
+    await bob.close()
+    return timings
+
+
+async def steady_ms(base_url: str, messages: int) -> list[float]:
+    alice, bob = ChatClient(base_url), ChatClient(base_url)
+    await alice.signup(f"alice{uuid.uuid4().hex[:6]}")
+    await bob.signup(f"bob{uuid.uuid4().hex[:6]}")
+    await alice.connect()
+    await bob.connect()
+    room = await alice.open_dm(bob.username)
+    await alice.send_message(room["id"], "warm-up")
+    await bob.next_frame("message.new", timeout=30)
+    timings = []
+    for n in range(messages):
+        started = time.perf_counter()
+        await alice.send_message(room["id"], f"m{n}")
+        await bob.next_frame("message.new", timeout=30)
+        timings.append((time.perf_counter() - started) * 1000)
+    await alice.close()
+    await bob.close()
+    return timings
+
+
+def summary(name: str, timings: list[float], baseline: float) -> str:
+    ordered = sorted(timings)
+    p50 = statistics.median(ordered)
+    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+    return (
+        f"{name:<28} n={len(ordered):<4} p50={p50:7.1f} ms  p95={p95:7.1f} ms  "
+        f"max={ordered[-1]:7.1f} ms  p50/baseline={p50 / baseline:5.1f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--rooms", type=int, default=10)
+    args = parser.parse_args()
+
+    stack = Stack(Path(tempfile.mkdtemp(prefix="echostream-bench-")))
+    stack.migrate()
+    for role in ("web", "moderation", "bridge"):
+        stack.start(role)
+    try:
+        stack.wait_ready()
+        baseline = kafka_round_trip_ms(args.messages)
+        first = asyncio.run(first_message_ms(stack.base_url, args.rooms))
+        steady = asyncio.run(steady_ms(stack.base_url, args.messages))
+    finally:
+        stack.stop()
+    base = statistics.median(baseline)
+    print(summary("kafka round trip (baseline)", baseline, base))
+    print(summary("first message in a new room", first, base))
+    print(summary("steady send -> message.new", steady, base))
+
+
+if __name__ == "__main__":
+    main()
