@@ -6,12 +6,16 @@ Errors are `{"error": {"code", "detail"}}`; nothing under /api/ answers with HTM
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
+from http import HTTPStatus
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.defaults import page_not_found, server_error
+from django.utils.deprecation import MiddlewareMixin
+
+logger = logging.getLogger(__name__)
 
 
 def error(code: str, detail: str, *, status: int, **extra: Any) -> JsonResponse:
@@ -66,18 +70,6 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
-def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _is_api(request):
-        return error("not_found", "No such endpoint.", status=404)
-    return page_not_found(request, exception)
-
-
-def internal_error(request: HttpRequest) -> HttpResponse:
-    if _is_api(request):
-        return error("internal", "The server failed; try again.", status=500)
-    return server_error(request)
-
-
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if _is_api(request):
         return error(
@@ -86,3 +78,38 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     from django.views.csrf import csrf_failure as default_csrf_failure
 
     return default_csrf_failure(request, reason)
+
+
+_STATUS_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+
+
+class JsonErrorsMiddleware(MiddlewareMixin):
+    """Under /api/, turns any error that is not JSON yet (Django's own 404 and 405
+    pages, a crash) into the contract's `{"error": {"code", "detail"}}`."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not _is_api(request):
+            return None
+        logger.exception("%s %s failed", request.method, request.path, exc_info=exception)
+        return error("internal", "The server failed; try again.", status=500)
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if (
+            not _is_api(request)
+            or response.status_code < 400
+            or response.get("Content-Type", "").startswith("application/json")
+        ):
+            return response
+        status = response.status_code
+        code = _STATUS_CODES.get(status, "internal" if status >= 500 else "error")
+        detail = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        replacement = error(code, f"{detail}.", status=status)
+        if "Allow" in response:
+            replacement["Allow"] = response["Allow"]
+        return replacement

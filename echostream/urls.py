@@ -5,9 +5,6 @@ from chat.urls import api_urlpatterns as chat_api
 from chat.urls import page_urlpatterns as chat_pages
 from presence import api as presence_api
 
-handler404 = "echostream.jsonapi.not_found"
-handler500 = "echostream.jsonapi.internal_error"
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(chat_api)),
