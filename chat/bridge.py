@@ -9,32 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import msgspec
-from django.conf import settings
-
-from chat import repository, services
+from chat import projector, repository, services
 from echostream.core import events, kafka, mongo
 
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
-
-
-def decode_room_record(*, topic: str, offset: int, value: bytes | None) -> events.RoomEvent | None:
-    """The room event in a record, its seq set to the record's offset; None for a bad record."""
-    room_id = kafka.room_id_from_topic(topic)
-    try:
-        event = events.decode(value or b"")
-    except events.InvalidEvent as exc:
-        logger.warning("skipped malformed record %s@%d: %s", topic, offset, exc)
-        return None
-    if not isinstance(event, events.RoomEvent):
-        logger.warning("skipped %s record %s@%d: not a room event", type(event).__name__, topic, offset)
-        return None
-    if event.room != room_id:
-        logger.warning("skipped record %s@%d: it names room %s", topic, offset, event.room)
-        return None
-    return msgspec.structs.replace(event, seq=offset)
 
 
 async def _apply_until_done(event: events.RoomEvent) -> None:
@@ -50,9 +30,7 @@ async def _apply_until_done(event: events.RoomEvent) -> None:
 
 async def run(stop: asyncio.Event) -> None:
     await repository.ensure_indexes()
-    consumer = kafka.make_consumer(
-        group_id=f"{settings.ECHOSTREAM_NAMESPACE}.bridge", **{"max.poll.interval.ms": 600000}
-    )
+    consumer = kafka.make_consumer(group_id=kafka.bridge_group(), **{"max.poll.interval.ms": 600000})
     consumer.subscribe([kafka.room_topic_pattern()])
     logger.info("bridge consuming %s", kafka.room_topic_pattern())
     try:
@@ -66,7 +44,9 @@ async def run(stop: asyncio.Event) -> None:
                     if record.error().code() != kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
                         logger.warning("consumer error: %s", record.error())
                     continue
-                event = decode_room_record(topic=record.topic(), offset=record.offset(), value=record.value())
+                event = projector.record_to_event(
+                    room_id=kafka.room_id_from_topic(record.topic()), offset=record.offset(), value=record.value()
+                )
                 if event is not None:
                     await _apply_until_done(event)
             try:

@@ -64,3 +64,56 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
         logger.warning("message.send %s not acknowledged by Kafka: %s", client_id, exc)
         raise frames.FrameError("unavailable", "The message was not stored; send it again.") from exc
     await connection.send_frame({"type": "message.ack", "client_id": client_id, "room": send.room, "status": "sent"})
+
+
+class EditFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    type: str
+    room: str
+    id: str
+    body: str
+
+
+class DeleteFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    type: str
+    room: str
+    id: str
+
+
+async def _change(connection: frames.Connection, frame: dict[str, Any], shape: type[EditFrame | DeleteFrame]) -> None:
+    async def reject(reason: str, detail: str) -> None:
+        room = frame.get("room") if isinstance(frame.get("room"), str) else None
+        message_id = frame.get("id") if isinstance(frame.get("id"), str) else None
+        await connection.send_frame(
+            {"type": "message.rejected", "client_id": None, "room": room, "id": message_id, "reason": reason,
+             "detail": detail}
+        )  # fmt: skip
+
+    try:
+        request = msgspec.convert(frame, shape)
+    except msgspec.ValidationError as exc:
+        await reject("invalid", str(exc))
+        return
+    try:
+        change = await services.check_message_change(
+            actor_id=connection.user_id,
+            room_id=request.room,
+            message_id=request.id,
+            body=request.body if isinstance(request, EditFrame) else None,
+            max_body_chars=settings.MESSAGE_MAX_BODY_CHARS,
+        )
+        await services.do_submit_change(actor_id=connection.user_id, change=change)
+    except services.SendRefused as refusal:
+        await reject(refusal.reason, refusal.detail)
+    except KafkaException as exc:
+        logger.warning("%s of %s not acknowledged by Kafka: %s", frame["type"], request.id, exc)
+        raise frames.FrameError("unavailable", "The change was not stored; try again.") from exc
+
+
+@frames.register("message.edit")
+async def handle_message_edit(connection: frames.Connection, frame: dict[str, Any]) -> None:
+    await _change(connection, frame, EditFrame)
+
+
+@frames.register("message.delete")
+async def handle_message_delete(connection: frames.Connection, frame: dict[str, Any]) -> None:
+    await _change(connection, frame, DeleteFrame)

@@ -6,12 +6,35 @@ room's whole topic. Both get the same documents because both use this function.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
+from echostream.core import events
 from echostream.core.events import MessageCreated, MessageDeleted, MessageEdited, RoomEvent
 
+logger = logging.getLogger(__name__)
+
 MessageDoc = dict[str, Any]
+
+
+def record_to_event(*, room_id: str, offset: int, value: bytes | None) -> RoomEvent | None:
+    """The room event in a record of the room's topic, its seq set to the record's offset;
+    None (and a warning in the log) for a record that is not one."""
+    try:
+        event = events.decode(value or b"")
+    except events.InvalidEvent as exc:
+        logger.warning("skipped malformed record in room %s at %d: %s", room_id, offset, exc)
+        return None
+    if not isinstance(event, RoomEvent):
+        logger.warning("skipped %s record in room %s at %d: not a room event", type(event).__name__, room_id, offset)
+        return None
+    if event.room != room_id:
+        logger.warning("skipped record in room %s at %d: it names room %s", room_id, offset, event.room)
+        return None
+    return msgspec.structs.replace(event, seq=offset)
 
 
 def message_id_of(event: RoomEvent) -> str:

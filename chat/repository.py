@@ -16,6 +16,9 @@ class Stored(enum.Enum):
     REPLAYED = "replayed"
     # Another event with an id already stored under another seq: a client's retry.
     DUPLICATE = "duplicate"
+    # Another message holds this (room, seq): the room's topic was re-created and
+    # its offsets started again. Only a rebuild of the room's projection mends it.
+    SEQ_TAKEN = "seq_taken"
 
 
 def _messages() -> mongo.AsyncCollection:
@@ -32,8 +35,7 @@ async def store_new(message: MessageDoc) -> Stored:
     except mongo.DuplicateKeyError:
         existing = await _messages().find_one({"_id": message["_id"]})
         if existing is None:
-            # The (room, seq) slot holds another message: the room's topic was re-created.
-            raise
+            return Stored.SEQ_TAKEN
         return Stored.REPLAYED if existing["seq"] == message["seq"] else Stored.DUPLICATE
     return Stored.NEW
 

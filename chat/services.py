@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from chat import cache, projector, ratelimit, repository
 from chat.errors import ChatError, NotRoomAdmin
 from chat.models import Membership, Room
-from chat.selectors import ais_member, is_admin
+from chat.selectors import ais_member, ais_moderator, is_admin
 from echostream.core import events, groups, kafka
 
 logger = logging.getLogger(__name__)
@@ -202,6 +202,52 @@ async def do_submit_message(*, sender_id: str, sender_name: str, submission: Sub
     await cache.remember_acked_send(message_id)
 
 
+# --- Editing and deleting -------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    room_id: str
+    message_id: str
+    body: str | None  # None: a delete
+
+
+async def check_message_change(
+    *, actor_id: str, room_id: str, message_id: str, body: str | None, max_body_chars: int
+) -> Change:
+    """An edit (with `body`) or a delete (without) that the actor may make."""
+    if not await ais_member(user_id=actor_id, room_id=room_id):
+        raise SendRefused("forbidden", "You are not a member of that room.")
+    message = await repository.get(message_id)
+    if message is None or message["room"] != room_id:
+        raise SendRefused("invalid", "No such message in that room.")
+    if message["deleted"]:
+        raise SendRefused("invalid", "That message was deleted.")
+    is_sender = message["sender_id"] == actor_id
+    if body is None:
+        if not is_sender and not await ais_moderator(user_id=actor_id):
+            raise SendRefused("forbidden", "Only the sender or a moderator deletes a message.")
+    else:
+        if not is_sender:
+            raise SendRefused("forbidden", "Only the sender edits a message.")
+        if len(body) > max_body_chars:
+            raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
+        if not body.strip():
+            raise SendRefused("invalid", "A message needs text; delete it instead.")
+    return Change(room_id=room_id, message_id=message_id, body=body)
+
+
+async def do_submit_change(*, actor_id: str, change: Change) -> None:
+    """Put the edit or delete on the inbound topic, after the sends before it; returns once Kafka has it."""
+    event: events.MessageEdited | events.MessageDeleted
+    common = {"id": events.new_event_id(), "room": change.room_id, "occurred_at": events.now(), "actor": actor_id}
+    if change.body is None:
+        event = events.MessageDeleted(**common, data=events.DeletedData(message_id=change.message_id))
+    else:
+        event = events.MessageEdited(**common, data=events.EditedData(message_id=change.message_id, body=change.body))
+    await kafka.producer().send(topic=kafka.inbound_topic(), key=change.room_id, value=events.encode(event))
+
+
 # --- Projecting room events (the bridge) ----------------------------------------------
 
 
@@ -214,6 +260,13 @@ async def _project(event: events.RoomEvent) -> tuple[projector.MessageDoc | None
             return document, True
         if outcome is repository.Stored.DUPLICATE:
             logger.info("dropped duplicate of message %s at seq %s", event.id, event.seq)
+            return None, False
+        if outcome is repository.Stored.SEQ_TAKEN:
+            logger.error(
+                "room %s: seq %s already holds another message; its topic was re-created. "
+                "Run `python manage.py rebuild_projection --room %s --drop`.",
+                event.room, event.seq, event.room,
+            )  # fmt: skip
             return None, False
         return await repository.get(event.id), False
     current = await repository.get(projector.message_id_of(event))
@@ -237,5 +290,7 @@ async def do_apply_room_event(*, event: events.RoomEvent) -> None:
         return
     frame_type = "message.new" if isinstance(event, events.MessageCreated) else "message.updated"
     await cache.record_last_seq(room_id=event.room, seq=event.seq)
-    await groups.send_to_room(event.room, {"type": frame_type, "message": projector.to_api(document)})
+    # `seq` names the event (for an edit, not the message's own seq): the cursor for resume.
+    frame = {"type": frame_type, "seq": event.seq, "message": projector.to_api(document)}
+    await groups.send_to_room(event.room, frame)
     await cache.remember_shown(event.id)

@@ -16,6 +16,8 @@ from echostream.core import frames, groups
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+# Frames that carry a room event's `seq`, and so may also come from a resume.
+ROOM_EVENT_FRAMES = frozenset({"message.new", "message.updated"})
 
 
 @frames.register("ping")
@@ -37,6 +39,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user_id = str(user.pk)
         self.username = user.get_username()
         self.room_groups: set[str] = set()
+        self.delivered = frames.DeliveryLog()
         await self.accept()
         await self.channel_layer.group_add(groups.user_group(self.user_id), self.channel_name)
         await self._sync_room_groups()
@@ -102,7 +105,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # Channel-layer events (see echostream.core.groups).
     async def deliver_frame(self, event: dict[str, Any]) -> None:
-        await self.send_frame(event["frame"])
+        frame = event["frame"]
+        if frame["type"] in ROOM_EVENT_FRAMES:
+            room_id, seq = frame["message"]["room"], frame["seq"]
+            if not self.delivered.is_new(room_id, seq):
+                return  # a resume already sent it
+            self.delivered.record(room_id, seq)
+        await self.send_frame(frame)
 
     async def rooms_changed(self, event: dict[str, Any]) -> None:
         await self._sync_room_groups()

@@ -1,15 +1,18 @@
-"""Moderation's actions on submitted messages: check a submission, then pass it on or refuse it.
+"""Moderation's actions on inbound events: check each, then pass it on or refuse it.
 
 Filters (profanity, content rules, mutes and bans) plug in here in a later step;
-today a submission is checked for its sender's membership and passed on unchanged.
+today a submission, edit or delete is checked for its actor's membership (which
+may have ended since the socket checked it) and passed on unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chat.selectors import is_member
+from chat.selectors import is_member, is_moderator
 from echostream.core import events
+
+Inbound = events.MessageSubmitted | events.MessageEdited | events.MessageDeleted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,32 +21,36 @@ class Refusal:
     detail: str
 
 
-def check_submission(*, submission: events.MessageSubmitted) -> Refusal | None:
-    """Why the submission may not be published, or None when it may."""
-    # Membership may have ended between the socket's check and now.
-    if not is_member(user_id=submission.actor, room_id=submission.room):
-        return Refusal(reason="forbidden", detail="You are not a member of that room.")
-    return None
+def check_inbound(*, event: Inbound) -> Refusal | None:
+    """Why the event may not be published to its room, or None when it may."""
+    if is_member(user_id=event.actor, room_id=event.room):
+        return None
+    if isinstance(event, events.MessageDeleted) and is_moderator(user_id=event.actor):
+        return None
+    return Refusal(reason="forbidden", detail="You are not a member of that room.")
 
 
-def accepted(*, submission: events.MessageSubmitted) -> events.MessageCreated:
-    data = submission.data
+def accepted(*, event: Inbound) -> events.RoomEvent:
+    """The room event that an accepted inbound event becomes."""
+    if not isinstance(event, events.MessageSubmitted):
+        return event
+    data = event.data
     return events.MessageCreated(
-        id=submission.id,
-        room=submission.room,
-        occurred_at=submission.occurred_at,
-        actor=submission.actor,
+        id=event.id,
+        room=event.room,
+        occurred_at=event.occurred_at,
+        actor=event.actor,
         data=events.CreatedData(
             client_id=data.client_id, body=data.body, sender=data.sender, attachments=data.attachments
         ),
     )
 
 
-def rejection_frame(*, submission: events.MessageSubmitted, refusal: Refusal) -> dict[str, object]:
-    return {
-        "type": "message.rejected",
-        "client_id": submission.data.client_id,
-        "room": submission.room,
-        "reason": refusal.reason,
-        "detail": refusal.detail,
-    }
+def rejection_frame(*, event: Inbound, refusal: Refusal) -> dict[str, object]:
+    frame: dict[str, object] = {"type": "message.rejected", "room": event.room}
+    if isinstance(event, events.MessageSubmitted):
+        frame["client_id"] = event.data.client_id
+    else:
+        frame["client_id"] = None
+        frame["id"] = event.data.message_id
+    return {**frame, "reason": refusal.reason, "detail": refusal.detail}

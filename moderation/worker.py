@@ -12,7 +12,6 @@ import threading
 import time
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
 
 from echostream.core import events, groups, kafka
 from moderation import services
@@ -22,20 +21,20 @@ logger = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
 
 
-def _decode_submission(record: kafka.Message) -> events.MessageSubmitted | None:
+def _decode_inbound(record: kafka.Message) -> services.Inbound | None:
     try:
         event = events.decode(record.value() or b"")
     except events.InvalidEvent as exc:
         logger.warning("skipped malformed record %s@%d: %s", record.topic(), record.offset(), exc)
         return None
-    if not isinstance(event, events.MessageSubmitted):
+    if not isinstance(event, services.Inbound):
         logger.warning("skipped %s on the inbound topic at %d", type(event).__name__, record.offset())
         return None
     return event
 
 
-def _publish(producer: kafka.Producer, submissions: list[events.MessageSubmitted]) -> list[dict[str, object]]:
-    """Publish accepted submissions; returns the rejection frames to send. Raises if Kafka refused any."""
+def _publish(producer: kafka.Producer, inbound: list[services.Inbound]) -> list[dict[str, object]]:
+    """Publish the accepted events; returns the rejections to send. Raises if Kafka refused any."""
     failures: list[kafka.KafkaError] = []
     rejections: list[dict[str, object]] = []
 
@@ -43,18 +42,16 @@ def _publish(producer: kafka.Producer, submissions: list[events.MessageSubmitted
         if error is not None:
             failures.append(error)
 
-    for submission in submissions:
-        refusal = services.check_submission(submission=submission)
+    for event in inbound:
+        refusal = services.check_inbound(event=event)
         if refusal is not None:
-            rejections.append(
-                {"user": submission.actor, "frame": services.rejection_frame(submission=submission, refusal=refusal)}
-            )
+            rejections.append({"user": event.actor, "frame": services.rejection_frame(event=event, refusal=refusal)})
             continue
-        created = services.accepted(submission=submission)
+        room_event = services.accepted(event=event)
         producer.produce(
-            kafka.room_topic(created.room),
-            key=created.room.encode(),
-            value=events.encode(created),
+            kafka.room_topic(room_event.room),
+            key=room_event.room.encode(),
+            value=events.encode(room_event),
             on_delivery=on_delivery,
         )
         producer.poll(0)
@@ -67,7 +64,7 @@ def _publish(producer: kafka.Producer, submissions: list[events.MessageSubmitted
 def run(stop: threading.Event) -> None:
     kafka.ensure_inbound_topic()
     producer = kafka.make_sync_producer()
-    consumer = kafka.make_consumer(group_id=f"{settings.ECHOSTREAM_NAMESPACE}.moderation")
+    consumer = kafka.make_consumer(group_id=kafka.moderation_group())
     consumer.subscribe([kafka.inbound_topic()])
     logger.info("moderation consuming %s", kafka.inbound_topic())
     try:
@@ -79,10 +76,10 @@ def run(stop: threading.Event) -> None:
                     logger.warning("consumer error: %s", record.error())
             if not records:
                 continue
-            submissions = [event for event in map(_decode_submission, records) if event is not None]
+            inbound = [event for event in map(_decode_inbound, records) if event is not None]
             while True:
                 try:
-                    rejections = _publish(producer, submissions)
+                    rejections = _publish(producer, inbound)
                     break
                 except kafka.KafkaException as exc:
                     logger.warning("publishing a batch failed (%s); retrying it", exc)

@@ -6,8 +6,8 @@ import uuid
 import pytest
 from channels.layers import get_channel_layer
 
-from chat import bridge, repository, services
-from echostream.core import events, groups, kafka, mongo, redis
+from chat import projector, repository, services
+from echostream.core import events, groups, mongo, redis
 
 
 def created(room_id: str, message_id: str, body: str = "hi", seq: int | None = None) -> events.MessageCreated:
@@ -22,7 +22,7 @@ def created(room_id: str, message_id: str, body: str = "hi", seq: int | None = N
 
 
 def test_a_record_becomes_its_event_with_the_offset_as_seq():
-    event = bridge.decode_room_record(topic=kafka.room_topic("r1"), offset=17, value=events.encode(created("r1", "m")))
+    event = projector.record_to_event(room_id="r1", offset=17, value=events.encode(created("r1", "m")))
     assert isinstance(event, events.MessageCreated)
     assert (event.seq, event.data.body) == (17, "hi")
 
@@ -32,13 +32,13 @@ def test_a_record_becomes_its_event_with_the_offset_as_seq():
     [None, b"", b"garbage", b'{"type":"message.created","id":"x"}', b'{"type":"message.created","surprise":1}'],
 )
 def test_a_malformed_record_is_skipped_and_logged(value, caplog):
-    assert bridge.decode_room_record(topic=kafka.room_topic("r1"), offset=3, value=value) is None
-    assert "skipped malformed record" in caplog.text
+    assert projector.record_to_event(room_id="r1", offset=3, value=value) is None
+    assert "skipped malformed record in room r1 at 3" in caplog.text
 
 
 def test_a_record_naming_another_room_is_skipped(caplog):
     value = events.encode(created("other", "m"))
-    assert bridge.decode_room_record(topic=kafka.room_topic("r1"), offset=0, value=value) is None
+    assert projector.record_to_event(room_id="r1", offset=0, value=value) is None
     assert "names room other" in caplog.text
 
 
@@ -47,7 +47,7 @@ def test_a_submission_on_a_room_topic_is_skipped(caplog):
         id="s", room="r1", occurred_at=events.now(), actor="1",
         data=events.SubmittedData(client_id="c", body="b", sender="alice"),
     )  # fmt: skip
-    assert bridge.decode_room_record(topic=kafka.room_topic("r1"), offset=0, value=events.encode(submitted)) is None
+    assert projector.record_to_event(room_id="r1", offset=0, value=events.encode(submitted)) is None
     assert "not a room event" in caplog.text
 
 

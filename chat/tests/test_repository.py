@@ -68,7 +68,7 @@ async def test_pages_are_oldest_first_and_say_whether_more_exist(room_id):
     assert ([d["seq"] for d in later], more_later) == ([4, 6, 8], True)
 
 
-async def test_another_message_in_a_taken_seq_slot_is_an_error(room_id):
+async def test_another_message_in_a_taken_seq_slot_is_refused(room_id):
     await repository.store_new(document(room_id, f"{room_id}-a", 0))
-    with pytest.raises(mongo.DuplicateKeyError):
-        await repository.store_new(document(room_id, f"{room_id}-b", 0))
+    assert await repository.store_new(document(room_id, f"{room_id}-b", 0)) is repository.Stored.SEQ_TAKEN
+    assert await repository.get(f"{room_id}-b") is None

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -23,16 +23,23 @@ __all__ = [
     "Message",
     "Producer",
     "TopicPartition",
+    "bridge_group",
+    "bridge_position",
     "ensure_inbound_topic",
     "ensure_room_topic",
     "inbound_topic",
     "make_consumer",
     "make_sync_producer",
+    "moderation_group",
     "next_batch",
     "producer",
+    "read_room",
     "room_id_from_topic",
+    "room_offset_at",
+    "room_offsets",
     "room_topic",
     "room_topic_pattern",
+    "room_topics",
 ]
 
 
@@ -56,6 +63,14 @@ def room_topic_pattern() -> str:
 
 def room_id_from_topic(topic: str) -> str:
     return topic.removeprefix(f"{_prefix()}.room.")
+
+
+def bridge_group() -> str:
+    return f"{_prefix()}.bridge"
+
+
+def moderation_group() -> str:
+    return f"{_prefix()}.moderation"
 
 
 def _base_config() -> dict[str, Any]:
@@ -200,3 +215,68 @@ def next_batch(consumer: Consumer, *, max_records: int = 500, timeout: float = 0
     if first is None:
         return []
     return [first, *consumer.consume(max_records - 1, 0)]
+
+
+# --- Reading a room's log (replay, rebuild, resume) -----------------------------------
+
+
+def room_offsets(room_id: str) -> tuple[int, int]:
+    """(first offset still kept, next offset to be written) of the room's topic."""
+    consumer = make_consumer(group_id="echostream-offsets-probe")
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(room_topic(room_id), 0), timeout=10, cached=False)
+    finally:
+        consumer.close()
+
+
+def room_offset_at(room_id: str, timestamp_ms: int) -> int | None:
+    """The first offset of the room's topic written at or after `timestamp_ms`; None if none."""
+    consumer = make_consumer(group_id="echostream-offsets-probe")
+    try:
+        (found,) = consumer.offsets_for_times([TopicPartition(room_topic(room_id), 0, timestamp_ms)], timeout=10)
+        return None if found.offset < 0 else found.offset
+    finally:
+        consumer.close()
+
+
+def bridge_position(room_id: str) -> int | None:
+    """The next offset the bridges will process in the room's topic; None before their first commit."""
+    consumer = make_consumer(group_id=bridge_group())
+    try:
+        (position,) = consumer.committed([TopicPartition(room_topic(room_id), 0)], timeout=10)
+        return None if position.offset < 0 else position.offset
+    finally:
+        consumer.close()
+
+
+def read_room(room_id: str, *, start: int, end: int) -> Iterator[Message]:
+    """The records of the room's topic with offsets in [start, end), in order."""
+    if start >= end:
+        return
+    consumer = make_consumer(group_id="echostream-reader", **{"enable.partition.eof": True})
+    try:
+        consumer.assign([TopicPartition(room_topic(room_id), 0, start)])
+        while True:
+            record = consumer.poll(10)
+            if record is None:
+                raise KafkaException(f"timed out reading {room_topic(room_id)} at offset {start}")
+            if record.error():
+                if record.error().code() == KafkaError._PARTITION_EOF:
+                    return
+                raise KafkaException(record.error())
+            if record.offset() >= end:
+                return
+            yield record
+            start = record.offset() + 1
+            if start >= end:
+                return
+    finally:
+        consumer.close()
+
+
+def room_topics() -> list[str]:
+    """The ids of every room that has a topic in this namespace."""
+    prefix = room_topic("")
+    return sorted(
+        name.removeprefix(prefix) for name in _admin().list_topics(timeout=10).topics if name.startswith(prefix)
+    )
