@@ -27,6 +27,7 @@ def _messages() -> mongo.AsyncCollection:
 
 async def ensure_indexes() -> None:
     await _messages().create_index([("room", mongo.ASCENDING), ("seq", mongo.ASCENDING)], unique=True)
+    await _messages().create_index([("room", mongo.ASCENDING), ("version_seq", mongo.ASCENDING)])
 
 
 async def store_new(message: MessageDoc) -> Stored:
@@ -71,6 +72,17 @@ async def page(*, room_id: str, before: int | None, after: int | None, limit: in
     if direction == mongo.DESCENDING:
         found.reverse()
     return found, has_more
+
+
+async def changed_after(*, room_id: str, seq: int) -> list[MessageDoc]:
+    """Every message of the room created or changed by an event after `seq`, by seq."""
+    cursor = _messages().find({"room": room_id, "version_seq": {"$gt": seq}}).sort("seq", mongo.ASCENDING)
+    return await cursor.to_list(length=None)
+
+
+async def get_many(message_ids: list[str]) -> dict[str, MessageDoc]:
+    found = await _messages().find({"_id": {"$in": message_ids}}).to_list(length=None)
+    return {document["_id"]: document for document in found}
 
 
 async def count_after(*, room_id: str, seq: int, exclude_sender_id: str) -> int:

@@ -100,3 +100,11 @@ async def unread_counts(*, user_id: str, last_seqs: dict[str, int | None]) -> di
         if last_seqs[room_id] > mark:
             counts[room_id] = await repository.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
     return counts
+
+
+async def messages_changed_after(*, room_id: str, seq: int) -> list[projector.MessageDoc]:
+    return await repository.changed_after(room_id=room_id, seq=seq)
+
+
+async def messages_by_id(message_ids: list[str]) -> dict[str, projector.MessageDoc]:
+    return await repository.get_many(message_ids)

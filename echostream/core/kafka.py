@@ -220,33 +220,33 @@ def next_batch(consumer: Consumer, *, max_records: int = 500, timeout: float = 0
 # --- Reading a room's log (replay, rebuild, resume) -----------------------------------
 
 
+_probe_lock = threading.Lock()
+
+
+@functools.cache
+def _probe() -> Consumer:
+    # Never subscribes, so it never joins the bridges' group; it only asks about offsets.
+    return make_consumer(group_id=bridge_group())
+
+
 def room_offsets(room_id: str) -> tuple[int, int]:
     """(first offset still kept, next offset to be written) of the room's topic."""
-    consumer = make_consumer(group_id="echostream-offsets-probe")
-    try:
-        return consumer.get_watermark_offsets(TopicPartition(room_topic(room_id), 0), timeout=10, cached=False)
-    finally:
-        consumer.close()
+    with _probe_lock:
+        return _probe().get_watermark_offsets(TopicPartition(room_topic(room_id), 0), timeout=10, cached=False)
 
 
 def room_offset_at(room_id: str, timestamp_ms: int) -> int | None:
     """The first offset of the room's topic written at or after `timestamp_ms`; None if none."""
-    consumer = make_consumer(group_id="echostream-offsets-probe")
-    try:
-        (found,) = consumer.offsets_for_times([TopicPartition(room_topic(room_id), 0, timestamp_ms)], timeout=10)
-        return None if found.offset < 0 else found.offset
-    finally:
-        consumer.close()
+    with _probe_lock:
+        (found,) = _probe().offsets_for_times([TopicPartition(room_topic(room_id), 0, timestamp_ms)], timeout=10)
+    return None if found.offset < 0 else found.offset
 
 
 def bridge_position(room_id: str) -> int | None:
     """The next offset the bridges will process in the room's topic; None before their first commit."""
-    consumer = make_consumer(group_id=bridge_group())
-    try:
-        (position,) = consumer.committed([TopicPartition(room_topic(room_id), 0)], timeout=10)
-        return None if position.offset < 0 else position.offset
-    finally:
-        consumer.close()
+    with _probe_lock:
+        (position,) = _probe().committed([TopicPartition(room_topic(room_id), 0)], timeout=10)
+    return None if position.offset < 0 else position.offset
 
 
 def read_room(room_id: str, *, start: int, end: int) -> Iterator[Message]:

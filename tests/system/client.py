@@ -84,6 +84,29 @@ class ChatClient:
         await self.send_frame({"type": "message.send", "room": room_id, "client_id": client_id, "body": body})
         return client_id
 
+    async def edit(self, room_id: str, message_id: str, body: str) -> None:
+        await self.send_frame({"type": "message.edit", "room": room_id, "id": message_id, "body": body})
+
+    async def delete_message(self, room_id: str, message_id: str) -> None:
+        await self.send_frame({"type": "message.delete", "room": room_id, "id": message_id})
+
+    async def disconnect(self) -> None:
+        """Closes the socket only (the session stays), dropping frames not yet read."""
+        assert self.socket is not None and self._reader is not None
+        await self.socket.close()
+        await self._reader
+        self.frames = asyncio.Queue()
+
+    async def until(self, frame_type: str, *, timeout: float = 20) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Every frame before the next `frame_type` one, and that one."""
+        before = []
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.frames.get()
+                if frame["type"] == frame_type:
+                    return before, frame
+                before.append(frame)
+
     async def next_frame(self, *types: str, timeout: float = 10) -> dict[str, Any]:
         """The next frame of one of `types` (any type when none given); others are dropped."""
         async with asyncio.timeout(timeout):

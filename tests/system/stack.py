@@ -49,6 +49,21 @@ class Stack:
     def migrate(self) -> None:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=self.env, check=True)
 
+    def manage(self, *args: str) -> str:
+        """Runs a management command against the stack's database and services; its output."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=REPO, env=self.env, check=True, capture_output=True, text=True
+        )
+        return done.stdout
+
+    def make_moderator(self, username: str) -> None:
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            f"User.objects.filter(username={username!r}).update(is_staff=True)",
+        )
+
     def log_path(self, role: str) -> Path:
         return self.workdir / f"{role}.log"
 

@@ -1,0 +1,47 @@
+"""The `resume` frame: replay what a reconnecting client missed, then `resume.done`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat.selectors import ais_member
+from echostream.core import frames
+from replay import services
+
+MAX_ROOMS_PER_RESUME = 500
+
+
+def _cursors(frame: dict[str, Any]) -> dict[str, int]:
+    rooms = frame.get("rooms")
+    if not isinstance(rooms, dict) or len(rooms) > MAX_ROOMS_PER_RESUME:
+        raise frames.FrameError(
+            "invalid_frame", f"resume needs `rooms`: {{room_id: last_seen_seq}}, at most {MAX_ROOMS_PER_RESUME}."
+        )
+    for room_id, seq in rooms.items():
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < -1:
+            raise frames.FrameError("invalid_frame", f"resume: the seq for room {room_id!r} must be an integer >= -1.")
+    return rooms
+
+
+@frames.register("resume")
+async def handle_resume(connection: frames.Connection, frame: dict[str, Any]) -> None:
+    # Live events for these rooms wait in the channel layer while this runs (a socket
+    # handles one message at a time); the delivery log drops those the replay covered.
+    done: dict[str, int] = {}
+    reload: list[str] = []
+    for room_id, after in _cursors(frame).items():
+        if not await ais_member(user_id=connection.user_id, room_id=room_id):
+            await connection.send_frame(
+                {"type": "message.rejected", "client_id": None, "room": room_id, "reason": "forbidden",
+                 "detail": "You are not a member of that room."}
+            )  # fmt: skip
+            continue
+        replay = await services.replay_room(room_id=room_id, after=after)
+        for replayed in replay.frames:
+            if connection.delivered.is_new(room_id, replayed["seq"]):
+                await connection.send_frame(replayed)
+        connection.delivered.settle(room_id, replay.seq)
+        done[room_id] = replay.seq
+        if replay.reload:
+            reload.append(room_id)
+    await connection.send_frame({"type": "resume.done", "rooms": done, "reload": reload})

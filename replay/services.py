@@ -1,0 +1,73 @@
+"""Resume: what a reconnecting client missed in a room, from MongoDB, and from Kafka
+where MongoDB lacks what the bridges have already processed (a lost or rebuilding
+projection)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from chat import projector
+from chat.selectors import messages_by_id, messages_changed_after
+from echostream.core import kafka
+
+
+@dataclass(kw_only=True)
+class RoomReplay:
+    # message.new / message.updated frames in event order, each with its event `seq`.
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    # The seq the client is at once it has these frames.
+    seq: int
+    # The room's topic holds fewer events than the client saw: it was re-created, and
+    # the client must reload the room rather than trust its cursor.
+    reload: bool = False
+
+
+def _frame(document: projector.MessageDoc, *, after: int) -> dict[str, Any]:
+    if document["seq"] > after:
+        return {"type": "message.new", "seq": document["seq"], "message": projector.to_api(document)}
+    return {"type": "message.updated", "seq": document["version_seq"], "message": projector.to_api(document)}
+
+
+async def replay_room(*, room_id: str, after: int) -> RoomReplay:
+    """Every message created or changed in the room after seq `after`, one frame each in its
+    current state, in event order. A message that is new since `after` comes as `message.new`
+    (already edited or deleted if it was), an older one that changed as `message.updated`."""
+    _, next_offset = await asyncio.to_thread(kafka.room_offsets, room_id)
+    if after >= next_offset:
+        return RoomReplay(seq=next_offset - 1, reload=True)
+    documents = await messages_changed_after(room_id=room_id, seq=after)
+    replay = RoomReplay(seq=max([after, *(document["version_seq"] for document in documents)]))
+    keyed = [
+        (document["seq"] if document["seq"] > after else document["version_seq"], document) for document in documents
+    ]
+    replay.frames = [_frame(document, after=after) for _, document in sorted(keyed, key=lambda pair: pair[0])]
+
+    # Events the bridges have processed but MongoDB does not reflect: read them from the
+    # log. Events after the bridges' position need no replay: they will arrive live.
+    processed_until = await asyncio.to_thread(kafka.bridge_position, room_id)
+    if processed_until is not None and processed_until - 1 > replay.seq:
+        replay.frames += await _from_log(room_id=room_id, after=after, start=replay.seq + 1, end=processed_until)
+        replay.seq = processed_until - 1
+    return replay
+
+
+async def _from_log(*, room_id: str, after: int, start: int, end: int) -> list[dict[str, Any]]:
+    records = await asyncio.to_thread(lambda: list(kafka.read_room(room_id, start=start, end=end)))
+    room_events = [
+        event
+        for record in records
+        if (event := projector.record_to_event(room_id=room_id, offset=record.offset(), value=record.value()))
+    ]
+    state = await messages_by_id([projector.message_id_of(event) for event in room_events])
+    frames = []
+    for event in room_events:
+        message_id = projector.message_id_of(event)
+        before = state.get(message_id)
+        document = projector.apply(before, event)
+        if document is None or document is before:
+            continue
+        state[message_id] = document
+        frames.append(_frame(document, after=after) | {"seq": event.seq})
+    return frames
