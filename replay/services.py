@@ -10,7 +10,7 @@ from typing import Any
 
 from chat import projector
 from chat.selectors import messages_by_id, messages_changed_after
-from echostream.core import kafka
+from echostream.core import events, kafka
 
 
 @dataclass(kw_only=True)
@@ -48,12 +48,17 @@ async def replay_room(*, room_id: str, after: int) -> RoomReplay:
     # log. Events after the bridges' position need no replay: they will arrive live.
     processed_until = await asyncio.to_thread(kafka.bridge_position, room_id)
     if processed_until is not None and processed_until - 1 > replay.seq:
-        replay.frames += await _from_log(room_id=room_id, after=after, start=replay.seq + 1, end=processed_until)
+        replay.frames += await _from_log(room_id=room_id, start=replay.seq + 1, end=processed_until)
         replay.seq = processed_until - 1
     return replay
 
 
-async def _from_log(*, room_id: str, after: int, start: int, end: int) -> list[dict[str, Any]]:
+async def _from_log(*, room_id: str, start: int, end: int) -> list[dict[str, Any]]:
+    """Frames for the events in [start, end) of the room's log.
+
+    MongoDB may have caught up since it was asked (then a message already shows this
+    event, or later ones: its current state is sent) or may have lost it (then the
+    event is folded onto what there is)."""
     records = await asyncio.to_thread(lambda: list(kafka.read_room(room_id, start=start, end=end)))
     room_events = [
         event
@@ -64,10 +69,17 @@ async def _from_log(*, room_id: str, after: int, start: int, end: int) -> list[d
     frames = []
     for event in room_events:
         message_id = projector.message_id_of(event)
-        before = state.get(message_id)
-        document = projector.apply(before, event)
-        if document is None or document is before:
-            continue
-        state[message_id] = document
-        frames.append(_frame(document, after=after) | {"seq": event.seq})
+        current = state.get(message_id)
+        if isinstance(event, events.MessageCreated):
+            if current is not None and current["seq"] != event.seq:
+                continue  # a client's retry, published twice; the first one stands
+            state[message_id] = current or projector.apply(None, event)
+            frame_type = "message.new"
+        else:
+            if current is None:
+                continue
+            if current["version_seq"] < event.seq:
+                state[message_id] = projector.apply(current, event)
+            frame_type = "message.updated"
+        frames.append({"type": frame_type, "seq": event.seq, "message": projector.to_api(state[message_id])})
     return frames

@@ -1,0 +1,165 @@
+"""Resume after a disconnect: exactly what was missed, in order, once, then live, once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from echostream.core import events, kafka
+from tests.system.client import ChatClient
+from tests.system.stack import Stack
+
+pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=False, databases=[])]
+
+
+@pytest.fixture
+async def pair(stack: Stack):
+    alice, bob = ChatClient(stack.base_url), ChatClient(stack.base_url)
+    await alice.signup(f"alice{uuid.uuid4().hex[:8]}")
+    await bob.signup(f"bob{uuid.uuid4().hex[:8]}")
+    await alice.connect()
+    await bob.connect()
+    room = await alice.create_group("resume", [bob.username])
+    yield room["id"], alice, bob
+    await alice.close()
+    await bob.close()
+
+
+async def send_all(sender: ChatClient, room_id: str, bodies: list[str]) -> list[dict]:
+    """Sends each body; the messages as the sender's own socket shows them, in seq order."""
+    for body in bodies:
+        await sender.send_message(room_id, body)
+    return [frame["message"] for frame in await sender.collect("message.new", len(bodies))]
+
+
+def room_event_frames(frames: list[dict]) -> list[dict]:
+    return [frame for frame in frames if frame["type"] in ("message.new", "message.updated")]
+
+
+async def test_a_resumed_client_gets_exactly_what_it_missed_then_live_messages(pair):
+    room_id, alice, bob = pair
+    before = await send_all(alice, room_id, [f"before {n}" for n in range(10)])
+    seen = await bob.collect("message.new", 10)
+    cursor = max(frame["seq"] for frame in seen)
+
+    await bob.disconnect()
+    after = await send_all(alice, room_id, [f"after {n}" for n in range(40)])
+    edits = {
+        before[2]["id"]: "before 2, edited",
+        before[7]["id"]: "before 7, edited",
+        after[5]["id"]: "after 5, edited",
+    }
+    deletes = [before[4]["id"], after[30]["id"]]
+    for message_id, body in edits.items():
+        await alice.edit(room_id, message_id, body)
+    for message_id in deletes:
+        await alice.delete_message(room_id, message_id)
+    changes = await alice.collect("message.updated", len(edits) + len(deletes))
+    last_event_seq = max(frame["seq"] for frame in changes)
+
+    await bob.connect()
+    await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
+    replayed, done = await bob.until("resume.done")
+
+    expected_new = [
+        (m["id"], "" if m["id"] in deletes else edits.get(m["id"], m["body"]), m["id"] in deletes) for m in after
+    ]
+    assert [(f["message"]["id"], f["message"]["body"], f["message"].get("deleted", False)) for f in replayed[:40]] == (
+        expected_new
+    )
+    assert all(f["type"] == "message.new" for f in replayed[:40])
+    updated = replayed[40:]
+    assert [(f["type"], f["message"]["id"]) for f in updated] == [
+        ("message.updated", before[2]["id"]),
+        ("message.updated", before[7]["id"]),
+        ("message.updated", before[4]["id"]),
+    ]
+    assert [f["message"]["body"] for f in updated] == ["before 2, edited", "before 7, edited", ""]
+    assert [f["seq"] for f in replayed] == sorted(f["seq"] for f in replayed)
+    assert done == {"type": "resume.done", "rooms": {room_id: last_event_seq}, "reload": []}
+
+    live = await send_all(alice, room_id, [f"live {n}" for n in range(5)])
+    received = await bob.collect("message.new", 5)
+    assert [frame["message"]["id"] for frame in received] == [m["id"] for m in live]
+    assert room_event_frames(await bob.quiet_frames(1.5)) == []
+
+
+async def test_resume_joins_live_traffic_without_gap_or_duplicate(pair):
+    room_id, alice, bob = pair
+    await send_all(alice, room_id, ["first"])
+    cursor = (await bob.next_frame("message.new"))["seq"]
+    await bob.disconnect()
+
+    async def keep_sending() -> list[dict]:
+        sent = []
+        for n in range(30):
+            await alice.send_message(room_id, f"flow {n}")
+            await alice.next_frame("message.ack")
+            sent.append(f"flow {n}")
+            await asyncio.sleep(0.02)
+        return sent
+
+    sender = asyncio.create_task(keep_sending())
+    await asyncio.sleep(0.2)
+    await bob.connect()
+    await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
+    sent = await sender
+    frames = []
+    while len({f["message"]["id"] for f in frames}) < len(sent):
+        frames.append(await bob.next_frame("message.new", timeout=20))
+    frames += room_event_frames(await bob.quiet_frames(1.5))
+    assert [f["message"]["body"] for f in frames] == sent
+    assert [f["seq"] for f in frames] == sorted({f["seq"] for f in frames})
+
+
+async def test_resume_for_a_room_the_user_is_not_in_is_forbidden(pair, stack):
+    room_id, _, _ = pair
+    stranger = ChatClient(stack.base_url)
+    await stranger.signup(f"stranger{uuid.uuid4().hex[:8]}")
+    await stranger.connect()
+    await stranger.send_frame({"type": "resume", "rooms": {room_id: -1}})
+    rejected, done = await stranger.until("resume.done")
+    assert [(f["type"], f["reason"], f["room"]) for f in rejected] == [("message.rejected", "forbidden", room_id)]
+    assert done["rooms"] == {}
+    await stranger.close()
+
+
+async def test_a_malformed_resume_gets_error(pair):
+    _, alice, _ = pair
+    await alice.send_frame({"type": "resume", "rooms": {"x": "yesterday"}})
+    assert (await alice.next_frame("error"))["code"] == "invalid_frame"
+
+
+async def test_a_room_whose_topic_was_recreated_is_to_be_reloaded(pair):
+    room_id, alice, bob = pair
+    await send_all(alice, room_id, ["one", "two", "three"])
+    await bob.collect("message.new", 3)
+    kafka._admin().delete_topics([kafka.room_topic(room_id)], operation_timeout=30)[kafka.room_topic(room_id)].result()
+    for _ in range(50):
+        try:
+            kafka.ensure_room_topic(room_id)
+            break
+        except kafka.KafkaException:
+            await asyncio.sleep(0.2)  # the deletion is still under way
+    await bob.send_frame({"type": "resume", "rooms": {room_id: 2}})
+    _, done = await bob.until("resume.done")
+    assert done["reload"] == [room_id]
+
+
+async def test_a_malformed_record_on_a_room_topic_is_skipped_and_later_messages_arrive(pair, stack):
+    room_id, alice, bob = pair
+    producer = kafka.make_sync_producer()
+    producer.produce(kafka.room_topic(room_id), value=b"{this is not an event")
+    foreign = events.MessageCreated(
+        id="x", room="another-room", occurred_at=events.now(), actor="1",
+        data=events.CreatedData(client_id="c", body="misplaced", sender="nobody"),
+    )  # fmt: skip
+    producer.produce(kafka.room_topic(room_id), value=events.encode(foreign))
+    producer.flush(10)
+    await send_all(alice, room_id, ["after the garbage"])
+    assert (await bob.next_frame("message.new"))["message"]["body"] == "after the garbage"
+    bridge_log = stack.log_path("bridge").read_text()
+    assert f"skipped malformed record in room {room_id}" in bridge_log
+    assert f"skipped record in room {room_id}" in bridge_log and "names room another-room" in bridge_log
