@@ -49,6 +49,35 @@ async def replace(message: MessageDoc) -> None:
     await _messages().replace_one({"_id": message["_id"]}, message, upsert=True)
 
 
+async def put_all_unless_newer(messages: list[MessageDoc]) -> tuple[int, list[MessageDoc]]:
+    """Writes each message unless the stored one already reflects a later event; returns how
+    many were written, and those refused because another message holds their (room, seq)."""
+    if not messages:
+        return 0, []
+    operations = [
+        mongo.replace_op({"_id": message["_id"], "version_seq": {"$lte": message["version_seq"]}}, message, upsert=True)
+        for message in messages
+    ]
+    try:
+        result = await _messages().bulk_write(operations, ordered=False)
+        return result.upserted_count + result.modified_count + result.matched_count, []
+    except mongo.BulkWriteError as exc:
+        failed = [messages[error["index"]] for error in exc.details["writeErrors"]]
+        written = len(messages) - len(failed)
+    # A refused upsert means either a newer version is stored (fine: the live bridge
+    # is ahead) or the (room, seq) slot belongs to another message (a re-created topic).
+    newer = await get_many([message["_id"] for message in failed])
+    return written, [message for message in failed if message["_id"] not in newer]
+
+
+async def delete_room(room_id: str) -> None:
+    await _messages().delete_many({"room": room_id})
+
+
+async def all_of_room(room_id: str) -> list[MessageDoc]:
+    return await _messages().find({"room": room_id}).sort("seq", mongo.ASCENDING).to_list(length=None)
+
+
 async def page(*, room_id: str, before: int | None, after: int | None, limit: int) -> tuple[list[MessageDoc], bool]:
     """Up to `limit` messages of a room, oldest first, and whether more lie beyond.
 

@@ -294,3 +294,21 @@ async def do_apply_room_event(*, event: events.RoomEvent) -> None:
     frame = {"type": frame_type, "seq": event.seq, "message": projector.to_api(document)}
     await groups.send_to_room(event.room, frame)
     await cache.remember_shown(event.id)
+
+
+# --- Rebuilding the projection ----------------------------------------------------------
+
+
+async def do_store_rebuilt(*, messages: list[projector.MessageDoc]) -> tuple[int, list[projector.MessageDoc]]:
+    """Stores messages folded from the log; never replaces a version the live bridge already moved past."""
+    await repository.ensure_indexes()
+    return await repository.put_all_unless_newer(messages)
+
+
+async def do_drop_history(*, room_id: str | None) -> None:
+    """Forgets the stored history of one room, or of every room."""
+    if room_id is None:
+        await repository.drop()
+    else:
+        await repository.delete_room(room_id)
+    await repository.ensure_indexes()

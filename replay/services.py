@@ -5,7 +5,9 @@ projection)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from chat import projector
@@ -83,3 +85,38 @@ async def _from_log(*, room_id: str, start: int, end: int) -> list[dict[str, Any
             frame_type = "message.updated"
         frames.append({"type": frame_type, "seq": event.seq, "message": projector.to_api(state[message_id])})
     return frames
+
+
+# --- Reading and rebuilding from the log (operator commands) ----------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggedEvent:
+    seq: int
+    timestamp_ms: int
+    event: events.RoomEvent | None  # None: a malformed record, skipped and logged
+
+
+def room_events(room_id: str, *, start: int, end: int) -> Iterator[LoggedEvent]:
+    """The room's log between offsets [start, end), decoded; reads Kafka, so call it from a thread."""
+    for record in kafka.read_room(room_id, start=start, end=end):
+        _, timestamp_ms = record.timestamp()
+        event = projector.record_to_event(room_id=room_id, offset=record.offset(), value=record.value())
+        yield LoggedEvent(seq=record.offset(), timestamp_ms=timestamp_ms, event=event)
+
+
+def room_bounds(room_id: str) -> tuple[int, int]:
+    """(first seq still in the log, the seq the next event will get)."""
+    return kafka.room_offsets(room_id)
+
+
+def first_seq_at(room_id: str, when: datetime) -> int | None:
+    return kafka.room_offset_at(room_id, int(when.timestamp() * 1000))
+
+
+def rooms_in_log() -> list[str]:
+    return kafka.room_topics()
+
+
+def fold_room(logged: Iterable[LoggedEvent]) -> list[projector.MessageDoc]:
+    return list(projector.fold(entry.event for entry in logged if entry.event is not None).values())

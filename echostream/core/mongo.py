@@ -7,20 +7,23 @@ import weakref
 from typing import Any
 
 from django.conf import settings
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 __all__ = [
     "ASCENDING",
     "DESCENDING",
     "AsyncCollection",
+    "BulkWriteError",
     "DuplicateKeyError",
     "PyMongoError",
     "close",
     "collection",
     "database_name",
     "drop_collection",
+    "drop_database",
+    "replace_op",
 ]
 
 # An async client belongs to the event loop that made it: one per loop.
@@ -56,3 +59,7 @@ async def close() -> None:
 
 async def drop_database() -> None:
     await _client().drop_database(database_name())
+
+
+def replace_op(filter_: dict[str, Any], document: dict[str, Any], *, upsert: bool) -> ReplaceOne:
+    return ReplaceOne(filter_, document, upsert=upsert)
