@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from echostream.core.events import MessageCreated
-from tests.system.client import ChatClient
 from tests.system.inspect import room_topic_events, stored_messages
-from tests.system.stack import Stack
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=False, databases=[])]
-
-
-def unique(name: str) -> str:
-    return f"{name}{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def clients(stack: Stack):
-    made: list[ChatClient] = []
-
-    async def make(name: str) -> ChatClient:
-        client = ChatClient(stack.base_url)
-        await client.signup(unique(name))
-        await client.connect()
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.close()
 
 
 async def test_direct_message_reaches_both_people_and_nobody_else(clients):

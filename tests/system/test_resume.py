@@ -9,22 +9,15 @@ import pytest
 
 from echostream.core import events, kafka
 from tests.system.client import ChatClient
-from tests.system.stack import Stack
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=False, databases=[])]
 
 
 @pytest.fixture
-async def pair(stack: Stack):
-    alice, bob = ChatClient(stack.base_url), ChatClient(stack.base_url)
-    await alice.signup(f"alice{uuid.uuid4().hex[:8]}")
-    await bob.signup(f"bob{uuid.uuid4().hex[:8]}")
-    await alice.connect()
-    await bob.connect()
+async def pair(clients):
+    alice, bob = await clients("alice"), await clients("bob")
     room = await alice.create_group("resume", [bob.username])
-    yield room["id"], alice, bob
-    await alice.close()
-    await bob.close()
+    return room["id"], alice, bob
 
 
 async def send_all(sender: ChatClient, room_id: str, bodies: list[str]) -> list[dict]:

@@ -10,21 +10,13 @@ from websockets.exceptions import InvalidStatus
 
 from tests.system.client import ChatClient
 from tests.system.inspect import stored_messages
-from tests.system.stack import Stack
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=False, databases=[])]
 
 
 @pytest.fixture
-async def pair(stack: Stack):
-    alice, bob = ChatClient(stack.base_url), ChatClient(stack.base_url)
-    await alice.signup(f"alice{uuid.uuid4().hex[:8]}")
-    await bob.signup(f"bob{uuid.uuid4().hex[:8]}")
-    await alice.connect()
-    await bob.connect()
-    yield alice, bob
-    await alice.close()
-    await bob.close()
+async def pair(clients):
+    return await clients("alice"), await clients("bob")
 
 
 async def assert_socket_still_answers(client: ChatClient) -> None:
