@@ -58,12 +58,17 @@ def kafka_round_trip_ms(samples: int) -> list[float]:
     return timings
 
 
-async def first_message_ms(base_url: str, rooms: int) -> list[float]:
+async def two_people(base_url: str) -> tuple[ChatClient, ChatClient]:
     alice, bob = ChatClient(base_url), ChatClient(base_url)
     await alice.signup(f"alice{uuid.uuid4().hex[:6]}")
     await bob.signup(f"bob{uuid.uuid4().hex[:6]}")
     await alice.connect()
     await bob.connect()
+    return alice, bob
+
+
+async def first_message_ms(base_url: str, rooms: int) -> list[float]:
+    alice, bob = await two_people(base_url)
     timings = []
     for n in range(rooms):
         room = await alice.create_group(f"new room {n}", [bob.username])
@@ -77,11 +82,7 @@ async def first_message_ms(base_url: str, rooms: int) -> list[float]:
 
 
 async def steady_ms(base_url: str, messages: int) -> list[float]:
-    alice, bob = ChatClient(base_url), ChatClient(base_url)
-    await alice.signup(f"alice{uuid.uuid4().hex[:6]}")
-    await bob.signup(f"bob{uuid.uuid4().hex[:6]}")
-    await alice.connect()
-    await bob.connect()
+    alice, bob = await two_people(base_url)
     room = await alice.open_dm(bob.username)
     await alice.send_message(room["id"], "warm-up")
     await bob.next_frame("message.new", timeout=30)

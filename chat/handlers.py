@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -21,6 +22,22 @@ class SendFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     client_id: str
     body: str
     attachments: list[str] = []
+
+
+Reject = Callable[[str, str], Awaitable[None]]
+
+
+async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: str) -> bool:
+    """Runs a checked action; a refusal goes back to the client, Kafka's silence becomes `unavailable`."""
+    try:
+        await action()
+    except services.SendRefused as refusal:
+        await reject(refusal.reason, refusal.detail)
+        return False
+    except KafkaException as exc:
+        logger.warning("%s not acknowledged by Kafka: %s", what, exc)
+        raise frames.FrameError("unavailable", "Nothing was stored; try again.") from exc
+    return True
 
 
 def _client_id_of(frame: dict[str, Any]) -> str | None:
@@ -45,7 +62,8 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
     except msgspec.ValidationError as exc:
         await reject("invalid", str(exc))
         return
-    try:
+
+    async def submit() -> None:
         submission = await services.check_message_send(
             sender_id=connection.user_id,
             room_id=send.room,
@@ -57,12 +75,9 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
         await services.do_submit_message(
             sender_id=connection.user_id, sender_name=connection.username, submission=submission
         )
-    except services.SendRefused as refusal:
-        await reject(refusal.reason, refusal.detail)
+
+    if not await _act(submit, reject=reject, what=f"message.send {client_id}"):
         return
-    except KafkaException as exc:
-        logger.warning("message.send %s not acknowledged by Kafka: %s", client_id, exc)
-        raise frames.FrameError("unavailable", "The message was not stored; send it again.") from exc
     await connection.send_frame({"type": "message.ack", "client_id": client_id, "room": send.room, "status": "sent"})
 
 
@@ -93,7 +108,8 @@ async def _change(connection: frames.Connection, frame: dict[str, Any], shape: t
     except msgspec.ValidationError as exc:
         await reject("invalid", str(exc))
         return
-    try:
+
+    async def submit() -> None:
         change = await services.check_message_change(
             actor_id=connection.user_id,
             room_id=request.room,
@@ -102,11 +118,8 @@ async def _change(connection: frames.Connection, frame: dict[str, Any], shape: t
             max_body_chars=settings.MESSAGE_MAX_BODY_CHARS,
         )
         await services.do_submit_change(actor_id=connection.user_id, change=change)
-    except services.SendRefused as refusal:
-        await reject(refusal.reason, refusal.detail)
-    except KafkaException as exc:
-        logger.warning("%s of %s not acknowledged by Kafka: %s", frame["type"], request.id, exc)
-        raise frames.FrameError("unavailable", "The change was not stored; try again.") from exc
+
+    await _act(submit, reject=reject, what=f"{frame['type']} of {request.id}")
 
 
 @frames.register("message.edit")
