@@ -82,7 +82,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await handler(self, frame)
         except frames.FrameError as exc:
-            await self._error(exc.code, exc.detail, client_id=frame.get("client_id"))
+            # Name what failed, so the client knows which send, edit or delete to retry.
+            await self._error(exc.code, exc.detail, client_id=frame.get("client_id"), id=frame.get("id"))
         except Exception:
             logger.exception("handler for %s failed", frame["type"])
             await self._error("internal", "The server could not handle that frame.")

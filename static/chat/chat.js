@@ -1,19 +1,45 @@
 // EchoStream's browser client: one WebSocket for all rooms, history over HTTP.
 // Message text is only ever put in the page with textContent, never as HTML.
+//
+// Catching up after a reconnect: the client keeps, per loaded room, a cursor (the
+// highest event seq it has seen) and sends them in one `resume` frame on every
+// socket open; the server replays what changed after each cursor and ends with
+// `resume.done`. Messages are kept by id, so a replayed and a live copy show once.
 (() => {
   "use strict";
+
+  const PING_EVERY_MS = 10000; // a heartbeat, so that a silently dead socket is noticed
+  const PONG_TIMEOUT_MS = 5000; // no answer in this long: the socket is dead, reconnect
+  const OPEN_TIMEOUT_MS = 10000; // a socket that does not open in this long is given up
+  const RESUME_TIMEOUT_MS = 15000; // no resume.done in this long: reconnect
+  const CHANGE_TIMEOUT_MS = 20000; // an edit or delete not confirmed in this long failed
+  const MAX_BACKOFF_MS = 10000;
+  const OFFLINE_RETRY_MS = 30000; // while the browser says it is offline
 
   const me = JSON.parse(document.getElementById("me-data").textContent);
   const $ = (id) => document.getElementById(id);
   const state = {
     rooms: new Map(), // id -> room from /api/rooms/
     current: null,
-    messages: new Map(), // room id -> Map(message id -> message)
-    pending: new Map(), // client_id -> {room, body}
+    messages: new Map(), // room id -> Map(message id -> message): the loaded rooms
+    versions: new Map(), // message id -> seq of the event that made the state we show
+    cursors: new Map(), // room id -> highest event seq seen (the resume cursor)
+    loading: new Map(), // room id -> the Map a history load in flight fills
+    pending: new Map(), // client_id -> {room, body, status, failed}
+    changes: new Map(), // message id -> {room, kind: "edit"|"delete", body, timer}: unconfirmed
     hasMore: new Map(), // room id -> bool (older history exists)
+    editing: null, // {id, input} while one of my messages is being edited inline
+    confirmingDelete: null, // message id whose delete waits for "yes"
+    nodes: new Map(), // render key -> {signature, element}
     loadingOlder: false,
     socket: null,
+    generation: 0, // counts socket opens
+    resuming: null, // {rooms: Set of room ids, timer} while a resume is answered
+    everOnline: false,
     backoff: 500,
+    reconnectTimer: null,
+    pongTimer: null,
+    openTimer: null,
   };
 
   function csrfToken() {
@@ -71,6 +97,8 @@
 
   async function openRoom(roomId) {
     state.current = roomId;
+    state.editing = null;
+    state.confirmingDelete = null;
     const room = state.rooms.get(roomId);
     room.unread = 0;
     $("room-title").textContent = room.name;
@@ -78,27 +106,79 @@
     $("composer").hidden = false;
     renderRooms();
     if (!state.messages.has(roomId)) {
-      state.messages.set(roomId, new Map());
-      const page = await api("GET", `/api/rooms/${roomId}/messages/?limit=50`);
-      page.messages.forEach((message) => state.messages.get(roomId).set(message.id, message));
-      state.hasMore.set(roomId, page.has_more);
+      renderMessages(true); // empty while the history loads
+      try {
+        await loadRoom(roomId);
+      } catch (error) {
+        showError(error.message);
+        return;
+      }
     }
+    if (state.current !== roomId) return;
     renderMessages(true);
     markRead();
     $("composer-input").focus();
   }
 
+  function bumpCursor(roomId, seq) {
+    if (typeof seq !== "number") return;
+    state.cursors.set(roomId, Math.max(state.cursors.get(roomId) ?? -1, seq));
+  }
+
+  // (Re)loads a room's newest history page over HTTP: on first opening it, and when
+  // resume.done says its topic was re-created. What was shown of it is dropped.
+  async function loadRoom(roomId) {
+    const known = new Map();
+    state.messages.set(roomId, known);
+    state.cursors.delete(roomId);
+    state.loading.set(roomId, known);
+    const generation = state.generation;
+    const wasOpen = socketOpen();
+    let page;
+    try {
+      page = await api("GET", `/api/rooms/${roomId}/messages/?limit=50`);
+    } catch (error) {
+      if (state.messages.get(roomId) === known) {
+        state.messages.delete(roomId);
+        state.loading.delete(roomId);
+      }
+      throw error;
+    }
+    if (state.messages.get(roomId) !== known) return; // a newer load replaced this one
+    state.loading.delete(roomId);
+    page.messages.forEach((message) => {
+      merge(roomId, message, undefined);
+      clearPendingOf(message);
+    });
+    if (page.has_more && page.messages.length) {
+      // Changes that arrived during the load for messages older than the page: they are
+      // outside what is shown, and keeping them would leave a gap before the page.
+      const oldest = page.messages[0].seq;
+      for (const [id, message] of known) if (message.seq < oldest) known.delete(id);
+    }
+    state.hasMore.set(roomId, page.has_more);
+    const pageTop = page.messages.length ? page.messages[page.messages.length - 1].seq : -1;
+    bumpCursor(roomId, pageTop);
+    if (state.generation !== generation || (!wasOpen && socketOpen())) {
+      // The socket was replaced while the page loaded: what it missed meanwhile is
+      // only in a resume from the page's end.
+      resume({ [roomId]: pageTop });
+    }
+  }
+
   async function loadOlder() {
     const roomId = state.current;
-    if (!roomId || state.loadingOlder || !state.hasMore.get(roomId)) return;
+    if (!roomId || state.loadingOlder || !state.hasMore.get(roomId) || state.loading.has(roomId)) return;
     const known = [...state.messages.get(roomId).values()];
     if (!known.length) return;
     state.loadingOlder = true;
     try {
       const oldest = Math.min(...known.map((m) => m.seq));
       const page = await api("GET", `/api/rooms/${roomId}/messages/?before=${oldest}&limit=50`);
-      page.messages.forEach((message) => state.messages.get(roomId).set(message.id, message));
+      if (!state.messages.has(roomId)) return;
+      page.messages.forEach((message) => merge(roomId, message, undefined));
       state.hasMore.set(roomId, page.has_more);
+      if (roomId !== state.current) return;
       const list = $("messages");
       const fromBottom = list.scrollHeight - list.scrollTop;
       renderMessages(false);
@@ -109,59 +189,56 @@
   }
 
   // --- Messages ----------------------------------------------------------------
-  function messageElement(message, pending) {
-    const item = document.createElement("li");
-    item.className = "message" + (message.sender === me.username ? " mine" : "") + (pending ? " pending" : "");
-    if (message.id) item.dataset.id = message.id;
-    if (message.seq !== undefined) item.dataset.seq = String(message.seq);
-    if (message.client_id) item.dataset.clientId = message.client_id;
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    const sender = document.createElement("span");
-    sender.className = "sender";
-    sender.textContent = message.sender;
-    const time = document.createElement("time");
-    time.textContent = message.created_at ? new Date(message.created_at).toLocaleTimeString() : "";
-    const status = document.createElement("span");
-    status.className = "status";
-    status.textContent = pending ? pending : "";
-    meta.append(sender, time, status);
-    const body = document.createElement("div");
-    body.className = "body";
-    body.textContent = message.deleted ? "message deleted" : message.body;
-    if (message.deleted) item.classList.add("deleted");
-    item.append(meta, body);
-    return item;
-  }
-
-  function renderMessages(scrollToEnd) {
-    const list = $("messages");
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const roomId = state.current;
-    const sorted = [...state.messages.get(roomId).values()].sort((a, b) => a.seq - b.seq);
-    const items = sorted.map((message) => messageElement(message, null));
-    for (const [clientId, pending] of state.pending) {
-      if (pending.room !== roomId) continue;
-      items.push(messageElement({ client_id: clientId, sender: me.username, body: pending.body }, pending.status));
+  // Puts a message's state in its room's map unless what is there is newer: a
+  // message is kept once, by id, however many copies (live, replayed, history) come.
+  function merge(roomId, message, version) {
+    const known = state.messages.get(roomId);
+    if (!known) return false;
+    const current = known.get(message.id);
+    if (current) {
+      if (current.deleted && !message.deleted) return false; // a delete is final
+      const shown = state.versions.get(message.id);
+      if (version !== undefined && shown !== undefined && version < shown) return false;
+      if (current.edited_at && !message.deleted) {
+        if (!message.edited_at || Date.parse(message.edited_at) < Date.parse(current.edited_at)) return false;
+      }
     }
-    list.replaceChildren(...items);
-    if (scrollToEnd || atBottom) list.scrollTop = list.scrollHeight;
+    known.set(message.id, message);
+    if (version !== undefined) state.versions.set(message.id, Math.max(state.versions.get(message.id) ?? -1, version));
+    return !current;
   }
 
-  function receive(message, isNew) {
+  function clearPendingOf(message) {
+    if (message.client_id && message.sender === me.username) state.pending.delete(message.client_id);
+  }
+
+  function receive(frame, isNew) {
+    const message = frame.message;
+    const seq = typeof frame.seq === "number" ? frame.seq : message.seq;
     const room = state.rooms.get(message.room);
     if (!room) {
-      loadRooms(); // a room we were just added to
+      loadRooms().catch(() => {}); // a room we were just added to
       return;
     }
-    room.last_seq = Math.max(room.last_seq ?? -1, message.seq);
-    if (message.client_id && message.sender === me.username) state.pending.delete(message.client_id);
+    room.last_seq = Math.max(room.last_seq ?? -1, seq);
+    clearPendingOf(message);
     const known = state.messages.get(message.room);
-    if (known) known.set(message.id, message);
+    let added = false;
+    if (known) {
+      bumpCursor(message.room, seq);
+      // A change of a message that is not shown is of an older one, outside the loaded
+      // page; unless the page is still loading, when it may be in it.
+      if (isNew || known.has(message.id) || state.loading.get(message.room) === known) {
+        added = merge(message.room, message, seq);
+      }
+    }
+    const change = state.changes.get(message.id);
+    if (change && (!isNew || shows(message, change))) resolveChange(message.id);
+    if (state.editing && state.editing.id === message.id && message.deleted) state.editing = null;
     if (message.room === state.current) {
       renderMessages(false);
       if (document.visibilityState === "visible") markRead();
-    } else if (isNew && message.sender !== me.username) {
+    } else if (isNew && message.sender !== me.username && (added || !known)) {
       // Only a new message is unread: an edit or a delete of an old one is not.
       room.unread = (room.unread || 0) + 1;
       renderRooms();
@@ -189,6 +266,249 @@
     sendFrame({ type: "message.send", room: state.current, client_id: clientId, body });
   }
 
+  // --- Editing and deleting one's own messages -----------------------------------------
+  function sendChange(id) {
+    const change = state.changes.get(id);
+    const frame =
+      change.kind === "edit"
+        ? { type: "message.edit", room: change.room, id, body: change.body }
+        : { type: "message.delete", room: change.room, id };
+    clearTimeout(change.timer);
+    change.timer = null;
+    if (sendFrame(frame)) {
+      change.timer = setTimeout(() => {
+        if (state.changes.get(id) !== change) return;
+        state.changes.delete(id);
+        showError(change.kind === "edit" ? "Your edit was not confirmed; try again." : "The delete was not confirmed; try again.");
+        if (change.room === state.current) renderMessages(false);
+      }, CHANGE_TIMEOUT_MS);
+    }
+    // Not sent (the socket is down): it goes after the next resume.done.
+  }
+
+  function requestChange(message, kind, body) {
+    showError("");
+    state.changes.set(message.id, { room: message.room, kind, body, timer: null });
+    sendChange(message.id);
+    renderMessages(false);
+  }
+
+  function resolveChange(id) {
+    const change = state.changes.get(id);
+    if (!change) return;
+    clearTimeout(change.timer);
+    state.changes.delete(id);
+  }
+
+  function startEditing(message) {
+    state.confirmingDelete = null;
+    const input = document.createElement("textarea");
+    input.className = "edit-input";
+    input.rows = 2;
+    input.maxLength = 4000;
+    input.value = message.body;
+    input.setAttribute("aria-label", "Edit message");
+    state.editing = { id: message.id, input };
+    renderMessages(false);
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+
+  function stopEditing() {
+    state.editing = null;
+    renderMessages(false);
+    $("composer-input").focus();
+  }
+
+  function saveEdit(message) {
+    const body = state.editing.input.value;
+    if (!body.trim()) {
+      showError("A message needs text; delete it instead.");
+      return;
+    }
+    state.editing = null;
+    if (body !== message.body) requestChange(message, "edit", body);
+    else renderMessages(false);
+    $("composer-input").focus();
+  }
+
+  // Whether a message's state already has the change done (or can no longer take it).
+  function shows(message, change) {
+    return message.deleted || (change.kind === "edit" && !!message.edited_at && message.body === change.body);
+  }
+
+  // Re-sends unconfirmed edits and deletes after a reconnect, unless what came back
+  // already shows them done.
+  function resendChanges() {
+    for (const [id, change] of state.changes) {
+      const message = state.messages.get(change.room)?.get(id);
+      if (!message || shows(message, change)) {
+        resolveChange(id);
+        continue;
+      }
+      sendChange(id);
+    }
+  }
+
+  // --- Rendering ----------------------------------------------------------------------
+  function actionButton(text, className, onClick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link msg-action " + className;
+    button.textContent = text;
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  function messageElement(message, pending, change, editing) {
+    const item = document.createElement("li");
+    const deleted = message.deleted || (change && change.kind === "delete");
+    item.className = "message" + (message.sender === me.username ? " mine" : "") + (pending ? " pending" : "");
+    if (message.id) item.dataset.id = message.id;
+    if (message.seq !== undefined) item.dataset.seq = String(message.seq);
+    if (message.client_id) item.dataset.clientId = message.client_id;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const sender = document.createElement("span");
+    sender.className = "sender";
+    sender.textContent = message.sender;
+    const time = document.createElement("time");
+    time.textContent = message.created_at ? new Date(message.created_at).toLocaleTimeString() : "";
+    meta.append(sender, time);
+    const edited = !deleted && (message.edited_at || (change && change.kind === "edit"));
+    if (edited) {
+      const mark = document.createElement("span");
+      mark.className = "edited-mark";
+      mark.textContent = "(edited)";
+      if (message.edited_at) mark.title = new Date(message.edited_at).toLocaleString();
+      meta.append(mark);
+      item.classList.add("edited");
+    }
+    const status = document.createElement("span");
+    status.className = "status";
+    status.textContent = pending || (change ? (change.kind === "edit" ? "saving…" : "deleting…") : "");
+    meta.append(status);
+    item.append(meta);
+
+    if (editing) {
+      const form = document.createElement("form");
+      form.className = "edit-form";
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        saveEdit(message);
+      });
+      const input = state.editing.input;
+      input.onkeydown = (event) => {
+        if (event.key === "Enter" && !event.shiftKey) {
+          event.preventDefault();
+          form.requestSubmit();
+        } else if (event.key === "Escape") {
+          event.preventDefault();
+          stopEditing();
+        }
+      };
+      const buttons = document.createElement("div");
+      buttons.className = "msg-actions";
+      const save = document.createElement("button");
+      save.type = "submit";
+      save.className = "msg-save";
+      save.textContent = "Save";
+      buttons.append(save, actionButton("Cancel", "msg-cancel", stopEditing));
+      form.append(input, buttons);
+      item.append(form);
+      item.classList.add("editing");
+      return item;
+    }
+
+    const body = document.createElement("div");
+    body.className = "body";
+    body.textContent = deleted ? "message deleted" : change && change.kind === "edit" ? change.body : message.body;
+    if (deleted) item.classList.add("deleted");
+    item.append(body);
+
+    const mine = message.sender === me.username && message.id && !pending && !deleted && !change;
+    if (mine) {
+      const actions = document.createElement("div");
+      actions.className = "msg-actions";
+      if (state.confirmingDelete === message.id) {
+        const question = document.createElement("span");
+        question.className = "msg-question";
+        question.textContent = "Delete this message?";
+        actions.append(
+          question,
+          actionButton("yes", "msg-delete-yes", () => {
+            state.confirmingDelete = null;
+            requestChange(message, "delete");
+          }),
+          actionButton("no", "msg-delete-no", () => {
+            state.confirmingDelete = null;
+            renderMessages(false);
+          }),
+        );
+      } else {
+        actions.append(
+          actionButton("edit", "msg-edit", () => startEditing(message)),
+          actionButton("delete", "msg-delete", () => {
+            state.editing = null;
+            state.confirmingDelete = message.id;
+            renderMessages(false);
+          }),
+        );
+      }
+      meta.append(actions);
+    }
+    return item;
+  }
+
+  // Re-renders the open room, reusing the element of every message that did not
+  // change (an inline edit in progress keeps its text, caret and focus).
+  function renderMessages(scrollToEnd) {
+    const list = $("messages");
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const roomId = state.current;
+    const known = state.messages.get(roomId) || new Map();
+    const sorted = [...known.values()].sort((a, b) => a.seq - b.seq);
+    const wanted = [];
+    for (const message of sorted) {
+      const change = state.changes.get(message.id) || null;
+      const editing = !!(state.editing && state.editing.id === message.id && !message.deleted && !change);
+      const signature = JSON.stringify([
+        message.seq, message.body, !!message.deleted, message.edited_at || null, message.sender,
+        change && [change.kind, change.body], editing, state.confirmingDelete === message.id,
+      ]);
+      wanted.push({ key: "m:" + message.id, signature, make: () => messageElement(message, null, change, editing) });
+    }
+    for (const [clientId, pending] of state.pending) {
+      if (pending.room !== roomId) continue;
+      const message = { client_id: clientId, sender: me.username, body: pending.body };
+      wanted.push({ key: "p:" + clientId, signature: JSON.stringify([pending.body, pending.status]), make: () => messageElement(message, pending.status, null, false) });
+    }
+    const nodes = new Map();
+    const elements = wanted.map(({ key, signature, make }) => {
+      const old = state.nodes.get(key);
+      const element = old && old.signature === signature ? old.element : make();
+      nodes.set(key, { signature, element });
+      return element;
+    });
+    state.nodes = nodes;
+    const focused = document.activeElement;
+    let cursor = list.firstChild;
+    for (const element of elements) {
+      if (element === cursor) {
+        cursor = cursor.nextSibling;
+        continue;
+      }
+      list.insertBefore(element, cursor);
+    }
+    while (cursor) {
+      const next = cursor.nextSibling;
+      cursor.remove();
+      cursor = next;
+    }
+    if (focused && focused !== document.activeElement && list.contains(focused)) focused.focus();
+    if (scrollToEnd || atBottom) list.scrollTop = list.scrollHeight;
+  }
+
   // --- Socket --------------------------------------------------------------------
   function setConnection(text, kind) {
     const element = $("connection-state");
@@ -196,72 +516,156 @@
     element.dataset.state = kind;
   }
 
+  function socketOpen() {
+    return !!state.socket && state.socket.readyState === WebSocket.OPEN;
+  }
+
   function sendFrame(frame) {
-    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    if (socketOpen()) {
       state.socket.send(JSON.stringify(frame));
       return true;
     }
     return false;
   }
 
+  function clearSocketTimers() {
+    clearTimeout(state.pongTimer);
+    clearTimeout(state.openTimer);
+    if (state.resuming) clearTimeout(state.resuming.timer);
+    state.pongTimer = state.openTimer = state.resuming = null;
+  }
+
   function connect() {
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    if (state.socket) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws/`);
     state.socket = socket;
-    setConnection("connecting…", "connecting");
+    if (!state.everOnline) setConnection("connecting…", "connecting");
+    state.openTimer = setTimeout(() => {
+      if (state.socket === socket) drop();
+    }, OPEN_TIMEOUT_MS);
     socket.addEventListener("open", () => {
-      state.backoff = 500;
-      setConnection("online", "online");
-      // Sends that were never acknowledged go again; the same client_id makes
-      // a retry harmless.
-      for (const [clientId, pending] of state.pending) {
-        if (pending.failed) continue;
-        sendFrame({ type: "message.send", room: pending.room, client_id: clientId, body: pending.body });
-      }
-      catchUp();
+      if (state.socket !== socket) return;
+      clearTimeout(state.openTimer);
+      state.openTimer = null;
+      state.generation += 1;
+      // What the loaded rooms missed, then resume.done; sends go again only after it.
+      const cursors = {};
+      for (const [roomId, seq] of state.cursors) if (state.messages.has(roomId)) cursors[roomId] = seq;
+      resume(cursors);
     });
-    socket.addEventListener("message", (event) => onFrame(JSON.parse(event.data)));
+    socket.addEventListener("message", (event) => {
+      if (state.socket !== socket) return; // a socket already given up on
+      clearTimeout(state.pongTimer); // anything from the server shows the socket lives
+      state.pongTimer = null;
+      onFrame(JSON.parse(event.data));
+    });
     socket.addEventListener("close", (event) => {
+      if (state.socket !== socket) return;
       if (event.code === 4401) {
         location.href = "/login/";
         return;
       }
-      setConnection("reconnecting…", "reconnecting");
-      setTimeout(connect, state.backoff);
-      state.backoff = Math.min(state.backoff * 2, 10000);
+      state.socket = null;
+      lost();
     });
   }
 
-  // After a reconnect, fetch what arrived while the socket was down.
-  async function catchUp() {
-    await loadRooms();
-    for (const [roomId, known] of state.messages) {
-      const seqs = [...known.values()].map((m) => m.seq);
-      const after = seqs.length ? Math.max(...seqs) : -1;
-      let hasMore = true;
-      let cursor = after;
-      while (hasMore) {
-        const page = await api("GET", `/api/rooms/${roomId}/messages/?after=${cursor}&limit=100`);
-        page.messages.forEach((message) => {
-          known.set(message.id, message);
-          // A send whose message.new was missed while the socket was down: the
-          // retry is only acknowledged, so the delivered copy replaces the bubble.
-          if (message.client_id && message.sender === me.username) state.pending.delete(message.client_id);
-        });
-        hasMore = page.has_more && page.messages.length > 0;
-        if (page.messages.length) cursor = page.messages[page.messages.length - 1].seq;
-      }
+  function resume(cursors) {
+    if (!sendFrame({ type: "resume", rooms: cursors })) return;
+    const socket = state.socket;
+    if (state.resuming) clearTimeout(state.resuming.timer);
+    const rooms = new Set([...(state.resuming ? state.resuming.rooms : []), ...Object.keys(cursors)]);
+    state.resuming = {
+      rooms,
+      timer: setTimeout(() => {
+        if (state.socket === socket) drop();
+      }, RESUME_TIMEOUT_MS),
+    };
+  }
+
+  function resumeDone(frame) {
+    if (state.resuming) clearTimeout(state.resuming.timer);
+    state.resuming = null;
+    const reload = new Set(frame.reload || []);
+    for (const [roomId, seq] of Object.entries(frame.rooms || {})) {
+      if (!reload.has(roomId)) bumpCursor(roomId, seq);
     }
-    if (state.current) renderMessages(false);
+    const firstTime = !state.everOnline;
+    state.everOnline = true;
+    state.backoff = 500;
+    setConnection("online", "online");
+    for (const roomId of reload) {
+      // The room's topic was re-created: what is shown of it is not to be trusted.
+      loadRoom(roomId)
+        .then(() => {
+          if (roomId === state.current) renderMessages(false);
+        })
+        .catch((error) => showError(error.message));
+    }
+    // Sends that were never acknowledged go again; the same client_id makes a retry
+    // harmless. Those the resume showed delivered are no longer pending.
+    for (const [clientId, pending] of state.pending) {
+      if (pending.failed) continue;
+      sendFrame({ type: "message.send", room: pending.room, client_id: clientId, body: pending.body });
+    }
+    resendChanges();
+    if (state.current) {
+      renderMessages(false);
+      if (document.visibilityState === "visible") markRead();
+    }
+    // Rooms that are not loaded (new ones, unread counts) are fresh in the list.
+    if (!firstTime) loadRooms().catch(() => {});
+  }
+
+  // The socket is dead or must be replaced: stop listening to it and reconnect.
+  function drop() {
+    const socket = state.socket;
+    if (!socket) return;
+    state.socket = null;
+    try {
+      socket.close();
+    } catch (error) {
+      // closing a socket that is still connecting may throw; it is given up either way
+    }
+    lost();
+  }
+
+  function lost() {
+    clearSocketTimers();
+    if (navigator.onLine === false) setConnection("offline, reconnecting when back…", "reconnecting");
+    else setConnection("reconnecting…", "reconnecting");
+    clearTimeout(state.reconnectTimer);
+    // Offline, the browser's "online" event reconnects; a slow retry in case it never comes.
+    const delay = navigator.onLine === false ? OFFLINE_RETRY_MS : state.backoff;
+    state.reconnectTimer = setTimeout(connect, delay);
+    state.backoff = Math.min(state.backoff * 2, MAX_BACKOFF_MS);
+  }
+
+  // A ping that needs a pong in time: a socket that died silently (a laptop asleep,
+  // a network that went away) is noticed and replaced.
+  function probe() {
+    if (!socketOpen() || state.pongTimer) return;
+    const socket = state.socket;
+    sendFrame({ type: "ping" });
+    state.pongTimer = setTimeout(() => {
+      state.pongTimer = null;
+      if (state.socket === socket) drop();
+    }, PONG_TIMEOUT_MS);
   }
 
   function onFrame(frame) {
     switch (frame.type) {
       case "message.new":
-        receive(frame.message, true);
+        receive(frame, true);
         break;
       case "message.updated":
-        receive(frame.message, false);
+        receive(frame, false);
+        break;
+      case "resume.done":
+        resumeDone(frame);
         break;
       case "message.ack":
         setPendingStatus(frame.client_id, "sent");
@@ -270,6 +674,23 @@
         if (frame.client_id && state.pending.has(frame.client_id)) {
           state.pending.get(frame.client_id).failed = true;
           setPendingStatus(frame.client_id, `not sent: ${frame.detail}`);
+        } else if (frame.id) {
+          // An edit or a delete was refused.
+          resolveChange(frame.id);
+          showError(frame.detail);
+          if (frame.room === state.current) renderMessages(false);
+        } else if (!frame.client_id && state.resuming && state.resuming.rooms.has(frame.room)) {
+          // A resumed room we are no longer in: forget it.
+          state.messages.delete(frame.room);
+          state.cursors.delete(frame.room);
+          if (state.current === frame.room) {
+            state.current = null;
+            $("room-title").textContent = "Pick a conversation";
+            $("room-members").textContent = "";
+            $("composer").hidden = true;
+            renderMessages(false);
+          }
+          loadRooms().catch(() => {});
         } else {
           showError(frame.detail);
         }
@@ -327,9 +748,20 @@
     if ($("messages").scrollTop < 60) loadOlder();
   });
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") markRead();
+    if (document.visibilityState === "visible") {
+      markRead();
+      probe(); // after a sleep the socket may be dead without knowing it
+    }
   });
-  setInterval(() => sendFrame({ type: "ping" }), 20000);
+  window.addEventListener("offline", () => drop());
+  window.addEventListener("online", () => {
+    state.backoff = 500;
+    if (state.socket) probe();
+    else connect();
+  });
+  setInterval(probe, PING_EVERY_MS);
 
-  loadRooms().then(connect);
+  loadRooms()
+    .catch((error) => showError(error.message))
+    .finally(connect);
 })();
