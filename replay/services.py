@@ -5,14 +5,18 @@ projection)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from chat import projector
 from chat.selectors import messages_by_id, messages_changed_after
 from echostream.core import events, kafka
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(kw_only=True)
@@ -36,8 +40,8 @@ async def replay_room(*, room_id: str, after: int) -> RoomReplay:
     """Every message created or changed in the room after seq `after`, one frame each in its
     current state, in event order. A message that is new since `after` comes as `message.new`
     (already edited or deleted if it was), an older one that changed as `message.updated`."""
-    _, next_offset = await asyncio.to_thread(kafka.room_offsets, room_id)
-    if after >= next_offset:
+    _, next_offset = await _ask_kafka(kafka.room_offsets, room_id, default=(None, None))
+    if next_offset is not None and after >= next_offset:
         return RoomReplay(seq=next_offset - 1, reload=True)
     documents = await messages_changed_after(room_id=room_id, seq=after)
     replay = RoomReplay(seq=max([after, *(document["version_seq"] for document in documents)]))
@@ -48,11 +52,21 @@ async def replay_room(*, room_id: str, after: int) -> RoomReplay:
 
     # Events the bridges have processed but MongoDB does not reflect: read them from the
     # log. Events after the bridges' position need no replay: they will arrive live.
-    processed_until = await asyncio.to_thread(kafka.bridge_position, room_id)
+    processed_until = await _ask_kafka(kafka.bridge_position, room_id, default=None)
     if processed_until is not None and processed_until - 1 > replay.seq:
         replay.frames += await _from_log(room_id=room_id, start=replay.seq + 1, end=processed_until)
         replay.seq = processed_until - 1
     return replay
+
+
+async def _ask_kafka(question: Callable[[str], T], room_id: str, *, default: T) -> T:
+    """Kafka's answer, or `default` if it has none now (a topic just re-created, a broker
+    restarting): the resume then relies on MongoDB and on live delivery alone."""
+    try:
+        return await asyncio.to_thread(question, room_id)
+    except kafka.KafkaException as exc:
+        logger.warning("resume of room %s goes without Kafka's %s: %s", room_id, question.__name__, exc)
+        return default
 
 
 async def _from_log(*, room_id: str, start: int, end: int) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -231,8 +232,18 @@ def _probe() -> Consumer:
 
 def room_offsets(room_id: str) -> tuple[int, int]:
     """(first offset still kept, next offset to be written) of the room's topic."""
-    with _probe_lock:
-        return _probe().get_watermark_offsets(TopicPartition(room_topic(room_id), 0), timeout=10, cached=False)
+    partition = TopicPartition(room_topic(room_id), 0)
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            with _probe_lock:
+                return _probe().get_watermark_offsets(partition, timeout=10, cached=False)
+        except KafkaException as exc:
+            # A topic created (or re-created) a moment ago is unknown until the
+            # client's next metadata refresh, a few hundred milliseconds away.
+            if exc.args[0].code() != KafkaError._UNKNOWN_PARTITION or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 def room_offset_at(room_id: str, timestamp_ms: int) -> int | None:
