@@ -1,5 +1,4 @@
-from confluent_kafka import KafkaError, KafkaException
-
+from echostream.core.kafka import KafkaError, KafkaException
 from replay import services
 
 
