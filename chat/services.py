@@ -198,7 +198,7 @@ async def do_submit_message(*, sender_id: str, sender_name: str, submission: Sub
             attachments=submission.attachments,
         ),
     )
-    await kafka.producer().send(topic=kafka.inbound_topic(), key=submission.room_id, value=events.encode(event))
+    await kafka.send_inbound(room_id=submission.room_id, value=events.encode(event))
     await cache.remember_acked_send(message_id)
 
 
@@ -245,7 +245,7 @@ async def do_submit_change(*, actor_id: str, change: Change) -> None:
         event = events.MessageDeleted(**common, data=events.DeletedData(message_id=change.message_id))
     else:
         event = events.MessageEdited(**common, data=events.EditedData(message_id=change.message_id, body=change.body))
-    await kafka.producer().send(topic=kafka.inbound_topic(), key=change.room_id, value=events.encode(event))
+    await kafka.send_inbound(room_id=change.room_id, value=events.encode(event))
 
 
 # --- Projecting room events (the bridge) ----------------------------------------------

@@ -41,6 +41,7 @@ __all__ = [
     "room_topic",
     "room_topic_pattern",
     "room_topics",
+    "send_inbound",
 ]
 
 
@@ -184,6 +185,14 @@ def ensure_inbound_topic() -> None:
 
 _producer: AsyncProducer | None = None
 _producer_lock = threading.Lock()
+
+
+async def send_inbound(*, room_id: str, value: bytes) -> Message:
+    """Appends to the inbound topic, keyed by room so that a room's events keep their order;
+    returns once Kafka acknowledged. The producer is made off the event loop the first time
+    (making it, and the inbound topic, blocks on the network)."""
+    made = _producer if _producer is not None else await asyncio.to_thread(producer)
+    return await made.send(topic=inbound_topic(), key=room_id, value=value)
 
 
 def producer() -> AsyncProducer:
