@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from chat import cache, projector, repository
+from chat import cache, projector, recent, repository
 from chat.errors import RoomNotFound
 from chat.models import Membership, Room
 
@@ -64,6 +64,15 @@ def users_with_prefix(*, prefix: str, limit: int = 20) -> QuerySet:
 async def message_page(
     *, room_id: str, before: int | None, after: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], bool]:
+    if after is None and limit < recent.size():
+        cached = await recent.page(room_id=room_id, before=before, limit=limit)
+        if cached is not None:
+            return cached
+    if after is None and before is None and limit < recent.size():
+        # The newest page missed the cache: read enough to fill it for the next reader.
+        newest, has_more = await repository.page(room_id=room_id, before=None, after=None, limit=recent.size())
+        await recent.fill(room_id=room_id, newest=newest, complete=not has_more)
+        return [projector.to_api(document) for document in newest[-limit:]], has_more or len(newest) > limit
     documents, has_more = await repository.page(room_id=room_id, before=before, after=after, limit=limit)
     return [projector.to_api(document) for document in documents], has_more
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from chat import cache, projector, ratelimit, repository
+from chat import cache, projector, ratelimit, recent, repository
 from chat.errors import ChatError, NotRoomAdmin
 from chat.models import Membership, Room
 from chat.selectors import ais_member, ais_moderator, is_admin
@@ -289,6 +289,7 @@ async def do_apply_room_event(*, event: events.RoomEvent) -> None:
     if not changed and (document["version_seq"] != event.seq or await cache.was_shown(event.id)):
         return
     frame_type = "message.new" if isinstance(event, events.MessageCreated) else "message.updated"
+    await recent.put(document)
     await cache.record_last_seq(room_id=event.room, seq=event.seq)
     # `seq` names the event (for an edit, not the message's own seq): the cursor for resume.
     frame = {"type": frame_type, "seq": event.seq, "message": projector.to_api(document)}
@@ -302,7 +303,10 @@ async def do_apply_room_event(*, event: events.RoomEvent) -> None:
 async def do_store_rebuilt(*, messages: list[projector.MessageDoc]) -> tuple[int, list[projector.MessageDoc]]:
     """Stores messages folded from the log; never replaces a version the live bridge already moved past."""
     await repository.ensure_indexes()
-    return await repository.put_all_unless_newer(messages)
+    written = await repository.put_all_unless_newer(messages)
+    for room_id in {message["room"] for message in messages}:
+        await recent.forget(room_id)
+    return written
 
 
 async def do_drop_history(*, room_id: str | None) -> None:
@@ -311,4 +315,5 @@ async def do_drop_history(*, room_id: str | None) -> None:
         await repository.drop()
     else:
         await repository.delete_room(room_id)
+    await recent.forget(room_id)
     await repository.ensure_indexes()

@@ -124,6 +124,8 @@ CHANNEL_LAYERS = {
 WEBSOCKET_MAX_FRAME_BYTES = env.int("WEBSOCKET_MAX_FRAME_BYTES", default=64 * 1024)
 MESSAGE_MAX_BODY_CHARS = env.int("MESSAGE_MAX_BODY_CHARS", default=4000)
 HISTORY_MAX_LIMIT = 100
+# How many of each room's newest messages Redis keeps as the first pages of history.
+HISTORY_CACHE_SIZE = env.int("HISTORY_CACHE_SIZE", default=200)
 RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=60)
 RATE_LIMIT_PER_SECOND = env.float("RATE_LIMIT_PER_SECOND", default=10.0)
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)

@@ -1,0 +1,118 @@
+"""The Redis cache of each room's newest messages: the first pages of history.
+
+MongoDB behind FerretDB reads a whole collection for every query, so opening a
+room must not go there. Per room: a sorted set of message ids by seq, a hash of
+their API shape, and a floor: every message with seq >= floor is cached (-1: the
+room's whole history is). The bridge writes every message it stores; a page the
+cache cannot answer whole goes to MongoDB, and the newest page then fills it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+
+from chat import projector
+from echostream.core import redis
+
+# KEYS: order, docs, floor. ARGV: id, seq, version, json, size.
+# Keeps the newer version of a message, trims to the newest `size`, and raises the
+# floor past what the trim dropped.
+_PUT = """
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if current and cjson.decode(current)['version'] >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[5])
+if excess > 0 then
+  local gone = redis.call('ZRANGE', KEYS[1], 0, excess - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1)
+  redis.call('HDEL', KEYS[2], unpack(gone))
+  local floor = redis.call('GET', KEYS[3])
+  if floor then
+    local lowest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+    if lowest > tonumber(floor) then
+      redis.call('SET', KEYS[3], lowest)
+    end
+  end
+end
+return 1
+"""
+
+# KEYS: order, floor. ARGV: proposed floor, size. A full cache may have been trimmed
+# while it was filled, so its floor is never below its lowest entry.
+_SET_FLOOR = """
+local floor = tonumber(ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local lowest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+  if lowest > floor then
+    floor = lowest
+  end
+end
+redis.call('SET', KEYS[2], floor)
+return floor
+"""
+
+
+def _keys(room_id: str) -> tuple[str, str, str]:
+    return (
+        redis.key("recent", room_id, "order"),
+        redis.key("recent", room_id, "docs"),
+        redis.key("recent", room_id, "floor"),
+    )
+
+
+def size() -> int:
+    return settings.HISTORY_CACHE_SIZE
+
+
+async def put(message: projector.MessageDoc) -> None:
+    order, docs, floor = _keys(message["room"])
+    value = json.dumps({"version": message["version_seq"], "message": projector.to_api(message)})
+    await redis.client().eval(
+        _PUT, 3, order, docs, floor, message["_id"], message["seq"], message["version_seq"], value, size()
+    )
+
+
+async def fill(*, room_id: str, newest: list[projector.MessageDoc], complete: bool) -> None:
+    """Caches the room's newest messages; `complete`: they are its whole history."""
+    for message in newest:
+        await put(message)
+    order, _, floor = _keys(room_id)
+    proposed = -1 if complete or not newest else min(message["seq"] for message in newest)
+    await redis.client().eval(_SET_FLOOR, 2, order, floor, proposed, size())
+
+
+async def page(*, room_id: str, before: int | None, limit: int) -> tuple[list[dict[str, Any]], bool] | None:
+    """The newest `limit` messages before `before` (API shape, oldest first) and whether
+    older ones exist; None when the cache cannot tell for sure."""
+    order, docs, floor_key = _keys(room_id)
+    client = redis.client()
+    floor_value = await client.get(floor_key)
+    if floor_value is None:
+        return None
+    floor = int(floor_value)
+    top = f"({before}" if before is not None else "+inf"
+    ids = await client.zrevrangebyscore(order, top, max(floor, 0) if floor >= 0 else "-inf", start=0, num=limit + 1)
+    if len(ids) <= limit and floor >= 0:
+        return None  # older messages may exist below the floor
+    values = await client.hmget(docs, ids) if ids else []
+    if any(value is None for value in values):
+        return None  # trimmed between the two reads
+    messages = [json.loads(value)["message"] for value in values]
+    messages.reverse()
+    return messages[-limit:], len(messages) > limit
+
+
+async def forget(room_id: str | None = None) -> None:
+    """Drops the cache of one room, or of every room."""
+    client = redis.client()
+    if room_id is not None:
+        await client.delete(*_keys(room_id))
+        return
+    async for name in client.scan_iter(match=redis.key("recent", "*"), count=1000):
+        await client.delete(name)
