@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chat import selectors, services
 from chat.errors import ChatError
 from chat.models import Room
+from echostream.core.frames import is_seq
 from echostream.jsonapi import (
     BadRequest,
     alogin_required_json,
@@ -177,9 +178,12 @@ def _optional_int(request: HttpRequest, name: str) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise BadRequest(f"`{name}` must be an integer.") from exc
+    if not is_seq(value, minimum=-1):
+        raise BadRequest(f"`{name}` is out of range.")
+    return value
 
 
 @require_GET

@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from chat import projector, repository, services
-from echostream.core import events, kafka, mongo
+from echostream.core import events, kafka, mongo, redis
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ async def _apply_until_done(event: events.RoomEvent) -> None:
         try:
             await services.do_apply_room_event(event=event)
             return
-        except (mongo.PyMongoError, ConnectionError, OSError) as exc:
+        except (mongo.PyMongoError, redis.RedisError, OSError) as exc:
             logger.warning("event %s at %s@%s not applied (%s); retrying", event.id, event.room, event.seq, exc)
             await asyncio.sleep(RETRY_SECONDS)
 

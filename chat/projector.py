@@ -62,6 +62,7 @@ def apply(message: MessageDoc | None, event: RoomEvent) -> MessageDoc | None:
             "attachments": list(event.data.attachments),
             "created_at": event.occurred_at,
             "edited_at": None,
+            "edit_id": None,
             "deleted": False,
             "moderation": event.data.moderation,
             "version_seq": event.seq,
@@ -70,7 +71,20 @@ def apply(message: MessageDoc | None, event: RoomEvent) -> MessageDoc | None:
         # Unknown message, an event already folded in, or a change after a delete.
         return message
     if isinstance(event, MessageEdited):
-        return {**message, "body": event.data.body, "edited_at": event.occurred_at, "version_seq": event.seq}
+        # A republished copy of an older edit comes later in the log than the edit that
+        # replaced it; the time each edit was made decides, so the copy changes nothing.
+        if message["edited_at"] is not None and (event.occurred_at, event.id) <= (
+            message["edited_at"],
+            message.get("edit_id") or "",
+        ):
+            return message
+        return {
+            **message,
+            "body": event.data.body,
+            "edited_at": event.occurred_at,
+            "edit_id": event.id,
+            "version_seq": event.seq,
+        }
     if isinstance(event, MessageDeleted):
         return {**message, "body": "", "attachments": [], "deleted": True, "version_seq": event.seq}
     raise TypeError(f"not a room event: {type(event).__name__}")

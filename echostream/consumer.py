@@ -3,6 +3,8 @@ handler that its app registered. All rooms of a client share this one socket."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -18,6 +20,12 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 # Frames that carry a room event's `seq`, and so may also come from a resume.
 ROOM_EVENT_FRAMES = frozenset({"message.new", "message.updated"})
+# A client that resumes does so as soon as its socket opens. Until its resume is
+# done (or this long has passed), live room events are held back, so that none
+# overtakes the older events the resume replays.
+RESUME_GRACE_SECONDS = 2.0
+# channels_redis forgets group members after a day; a long-lived socket re-joins.
+GROUP_REFRESH_SECONDS = 3600
 
 
 @frames.register("ping")
@@ -40,14 +48,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.username = user.get_username()
         self.room_groups: set[str] = set()
         self.delivered = frames.DeliveryLog()
+        self.held: list[dict[str, Any]] | None = []
+        self.resuming = False
         await self.accept()
         await self.channel_layer.group_add(groups.user_group(self.user_id), self.channel_name)
         await self._sync_room_groups()
         await frames.run_connect_hooks(self)
+        self._background = [
+            asyncio.create_task(self._release_after_grace()),
+            asyncio.create_task(self._refresh_groups_forever()),
+        ]
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "user_id"):
             return
+        for task in getattr(self, "_background", []):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await frames.run_disconnect_hooks(self)
         for group in [groups.user_group(self.user_id), *self.room_groups]:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -96,6 +114,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
             {"type": "error", "code": code, "detail": detail, **{k: v for k, v in extra.items() if v}}
         )
 
+    async def release_held(self) -> None:
+        """Sends the live room events held back since the socket opened, and stops holding."""
+        held, self.held = self.held, None
+        for frame in held or []:
+            await self._deliver_room_event(frame)
+
+    async def _release_after_grace(self) -> None:
+        await asyncio.sleep(RESUME_GRACE_SECONDS)
+        # A resume under way releases them itself once its replay is out.
+        if not self.resuming:
+            await self.release_held()
+
+    async def _refresh_groups_forever(self) -> None:
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            for group in [groups.user_group(self.user_id), *self.room_groups]:
+                await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _deliver_room_event(self, frame: dict[str, Any]) -> None:
+        room_id, seq = frame["message"]["room"], frame["seq"]
+        if not self.delivered.is_new(room_id, seq):
+            return  # a resume already sent it
+        self.delivered.record(room_id, seq)
+        await self.send_frame(frame)
+
     async def _sync_room_groups(self) -> None:
         wanted = {groups.room_group(room_id) for room_id in await aroom_ids_of(user_id=self.user_id)}
         for group in wanted - self.room_groups:
@@ -107,12 +150,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Channel-layer events (see echostream.core.groups).
     async def deliver_frame(self, event: dict[str, Any]) -> None:
         frame = event["frame"]
-        if frame["type"] in ROOM_EVENT_FRAMES:
-            room_id, seq = frame["message"]["room"], frame["seq"]
-            if not self.delivered.is_new(room_id, seq):
-                return  # a resume already sent it
-            self.delivered.record(room_id, seq)
-        await self.send_frame(frame)
+        if frame["type"] not in ROOM_EVENT_FRAMES:
+            await self.send_frame(frame)
+        elif self.held is not None:
+            self.held.append(frame)
+        else:
+            await self._deliver_room_event(frame)
 
     async def rooms_changed(self, event: dict[str, Any]) -> None:
         await self._sync_room_groups()

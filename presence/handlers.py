@@ -40,7 +40,7 @@ async def stop_heartbeat(connection: frames.Connection) -> None:
 @frames.register("receipt")
 async def handle_receipt(connection: frames.Connection, frame: dict[str, Any]) -> None:
     room_id, seq, kind = frame.get("room"), frame.get("seq"), frame.get("kind")
-    if not isinstance(room_id, str) or not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+    if not isinstance(room_id, str) or not frames.is_seq(seq):
         raise frames.FrameError("invalid_frame", "receipt needs `room` (string) and `seq` (integer >= 0).")
     if kind not in ("delivered", "read"):
         raise frames.FrameError("invalid_frame", "receipt `kind` is `delivered` or `read`.")

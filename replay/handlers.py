@@ -18,18 +18,29 @@ def _cursors(frame: dict[str, Any]) -> dict[str, int]:
             "invalid_frame", f"resume needs `rooms`: {{room_id: last_seen_seq}}, at most {MAX_ROOMS_PER_RESUME}."
         )
     for room_id, seq in rooms.items():
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < -1:
+        if not frames.is_seq(seq, minimum=-1):
             raise frames.FrameError("invalid_frame", f"resume: the seq for room {room_id!r} must be an integer >= -1.")
     return rooms
 
 
 @frames.register("resume")
 async def handle_resume(connection: frames.Connection, frame: dict[str, Any]) -> None:
-    # Live events for these rooms wait in the channel layer while this runs (a socket
-    # handles one message at a time); the delivery log drops those the replay covered.
+    # Live events wait while this runs: in the channel layer (a socket handles one
+    # message at a time), and those that came since the socket opened in its hold.
+    # The delivery log then drops the ones the replay covered.
+    cursors = _cursors(frame)
+    connection.resuming = True
+    try:
+        await _replay(connection, cursors)
+    finally:
+        connection.resuming = False
+        await connection.release_held()
+
+
+async def _replay(connection: frames.Connection, cursors: dict[str, int]) -> None:
     done: dict[str, int] = {}
     reload: list[str] = []
-    for room_id, after in _cursors(frame).items():
+    for room_id, after in cursors.items():
         if not await ais_member(user_id=connection.user_id, room_id=room_id):
             await connection.send_frame(
                 {"type": "message.rejected", "client_id": None, "room": room_id, "reason": "forbidden",

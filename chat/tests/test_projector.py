@@ -93,3 +93,11 @@ def test_the_api_shape_follows_the_protocol():
         "client_id": "c-m1",
         "attachments": [],
     }
+
+
+def test_a_republished_older_edit_does_not_undo_a_newer_one():
+    first = edited("m1", 1, "first edit")
+    second = edited("m1", 2, "second edit")
+    republished_first = events.MessageEdited(**{**{f: getattr(first, f) for f in first.__struct_fields__}, "seq": 3})
+    state = projector.fold([created("m1", 0), first, second, republished_first])
+    assert state["m1"]["body"] == "second edit"

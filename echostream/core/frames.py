@@ -49,8 +49,21 @@ class Connection(Protocol):
     username: str
     channel_name: str
     delivered: DeliveryLog
+    # True while a resume replays; live room events wait until it is done.
+    resuming: bool
 
     async def send_frame(self, frame: dict[str, Any]) -> None: ...
+
+    async def release_held(self) -> None: ...
+
+
+# The largest seq there can be: Kafka offsets, and MongoDB integers, are 64-bit.
+MAX_SEQ = 2**63 - 1
+
+
+def is_seq(value: object, *, minimum: int = 0) -> bool:
+    """Whether a frame's value is a usable seq (JSON numbers may be any size, or booleans)."""
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= MAX_SEQ
 
 
 class FrameError(Exception):

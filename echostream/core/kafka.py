@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
@@ -134,7 +135,9 @@ class AsyncProducer:
         delivered: asyncio.Future[Message] = loop.create_future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
-            loop.call_soon_threadsafe(_settle, delivered, error, message)
+            # Runs on the poll thread, which must outlive a closed loop.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, delivered, error, message)
 
         while True:
             try:

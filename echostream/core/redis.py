@@ -8,8 +8,9 @@ import weakref
 
 from django.conf import settings
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-__all__ = ["Redis", "client", "key"]
+__all__ = ["Redis", "RedisError", "client", "key"]
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
 

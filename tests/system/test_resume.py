@@ -52,7 +52,7 @@ async def test_a_resumed_client_gets_exactly_what_it_missed_then_live_messages(p
     changes = await alice.collect("message.updated", len(edits) + len(deletes))
     last_event_seq = max(frame["seq"] for frame in changes)
 
-    await bob.connect()
+    await bob.connect(resume=False)
     await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
     replayed, done = await bob.until("resume.done")
 
@@ -96,7 +96,7 @@ async def test_resume_joins_live_traffic_without_gap_or_duplicate(pair):
 
     sender = asyncio.create_task(keep_sending())
     await asyncio.sleep(0.2)
-    await bob.connect()
+    await bob.connect(resume=False)
     await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
     sent = await sender
     frames = []
@@ -156,3 +156,21 @@ async def test_a_malformed_record_on_a_room_topic_is_skipped_and_later_messages_
     bridge_log = stack.log_path("bridge").read_text()
     assert f"skipped malformed record in room {room_id}" in bridge_log
     assert f"skipped record in room {room_id}" in bridge_log and "names room another-room" in bridge_log
+
+
+async def test_a_live_message_before_the_resume_does_not_overtake_the_replay(pair):
+    room_id, alice, bob = pair
+    cursor = (await send_all(alice, room_id, ["seen"]))[0]["seq"]
+    await bob.next_frame("message.new")
+    await bob.disconnect()
+    missed = await send_all(alice, room_id, ["missed 1", "missed 2"])
+
+    await bob.connect(resume=False)
+    live = await send_all(alice, room_id, ["live, before the resume"])
+    await asyncio.sleep(0.3)  # the live event reaches bob's socket before his resume does
+    await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
+
+    frames, done = await bob.until("resume.done")
+    frames += room_event_frames(await bob.quiet_frames(1.0))
+    assert [f["message"]["id"] for f in frames] == [m["id"] for m in missed + live]
+    assert done["rooms"][room_id] >= missed[-1]["seq"]

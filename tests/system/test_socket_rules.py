@@ -104,7 +104,7 @@ async def test_a_socket_from_a_foreign_origin_is_refused(pair, stack):
     intruder = ChatClient(stack.base_url)
     intruder.http.cookies = alice.http.cookies
     with pytest.raises(InvalidStatus) as refused:
-        await intruder.connect(origin="http://evil.example")
+        await intruder.connect(origin="http://evil.example", resume=False)
     assert refused.value.response.status_code == 403
     await intruder.close()
 
