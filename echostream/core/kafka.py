@@ -87,7 +87,8 @@ def _producer_config() -> dict[str, Any]:
         "acks": "all",
         # Chat wants each message on the wire now, not batched for throughput.
         "linger.ms": 1,
-        "message.timeout.ms": 30000,
+        # A send not acknowledged within this is answered `unavailable`, not left hanging.
+        "message.timeout.ms": 10000,
     }
 
 
