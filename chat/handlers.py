@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from django.conf import settings
@@ -40,6 +40,34 @@ async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: s
     return True
 
 
+def _rejecter(connection: frames.Connection, frame: dict[str, Any], *, client_id: str | None) -> Reject:
+    """Answers a refused frame with `message.rejected`, naming what the frame named."""
+    correlation: dict[str, Any] = {"client_id": client_id, "room": _string(frame, "room")}
+    if frame["type"] != "message.send":
+        correlation["id"] = _string(frame, "id")
+
+    async def reject(reason: str, detail: str) -> None:
+        await connection.send_frame({"type": "message.rejected", **correlation, "reason": reason, "detail": detail})
+
+    return reject
+
+
+Shape = TypeVar("Shape", bound=msgspec.Struct)
+
+
+async def _parsed(frame: dict[str, Any], shape: type[Shape], reject: Reject) -> Shape | None:
+    try:
+        return msgspec.convert(frame, shape)
+    except msgspec.ValidationError as exc:
+        await reject("invalid", str(exc))
+        return None
+
+
+def _string(frame: dict[str, Any], name: str) -> str | None:
+    value = frame.get(name)
+    return value if isinstance(value, str) else None
+
+
 def _client_id_of(frame: dict[str, Any]) -> str | None:
     client_id = frame.get("client_id")
     return client_id if isinstance(client_id, str) and client_id else None
@@ -50,17 +78,9 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
     client_id = _client_id_of(frame)
     if client_id is None or len(client_id) > 128:
         raise frames.FrameError("invalid_frame", "message.send needs a client_id: a non-empty string of at most 128.")
-    room = frame.get("room") if isinstance(frame.get("room"), str) else None
-
-    async def reject(reason: str, detail: str) -> None:
-        await connection.send_frame(
-            {"type": "message.rejected", "client_id": client_id, "room": room, "reason": reason, "detail": detail}
-        )
-
-    try:
-        send = msgspec.convert(frame, SendFrame)
-    except msgspec.ValidationError as exc:
-        await reject("invalid", str(exc))
+    reject = _rejecter(connection, frame, client_id=client_id)
+    send = await _parsed(frame, SendFrame, reject)
+    if send is None:
         return
 
     async def submit() -> None:
@@ -95,18 +115,9 @@ class DeleteFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 async def _change(connection: frames.Connection, frame: dict[str, Any], shape: type[EditFrame | DeleteFrame]) -> None:
-    async def reject(reason: str, detail: str) -> None:
-        room = frame.get("room") if isinstance(frame.get("room"), str) else None
-        message_id = frame.get("id") if isinstance(frame.get("id"), str) else None
-        await connection.send_frame(
-            {"type": "message.rejected", "client_id": None, "room": room, "id": message_id, "reason": reason,
-             "detail": detail}
-        )  # fmt: skip
-
-    try:
-        request = msgspec.convert(frame, shape)
-    except msgspec.ValidationError as exc:
-        await reject("invalid", str(exc))
+    reject = _rejecter(connection, frame, client_id=None)
+    request = await _parsed(frame, shape, reject)
+    if request is None:
         return
 
     async def submit() -> None:
