@@ -39,20 +39,11 @@ async def run(stop: asyncio.Event) -> None:
             if not batch:
                 continue
             for record in batch:
-                if record.error():
-                    # Until the first room exists, the pattern matches nothing: not worth a warning.
-                    if record.error().code() != kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
-                        logger.warning("consumer error: %s", record.error())
-                    continue
                 event = projector.record_to_event(
                     room_id=kafka.room_id_from_topic(record.topic()), offset=record.offset(), value=record.value()
                 )
                 if event is not None:
                     await _apply_until_done(event)
-            try:
-                await asyncio.to_thread(consumer.commit, asynchronous=False)
-            except kafka.KafkaException as exc:
-                if exc.args[0].code() != kafka.KafkaError._NO_OFFSET:
-                    logger.warning("offset commit failed (%s); the batch may be replayed", exc)
+            await asyncio.to_thread(kafka.commit_done, consumer)
     finally:
         await asyncio.to_thread(consumer.close)

@@ -120,3 +120,9 @@ def to_api(message: MessageDoc) -> dict[str, Any]:
     if message["moderation"]:
         api["moderation"] = message["moderation"]
     return api
+
+
+def room_event_frame(*, new: bool, seq: int, message: MessageDoc) -> dict[str, Any]:
+    """The socket frame that shows a message as of the event at `seq`: `message.new` for its
+    creation, `message.updated` for a change; `seq` is the event's, the client's resume cursor."""
+    return {"type": "message.new" if new else "message.updated", "seq": seq, "message": to_api(message)}

@@ -60,7 +60,8 @@ async def put_all_unless_newer(messages: list[MessageDoc]) -> tuple[int, list[Me
     ]
     try:
         result = await _messages().bulk_write(operations, ordered=False)
-        return result.upserted_count + result.modified_count + result.matched_count, []
+        # matched_count already counts the modified ones.
+        return result.upserted_count + result.matched_count, []
     except mongo.BulkWriteError as exc:
         failed = [messages[error["index"]] for error in exc.details["writeErrors"]]
         written = len(messages) - len(failed)

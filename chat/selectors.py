@@ -36,13 +36,17 @@ async def ais_member(*, user_id: str, room_id: str) -> bool:
     return await Membership.objects.filter(room_id=room_id, user_id=user_id).aexists()
 
 
-async def ais_moderator(*, user_id: str) -> bool:
+def _moderator(user_id: str) -> QuerySet:
     # Moderators are the staff who use the Django admin.
-    return await User.objects.filter(pk=user_id, is_staff=True, is_active=True).aexists()
+    return User.objects.filter(pk=user_id, is_staff=True, is_active=True)
+
+
+async def ais_moderator(*, user_id: str) -> bool:
+    return await _moderator(user_id).aexists()
 
 
 def is_moderator(*, user_id: str) -> bool:
-    return User.objects.filter(pk=user_id, is_staff=True, is_active=True).exists()
+    return _moderator(user_id).exists()
 
 
 def is_member(*, user_id: str, room_id: str) -> bool:

@@ -288,11 +288,9 @@ async def do_apply_room_event(*, event: events.RoomEvent) -> None:
         return
     if not changed and (document["version_seq"] != event.seq or await cache.was_shown(event.id)):
         return
-    frame_type = "message.new" if isinstance(event, events.MessageCreated) else "message.updated"
     await recent.put(document)
     await cache.record_last_seq(room_id=event.room, seq=event.seq)
-    # `seq` names the event (for an edit, not the message's own seq): the cursor for resume.
-    frame = {"type": frame_type, "seq": event.seq, "message": projector.to_api(document)}
+    frame = projector.room_event_frame(new=isinstance(event, events.MessageCreated), seq=event.seq, message=document)
     await groups.send_to_room(event.room, frame)
     await cache.remember_shown(event.id)
 

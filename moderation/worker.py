@@ -102,18 +102,11 @@ def run(stop: threading.Event) -> None:
     logger.info("moderation consuming %s", kafka.inbound_topic())
     try:
         while not stop.is_set():
-            batch = kafka.next_batch(consumer)
-            records = [record for record in batch if not record.error()]
-            for record in batch:
-                if record.error():
-                    logger.warning("consumer error: %s", record.error())
+            records = kafka.next_batch(consumer)
             if not records:
                 continue
             _handle(producer, [event for event in map(_decode_inbound, records) if event is not None])
-            try:
-                consumer.commit(asynchronous=False)
-            except kafka.KafkaException as exc:
-                logger.warning("offset commit failed (%s); the batch may be processed again", exc)
+            kafka.commit_done(consumer)
     finally:
         consumer.close()
         producer.flush(10)

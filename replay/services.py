@@ -32,8 +32,8 @@ class RoomReplay:
 
 def _frame(document: projector.MessageDoc, *, after: int) -> dict[str, Any]:
     if document["seq"] > after:
-        return {"type": "message.new", "seq": document["seq"], "message": projector.to_api(document)}
-    return {"type": "message.updated", "seq": document["version_seq"], "message": projector.to_api(document)}
+        return projector.room_event_frame(new=True, seq=document["seq"], message=document)
+    return projector.room_event_frame(new=False, seq=document["version_seq"], message=document)
 
 
 async def replay_room(*, room_id: str, after: int) -> RoomReplay:
@@ -79,29 +79,27 @@ async def _from_log(*, room_id: str, start: int, end: int) -> list[dict[str, Any
     MongoDB may have caught up since it was asked (then a message already shows this
     event, or later ones: its current state is sent) or may have lost it (then the
     event is folded onto what there is)."""
-    records = await asyncio.to_thread(lambda: list(kafka.read_room(room_id, start=start, end=end)))
-    room_events = [
-        event
-        for record in records
-        if (event := projector.record_to_event(room_id=room_id, offset=record.offset(), value=record.value()))
-    ]
-    state = await messages_by_id([projector.message_id_of(event) for event in room_events])
+    logged = await asyncio.to_thread(lambda: list(room_events(room_id, start=start, end=end)))
+    room_events_read = [entry.event for entry in logged if entry.event is not None]
+    state = await messages_by_id([projector.message_id_of(event) for event in room_events_read])
     frames = []
-    for event in room_events:
+    for event in room_events_read:
         message_id = projector.message_id_of(event)
         current = state.get(message_id)
         if isinstance(event, events.MessageCreated):
             if current is not None and current["seq"] != event.seq:
                 continue  # a client's retry, published twice; the first one stands
             state[message_id] = current or projector.apply(None, event)
-            frame_type = "message.new"
+        elif current is None:
+            continue
         else:
-            if current is None:
-                continue
-            if current["version_seq"] < event.seq:
-                state[message_id] = projector.apply(current, event)
-            frame_type = "message.updated"
-        frames.append({"type": frame_type, "seq": event.seq, "message": projector.to_api(state[message_id])})
+            # Unchanged when MongoDB already shows this event or a later one.
+            state[message_id] = projector.apply(current, event)
+        frames.append(
+            projector.room_event_frame(
+                new=isinstance(event, events.MessageCreated), seq=event.seq, message=state[message_id]
+            )
+        )
     return frames
 
 

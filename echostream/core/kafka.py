@@ -27,6 +27,7 @@ __all__ = [
     "TopicPartition",
     "bridge_group",
     "bridge_position",
+    "commit_done",
     "ensure_inbound_topic",
     "ensure_room_topic",
     "inbound_topic",
@@ -61,11 +62,13 @@ def room_topic(room_id: str) -> str:
 
 
 def room_topic_pattern() -> str:
-    return "^" + _prefix().replace(".", r"\.") + r"\.room\..+"
+    # Only dots need escaping: topic names hold nothing else a regex treats specially, and
+    # librdkafka's own regex engine need not know Python's other escapes.
+    return "^" + room_topic("").replace(".", r"\.") + ".+"
 
 
 def room_id_from_topic(topic: str) -> str:
-    return topic.removeprefix(f"{_prefix()}.room.")
+    return topic.removeprefix(room_topic(""))
 
 
 def bridge_group() -> str:
@@ -220,7 +223,8 @@ def delete_namespace_topics() -> None:
 
 
 def next_batch(consumer: Consumer, *, max_records: int = 500, timeout: float = 0.5) -> list[Message]:
-    """Waits up to `timeout` for one record, then takes whatever else is already there.
+    """Waits up to `timeout` for one record, then takes whatever else is already there;
+    consumer errors are logged, not returned.
 
     `Consumer.consume(n, timeout)` waits the whole timeout unless n records arrive,
     which would hold every chat message for it; this returns as soon as one does.
@@ -228,10 +232,24 @@ def next_batch(consumer: Consumer, *, max_records: int = 500, timeout: float = 0
     first = consumer.poll(timeout)
     if first is None:
         return []
-    return [first, *consumer.consume(max_records - 1, 0)]
+    records = []
+    for record in [first, *consumer.consume(max_records - 1, 0)]:
+        if record.error() is None:
+            records.append(record)
+        # Until the first room exists, the bridges' pattern matches nothing: not worth a warning.
+        elif record.error().code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+            logger.warning("consumer error: %s", record.error())
+    return records
 
 
-# --- Reading a room's log (replay, rebuild, resume) -----------------------------------
+def commit_done(consumer: Consumer) -> None:
+    """Commits the positions after the last batch, which is done; a failure only means the
+    batch may be processed again, which every consumer here absorbs."""
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError._NO_OFFSET:
+            logger.warning("offset commit failed (%s); the batch may be processed again", exc)
 
 
 _probe_lock = threading.Lock()

@@ -29,7 +29,6 @@ def room_topic_events(room_id: str) -> list[tuple[int, events.Event]]:
 
 async def stored_messages(room_id: str) -> list[dict]:
     try:
-        documents, _ = await repository.page(room_id=room_id, before=None, after=-1, limit=10_000)
-        return documents
+        return await repository.all_of_room(room_id)
     finally:
         await mongo.close()
