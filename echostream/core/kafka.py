@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
@@ -28,6 +31,8 @@ __all__ = [
     "bridge_group",
     "bridge_position",
     "commit_done",
+    "dead_letter",
+    "deadletter_topic",
     "ensure_inbound_topic",
     "ensure_room_topic",
     "inbound_topic",
@@ -53,6 +58,10 @@ def _prefix() -> str:
 
 def inbound_topic() -> str:
     return f"{_prefix()}.inbound"
+
+
+def deadletter_topic() -> str:
+    return f"{_prefix()}.deadletter"
 
 
 def room_topic(room_id: str) -> str:
@@ -188,6 +197,76 @@ def ensure_room_topic(room_id: str) -> None:
 
 def ensure_inbound_topic() -> None:
     _create_topics([NewTopic(inbound_topic(), num_partitions=settings.KAFKA_INBOUND_PARTITIONS, replication_factor=1)])
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    """What the dead-letter topic holds about a record no consumer could process: enough
+    to find it again (topic, partition, offset) and to read it (its bytes, as text when
+    they are text) without going back to a topic whose retention may since have dropped it."""
+
+    error: str
+    role: str
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: str | None
+    value_base64: str
+    value_text: str | None
+    dead_lettered_at: str
+
+
+def _as_text(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+@functools.cache
+def _deadletter_producer() -> Producer:
+    _create_topics([NewTopic(deadletter_topic(), num_partitions=1, replication_factor=1)])
+    return Producer(_producer_config())
+
+
+def dead_letter(record: Message, *, error: str, role: str) -> None:
+    """Puts a record that cannot be processed on the dead-letter topic, with why, and returns
+    once Kafka has it: only then may the consumer commit past the record. Kafka being
+    down is waited out, never a reason to drop the record."""
+    _, timestamp_ms = record.timestamp()
+    raw = record.value() or b""
+    letter = DeadLetter(
+        error=error[:2000],
+        role=role,
+        topic=record.topic(),
+        partition=record.partition(),
+        offset=record.offset(),
+        timestamp_ms=timestamp_ms,
+        key=_as_text(record.key()),
+        value_base64=base64.b64encode(raw).decode(),
+        value_text=_as_text(raw),
+        dead_lettered_at=datetime.now(UTC).isoformat(),
+    )
+    logger.error(
+        "dead-lettered %s[%d]@%d (%s): %s", record.topic(), record.partition(), record.offset(), role, error[:500]
+    )
+    value = msgspec.json.encode(letter)
+    failures: list[KafkaError] = []
+
+    def report(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            failures.append(error)
+
+    while True:
+        failures.clear()
+        producer = _deadletter_producer()
+        producer.produce(deadletter_topic(), value=value, key=record.topic().encode(), on_delivery=report)
+        if producer.flush(30) == 0 and not failures:
+            return
+        logger.warning("dead letter not acknowledged yet (%s); retrying", failures or "timeout")
+        time.sleep(1)
 
 
 _producer: AsyncProducer | None = None
