@@ -26,6 +26,7 @@ from echostream.jsonapi import (
     login_required_json,
     string_field,
 )
+from echostream.throttle import throttled
 
 
 def _user_json(user: Any) -> dict[str, str]:
@@ -64,6 +65,7 @@ def csrf(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
+@throttled("signup")
 def signup(request: HttpRequest) -> JsonResponse:
     body = json_body(request)
     username, password = string_field(body, "username").strip(), string_field(body, "password")
@@ -76,6 +78,7 @@ def signup(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
+@throttled("signin")
 def login_view(request: HttpRequest) -> JsonResponse:
     body = json_body(request)
     username, password = string_field(body, "username"), string_field(body, "password")
@@ -103,6 +106,7 @@ def me(request: HttpRequest) -> JsonResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required_json
+@throttled("create_group")
 def rooms(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return JsonResponse({"rooms": _rooms_json(list(selectors.rooms_of(user=request.user)), viewer=request.user)})
@@ -139,6 +143,7 @@ def remove_member(request: HttpRequest, room_id: str, username: str) -> HttpResp
 
 @require_POST
 @login_required_json
+@throttled("open_dm")
 def open_dm(request: HttpRequest) -> JsonResponse:
     username = string_field(json_body(request), "username")
     room, created = services.do_open_dm(user=request.user, other_username=username)

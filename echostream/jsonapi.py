@@ -30,6 +30,18 @@ class BadRequest(Exception):
         self.detail = detail
 
 
+class Throttled(Exception):
+    """Too many requests through one door (echostream.throttle)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many requests; retry after {retry_after} s.")
+        self.retry_after = retry_after
+
+
+class ThrottleUnavailable(Exception):
+    """The throttle cannot count (Redis is down), so its door stays shut."""
+
+
 def json_body(request: HttpRequest) -> dict[str, Any]:
     # msgspec, unlike the json module, refuses a lone surrogate escape ("\\ud800"):
     # such a string is not text, and would fail later, deep in a store, as a 500.
@@ -93,7 +105,25 @@ _STATUS_CODES = {
 }
 
 
-def _refusal(exception: Exception) -> JsonResponse | None:
+def _throttle_refusal(exception: Exception, *, json: bool) -> HttpResponse | None:
+    if isinstance(exception, Throttled):
+        detail = f"Too many requests; try again in {exception.retry_after} s."
+        response = error("rate_limited", detail, status=429) if json else _text(detail, status=429)
+        response["Retry-After"] = str(exception.retry_after)
+        return response
+    if isinstance(exception, ThrottleUnavailable):
+        detail = "The request limiter cannot be reached (Redis is down); try again shortly."
+        response = error("unavailable", detail, status=503) if json else _text(detail, status=503)
+        response["Retry-After"] = "5"
+        return response
+    return None
+
+
+def _text(detail: str, *, status: int) -> HttpResponse:
+    return HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _refusal(exception: Exception) -> HttpResponse | None:
     """The answer to a request that was refused on purpose, or None for a failure."""
     if isinstance(exception, BadRequest):
         return error("invalid", exception.detail, status=400)
@@ -111,8 +141,9 @@ class JsonErrorsMiddleware(MiddlewareMixin):
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not _is_api(request):
-            return None
-        refusal = _refusal(exception)
+            # The sign-in and sign-up pages are throttled too; they answer in plain text.
+            return _throttle_refusal(exception, json=False)
+        refusal = _refusal(exception) or _throttle_refusal(exception, json=True)
         if refusal is not None:
             return refusal
         logger.exception("%s %s failed", request.method, request.path, exc_info=exception)

@@ -108,6 +108,17 @@ ECHOSTREAM_NAMESPACE = env("ECHOSTREAM_NAMESPACE", default="echostream")
 KAFKA_ROOM_RETENTION_MS = env.int("KAFKA_ROOM_RETENTION_MS", default=-1)
 KAFKA_INBOUND_PARTITIONS = env.int("KAFKA_INBOUND_PARTITIONS", default=4)
 
+# Django's cache is only the HTTP throttles' counter store (echostream/throttle.py).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{ECHOSTREAM_NAMESPACE}:cache",
+        # A Redis that hangs must not hang sign-in: fail fast, and the door answers 503.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    },
+}
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -129,6 +140,20 @@ HISTORY_CACHE_SIZE = env.int("HISTORY_CACHE_SIZE", default=200)
 RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=60)
 RATE_LIMIT_PER_SECOND = env.float("RATE_LIMIT_PER_SECOND", default=10.0)
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
+
+# --- HTTP throttles (echostream/throttle.py) ---------------------------------
+# Rates are "<count>/<period>", the period s, m, h or d with an optional multiplier
+# ("100/10s"). A person never reaches them; a password-guessing or sign-up script does.
+THROTTLE_SIGNIN_PER_USERNAME = env("THROTTLE_SIGNIN_PER_USERNAME", default="10/m")
+THROTTLE_SIGNIN_PER_IP = env("THROTTLE_SIGNIN_PER_IP", default="60/m")
+THROTTLE_SIGNUP_PER_IP = env("THROTTLE_SIGNUP_PER_IP", default="20/h")
+THROTTLE_CREATE_GROUP_PER_USER = env("THROTTLE_CREATE_GROUP_PER_USER", default="30/h")
+THROTTLE_CREATE_GROUP_PER_IP = env("THROTTLE_CREATE_GROUP_PER_IP", default="120/h")
+THROTTLE_OPEN_DM_PER_USER = env("THROTTLE_OPEN_DM_PER_USER", default="60/m")
+THROTTLE_OPEN_DM_PER_IP = env("THROTTLE_OPEN_DM_PER_IP", default="300/m")
+# Behind a proxy, REMOTE_ADDR is the proxy: name the META key of a header that the
+# proxy sets to the client's address alone (for example HTTP_X_REAL_IP).
+RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default="")
 
 LOGGING = {
     "version": 1,
