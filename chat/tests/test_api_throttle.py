@@ -141,6 +141,19 @@ def test_the_sign_in_page_is_limited_too(client, settings, account):
     assert client.get("/api/me/").status_code == 401
 
 
+def test_the_sign_up_page_is_limited_too(client, settings, services):
+    settings.THROTTLE_SIGNUP_PER_IP = "1/d"
+    ip = fresh_ip()
+    for _ in range(2):
+        client.logout()
+        name = fresh_name()
+        response = client.post(
+            "/signup/", {"username": name, "password1": PASSWORD, "password2": PASSWORD}, REMOTE_ADDR=ip
+        )
+    assert response.status_code == 429
+    assert not User.objects.filter(username=name).exists()
+
+
 # --- Redis down: the doors shut, with a clear answer -----------------------------
 
 
