@@ -7,7 +7,7 @@ a rate setting); a request over any rule is refused with `Throttled`.
 
 When Redis cannot count, the door is shut (`ThrottleUnavailable`, 503) rather
 than opened: an attacker must not get unlimited password guesses by making Redis
-slow. Redis is also the channel layer, so chat is down anyway while it is.
+unreachable. Redis is also the channel layer, so chat is down anyway while it is.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from echostream.core.redis import RedisError
 from echostream.jsonapi import Throttled, ThrottleUnavailable, json_body, string_field
 
 KeyFunction = Callable[[str, HttpRequest], str]
+View = Callable[..., HttpResponse]
 
 
 def _named_username(group: str, request: HttpRequest) -> str:
@@ -80,13 +81,13 @@ def check_throttle(request: HttpRequest, *, door: str) -> None:
         raise Throttled(retry_after)
 
 
-def throttled(door: str, *, methods: tuple[str, ...] = ("POST",)) -> Callable[[Any], Any]:
-    """Checks the door's throttle before a view handles one of `methods`."""
+def throttled(door: str) -> Callable[[View], View]:
+    """Checks the door's throttle before the view handles a POST (reads are not counted)."""
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorate(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method in methods:
+            if request.method == "POST":
                 check_throttle(request, door=door)
             return view(request, *args, **kwargs)
 
