@@ -26,6 +26,9 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("ECHOSTREAM_NAMESPACE", f"bench-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "echostream.settings")
 os.environ.setdefault("RATE_LIMIT_BURST", "100000")
+# `--rooms` may ask for more new groups than a person makes in an hour.
+os.environ.setdefault("THROTTLE_CREATE_GROUP_PER_USER", "100000/h")
+os.environ.setdefault("THROTTLE_CREATE_GROUP_PER_IP", "100000/h")
 
 import django  # noqa: E402
 

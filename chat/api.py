@@ -1,4 +1,7 @@
-"""Chat's JSON endpoints (PROTOCOL.md): parse and check the request, call one action, answer."""
+"""Chat's JSON endpoints (PROTOCOL.md): parse and check the request, call one action, answer.
+
+Refusals are raised, not answered here: `BadRequest` for bad input, `ChatError` from
+the services; echostream.jsonapi.JsonErrorsMiddleware turns both into the JSON error shape."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import selectors, services
-from chat.errors import ChatError
 from chat.models import Room
 from echostream.core.frames import is_seq
 from echostream.jsonapi import (
@@ -24,14 +26,11 @@ from echostream.jsonapi import (
     login_required_json,
     string_field,
 )
+from echostream.throttle import throttled
 
 
 def _user_json(user: Any) -> dict[str, str]:
     return {"id": str(user.pk), "username": user.get_username()}
-
-
-def _chat_error(exc: ChatError) -> JsonResponse:
-    return error(exc.code, exc.detail, status=exc.status)
 
 
 def _room_json(room: Room, *, viewer: Any, last_seq: int | None, unread: int) -> dict[str, Any]:
@@ -66,12 +65,10 @@ def csrf(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
+@throttled("signup")
 def signup(request: HttpRequest) -> JsonResponse:
-    try:
-        body = json_body(request)
-        username, password = string_field(body, "username").strip(), string_field(body, "password")
-    except BadRequest as exc:
-        return error("invalid", exc.detail, status=400)
+    body = json_body(request)
+    username, password = string_field(body, "username").strip(), string_field(body, "password")
     field_errors = services.check_signup(username=username, password=password)
     if field_errors:
         return error("invalid", "Sign-up failed; see fields.", status=400, fields=field_errors)
@@ -81,12 +78,10 @@ def signup(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
+@throttled("signin")
 def login_view(request: HttpRequest) -> JsonResponse:
-    try:
-        body = json_body(request)
-        username, password = string_field(body, "username"), string_field(body, "password")
-    except BadRequest as exc:
-        return error("invalid", exc.detail, status=400)
+    body = json_body(request)
+    username, password = string_field(body, "username"), string_field(body, "password")
     user = authenticate(request, username=username, password=password)
     if user is None:
         return error("bad_credentials", "Wrong username or password.", status=400)
@@ -111,20 +106,16 @@ def me(request: HttpRequest) -> JsonResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required_json
+@throttled("create_group")
 def rooms(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return JsonResponse({"rooms": _rooms_json(list(selectors.rooms_of(user=request.user)), viewer=request.user)})
-    try:
-        body = json_body(request)
-        name = string_field(body, "name")
-        members = body.get("members", [])
-        if not isinstance(members, list) or not all(isinstance(member, str) for member in members):
-            raise BadRequest("`members` must be a list of usernames.")
-        room = services.do_create_group(creator=request.user, name=name, member_usernames=members)
-    except BadRequest as exc:
-        return error("invalid", exc.detail, status=400)
-    except ChatError as exc:
-        return _chat_error(exc)
+    body = json_body(request)
+    name = string_field(body, "name")
+    members = body.get("members", [])
+    if not isinstance(members, list) or not all(isinstance(member, str) for member in members):
+        raise BadRequest("`members` must be a list of usernames.")
+    room = services.do_create_group(creator=request.user, name=name, member_usernames=members)
     (room_json,) = _rooms_json([room], viewer=request.user)
     return JsonResponse(room_json, status=201)
 
@@ -132,14 +123,11 @@ def rooms(request: HttpRequest) -> JsonResponse:
 @require_POST
 @login_required_json
 def add_member(request: HttpRequest, room_id: str) -> JsonResponse:
-    try:
-        room = selectors.room_of_member(user=request.user, room_id=room_id)
-        username = string_field(json_body(request), "username")
-        membership = services.do_add_member(actor=request.user, room=room, username=username)
-    except BadRequest as exc:
-        return error("invalid", exc.detail, status=400)
-    except ChatError as exc:
-        return _chat_error(exc)
+    room = selectors.room_of_member(user=request.user, room_id=room_id)
+    username = string_field(json_body(request), "username").strip()
+    if not username:
+        raise BadRequest("Say whom to add: `username` is empty.")
+    membership = services.do_add_member(actor=request.user, room=room, username=username)
     return JsonResponse(
         {"room": room.id, "username": membership.user.get_username(), "role": membership.role}, status=201
     )
@@ -148,24 +136,17 @@ def add_member(request: HttpRequest, room_id: str) -> JsonResponse:
 @require_http_methods(["DELETE"])
 @login_required_json
 def remove_member(request: HttpRequest, room_id: str, username: str) -> HttpResponse:
-    try:
-        room = selectors.room_of_member(user=request.user, room_id=room_id)
-        services.do_remove_member(actor=request.user, room=room, username=username)
-    except ChatError as exc:
-        return _chat_error(exc)
+    room = selectors.room_of_member(user=request.user, room_id=room_id)
+    services.do_remove_member(actor=request.user, room=room, username=username)
     return HttpResponse(status=204)
 
 
 @require_POST
 @login_required_json
+@throttled("open_dm")
 def open_dm(request: HttpRequest) -> JsonResponse:
-    try:
-        username = string_field(json_body(request), "username")
-        room, created = services.do_open_dm(user=request.user, other_username=username)
-    except BadRequest as exc:
-        return error("invalid", exc.detail, status=400)
-    except ChatError as exc:
-        return _chat_error(exc)
+    username = string_field(json_body(request), "username")
+    room, created = services.do_open_dm(user=request.user, other_username=username)
     (room_json,) = _rooms_json([room], viewer=request.user)
     return JsonResponse(room_json, status=201 if created else 200)
 
@@ -192,12 +173,9 @@ async def messages(request: HttpRequest, room_id: str) -> JsonResponse:
     user = await request.auser()
     if not await selectors.ais_member(user_id=str(user.pk), room_id=room_id):
         return error("not_found", "No such room.", status=404)
-    try:
-        before, after = _optional_int(request, "before"), _optional_int(request, "after")
-        limit = _optional_int(request, "limit") or 50
-    except BadRequest as exc:
-        return error("invalid", exc.detail, status=400)
+    before, after = _optional_int(request, "before"), _optional_int(request, "after")
+    limit = _optional_int(request, "limit") or 50
     if not 1 <= limit <= settings.HISTORY_MAX_LIMIT:
-        return error("invalid", f"`limit` must be between 1 and {settings.HISTORY_MAX_LIMIT}.", status=400)
+        raise BadRequest(f"`limit` must be between 1 and {settings.HISTORY_MAX_LIMIT}.")
     page, has_more = await selectors.message_page(room_id=room_id, before=before, after=after, limit=limit)
     return JsonResponse({"messages": page, "has_more": has_more})

@@ -6,4 +6,7 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import handlers  # noqa: F401  (registers chat's socket frames)
+        from chat import (
+            handlers,  # noqa: F401  (registers chat's socket frames)
+            signals,  # noqa: F401  (closes sockets whose credentials end)
+        )

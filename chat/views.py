@@ -8,14 +8,19 @@ from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
+from echostream.throttle import throttled
 
+
+@method_decorator(throttled("signin"), name="dispatch")
 class LoginPage(LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
 
+@throttled("signup")
 def signup_page(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("chat")

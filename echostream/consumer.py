@@ -159,3 +159,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def rooms_changed(self, event: dict[str, Any]) -> None:
         await self._sync_room_groups()
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        # The credentials this socket was opened with are no longer good.
+        await self.close(code=CLOSE_UNAUTHENTICATED)

@@ -5,15 +5,17 @@ Errors are `{"error": {"code", "detail"}}`; nothing under /api/ answers with HTM
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from http import HTTPStatus
 from typing import Any
 
+import msgspec
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
+
+from chat.errors import ChatError
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +30,25 @@ class BadRequest(Exception):
         self.detail = detail
 
 
+class Throttled(Exception):
+    """Too many requests through one door (echostream.throttle)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many requests; retry after {retry_after} s.")
+        self.retry_after = retry_after
+
+
+class ThrottleUnavailable(Exception):
+    """The throttle cannot count (Redis is down), so its door stays shut."""
+
+
 def json_body(request: HttpRequest) -> dict[str, Any]:
+    # msgspec, unlike the json module, refuses a lone surrogate escape ("\\ud800"):
+    # such a string is not text, and would fail later, deep in a store, as a 500.
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError as exc:
-        raise BadRequest("The body is not JSON.") from exc
+        body = msgspec.json.decode(request.body or b"{}")
+    except (msgspec.MsgspecError, RecursionError) as exc:
+        raise BadRequest("The body is not JSON (or holds a string that is not valid Unicode).") from exc
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
     return body
@@ -89,13 +105,47 @@ _STATUS_CODES = {
 }
 
 
+def _throttle_refusal(exception: Exception, *, json: bool) -> HttpResponse | None:
+    if isinstance(exception, Throttled):
+        detail = f"Too many requests; try again in {exception.retry_after} s."
+        response = error("rate_limited", detail, status=429) if json else _text(detail, status=429)
+        response["Retry-After"] = str(exception.retry_after)
+        return response
+    if isinstance(exception, ThrottleUnavailable):
+        detail = "The request limiter cannot be reached (Redis is down); try again shortly."
+        response = error("unavailable", detail, status=503) if json else _text(detail, status=503)
+        response["Retry-After"] = "5"
+        return response
+    return None
+
+
+def _text(detail: str, *, status: int) -> HttpResponse:
+    return HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _refusal(exception: Exception) -> HttpResponse | None:
+    """The answer to a request that was refused on purpose, or None for a failure."""
+    if isinstance(exception, BadRequest):
+        return error("invalid", exception.detail, status=400)
+    if isinstance(exception, ChatError):
+        return error(exception.code, exception.detail, status=exception.status)
+    return None
+
+
 class JsonErrorsMiddleware(MiddlewareMixin):
-    """Under /api/, turns any error that is not JSON yet (Django's own 404 and 405
-    pages, a crash) into the contract's `{"error": {"code", "detail"}}`."""
+    """The JSON API's one error handler. Views raise `BadRequest` for bad input and
+    chat's services raise `ChatError`; both become the contract's
+    `{"error": {"code", "detail"}}` here, so a view only parses, calls one action and
+    answers. Under /api/ any other error that is not JSON yet (Django's own 404 and
+    405 pages, a crash) is turned into that shape too."""
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not _is_api(request):
-            return None
+            # The sign-in and sign-up pages are throttled too; they answer in plain text.
+            return _throttle_refusal(exception, json=False)
+        refusal = _refusal(exception) or _throttle_refusal(exception, json=True)
+        if refusal is not None:
+            return refusal
         logger.exception("%s %s failed", request.method, request.path, exc_info=exception)
         return error("internal", "The server failed; try again.", status=500)
 

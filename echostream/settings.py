@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -14,8 +16,15 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env("DEBUG")
-# The default key only serves local development; production sets SECRET_KEY.
-SECRET_KEY = env("SECRET_KEY", default="echostream-insecure-local-development-key")
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        # A default key in production would let anyone forge sessions: refuse to start.
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set and DEBUG is off. Set the SECRET_KEY environment variable to a long random "
+            "value, for example the output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = "echostream-insecure-local-development-key"
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list(
     "CSRF_TRUSTED_ORIGINS",
@@ -31,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
     "chat",
     "presence",
     "moderation",
@@ -40,6 +50,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "echostream.jsonapi.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -47,6 +58,37 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# --- HTTPS and browser protections ----------------------------------------------
+# Off in development (plain http on localhost); on by default once DEBUG is off.
+# Where TLS ends at a proxy, set SECURE_PROXY_SSL_HEADER to the header it sets,
+# for example "HTTP_X_FORWARDED_PROTO,https", so that Django knows the request was https.
+SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER", default=[])) or None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# The same strict policy in development and production, so that the browser tests
+# prove the client works under it: scripts and styles only from our static files
+# (templates have no inline ones; the page's data is a JSON block, not a script),
+# the socket and the API only to our own origin ('self' covers ws: and wss: there).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
 
 ROOT_URLCONF = "echostream.urls"
 ASGI_APPLICATION = "echostream.asgi.application"
@@ -108,6 +150,17 @@ ECHOSTREAM_NAMESPACE = env("ECHOSTREAM_NAMESPACE", default="echostream")
 KAFKA_ROOM_RETENTION_MS = env.int("KAFKA_ROOM_RETENTION_MS", default=-1)
 KAFKA_INBOUND_PARTITIONS = env.int("KAFKA_INBOUND_PARTITIONS", default=4)
 
+# Django's cache is only the HTTP throttles' counter store (echostream/throttle.py).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{ECHOSTREAM_NAMESPACE}:cache",
+        # A Redis that hangs must not hang sign-in: fail fast, and the door answers 503.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    },
+}
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -129,6 +182,20 @@ HISTORY_CACHE_SIZE = env.int("HISTORY_CACHE_SIZE", default=200)
 RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=60)
 RATE_LIMIT_PER_SECOND = env.float("RATE_LIMIT_PER_SECOND", default=10.0)
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
+
+# --- HTTP throttles (echostream/throttle.py) ---------------------------------
+# Rates are "<count>/<period>", the period s, m, h or d with an optional multiplier
+# ("100/10s"). A person never reaches them; a password-guessing or sign-up script does.
+THROTTLE_SIGNIN_PER_USERNAME = env("THROTTLE_SIGNIN_PER_USERNAME", default="10/m")
+THROTTLE_SIGNIN_PER_IP = env("THROTTLE_SIGNIN_PER_IP", default="60/m")
+THROTTLE_SIGNUP_PER_IP = env("THROTTLE_SIGNUP_PER_IP", default="20/h")
+THROTTLE_CREATE_GROUP_PER_USER = env("THROTTLE_CREATE_GROUP_PER_USER", default="30/h")
+THROTTLE_CREATE_GROUP_PER_IP = env("THROTTLE_CREATE_GROUP_PER_IP", default="120/h")
+THROTTLE_OPEN_DM_PER_USER = env("THROTTLE_OPEN_DM_PER_USER", default="60/m")
+THROTTLE_OPEN_DM_PER_IP = env("THROTTLE_OPEN_DM_PER_IP", default="300/m")
+# Behind a proxy, REMOTE_ADDR is the proxy: name the META key of a header that the
+# proxy sets to the client's address alone (for example HTTP_X_REAL_IP).
+RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default="")
 
 LOGGING = {
     "version": 1,

@@ -9,3 +9,15 @@ import uuid
 os.environ.setdefault("ECHOSTREAM_NAMESPACE", f"estest-{uuid.uuid4().hex[:10]}")
 # Tests send bursts on purpose; the rate-limit test sets its own, tighter values.
 os.environ.setdefault("RATE_LIMIT_BURST", "1000")
+# Likewise for the HTTP throttles: system tests sign up many users from 127.0.0.1.
+# The throttle tests set tight rates themselves.
+for _name in (
+    "THROTTLE_SIGNIN_PER_USERNAME",
+    "THROTTLE_SIGNIN_PER_IP",
+    "THROTTLE_SIGNUP_PER_IP",
+    "THROTTLE_CREATE_GROUP_PER_USER",
+    "THROTTLE_CREATE_GROUP_PER_IP",
+    "THROTTLE_OPEN_DM_PER_USER",
+    "THROTTLE_OPEN_DM_PER_IP",
+):
+    os.environ.setdefault(_name, "100000/m")

@@ -2,7 +2,7 @@
 
 A socket joins `user.<id>` and one `room.<id>` group per room of its user. Frames
 sent here reach the sockets as they are; `rooms.changed` tells a user's sockets to
-recompute which room groups they belong to.
+recompute which room groups they belong to; `session.ended` closes them (4401).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from channels.layers import get_channel_layer
 
 DELIVER = "deliver.frame"
 ROOMS_CHANGED = "rooms.changed"
+SESSION_ENDED = "session.ended"
 
 
 def room_group(room_id: str) -> str:
@@ -33,3 +34,8 @@ async def send_to_user(user_id: str, frame: dict[str, Any]) -> None:
 
 async def tell_rooms_changed(user_id: str) -> None:
     await get_channel_layer().group_send(user_group(user_id), {"type": ROOMS_CHANGED})
+
+
+async def end_sessions(user_id: str) -> None:
+    """Closes every socket of the user: they signed out, were deactivated or changed password."""
+    await get_channel_layer().group_send(user_group(user_id), {"type": SESSION_ENDED})

@@ -11,7 +11,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, Request, Response, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Request,
+    Response,
+    expect,
+    sync_playwright,
+)
 
 from tests.system.stack import REPO, Stack
 
@@ -49,6 +59,11 @@ class Person:
     def note_response(self, response: Response) -> None:
         if response.status >= 400:
             self.failed.append(f"{response.request.method} {response.url} {response.status}")
+
+    def note_console(self, message: ConsoleMessage) -> None:
+        # The Content-Security-Policy refuses inline code and other origins: any refusal is a bug.
+        if "Content Security Policy" in message.text:
+            self.script_errors.append(message.text)
 
     def note_failure(self, request: Request) -> None:
         # A reload cancels what is in flight: that is not a failure of the app.
@@ -126,6 +141,7 @@ def person(browser: Browser, stack: Stack) -> Iterator[Callable[[str], Person]]:
         page.on("request", lambda request: someone.requested.append(request.url))
         page.on("response", someone.note_response)
         page.on("requestfailed", someone.note_failure)
+        page.on("console", someone.note_console)
 
         page.goto("/signup/")
         expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
