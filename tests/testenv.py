@@ -8,4 +8,5 @@ import uuid
 
 os.environ.setdefault("ECHOSTREAM_NAMESPACE", f"estest-{uuid.uuid4().hex[:10]}")
 # Tests send bursts on purpose; the rate-limit test sets its own, tighter values.
-os.environ.setdefault("RATE_LIMIT_BURST", "1000")
+for kind in ("", "EDIT_", "DELETE_", "RECEIPT_", "RESUME_"):
+    os.environ.setdefault(f"RATE_LIMIT_{kind}BURST", "1000")
