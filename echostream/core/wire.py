@@ -5,6 +5,9 @@ contract in one of the places that sends it. The channel layer carries plain
 builtins: `to_builtins` on the way in, `from_builtins` (which checks) on the way out.
 Fields that the contract marks optional are UNSET when absent, so they are left out
 of the JSON rather than sent as null.
+
+Reading is tolerant (an unknown field from a newer process during a rolling deploy is
+dropped, not fatal); `decode_strictly` is for clients and tests that must see drift.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "ServerFrame",
     "Typing",
     "UnsetType",
+    "decode_strictly",
     "encode",
     "from_builtins",
     "to_builtins",
@@ -38,11 +42,11 @@ __all__ = [
 RejectReason = Literal["moderation", "rate_limited", "forbidden", "invalid", "too_large"]
 
 
-class _Frame(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
+class _Frame(msgspec.Struct, kw_only=True, tag_field="type"):
     pass
 
 
-class Message(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class Message(msgspec.Struct, kw_only=True):
     """PROTOCOL.md's `message` object."""
 
     id: str
@@ -147,6 +151,20 @@ def from_builtins(data: dict[str, Any]) -> ServerFrame:
     return msgspec.convert(data, ServerFrame)  # type: ignore[arg-type]
 
 
-def decode(text: str | bytes) -> ServerFrame:
-    """A frame as a client reads it, strictly: an unknown field or a wrong type raises msgspec errors."""
-    return msgspec.json.decode(text, type=ServerFrame)  # type: ignore[arg-type]
+def decode_strictly(text: str | bytes) -> ServerFrame:
+    """A frame as a client reads it, allowing nothing outside the contract: a missing or
+    mistyped field, an unknown one or a null where a field must be left out raises
+    msgspec.ValidationError (msgspec.DecodeError for text that is no JSON)."""
+    frame = msgspec.json.decode(text, type=ServerFrame)  # type: ignore[arg-type]
+    # Read back, the frame is the same data unless something was dropped or defaulted.
+    sent, read = msgspec.json.decode(text), to_builtins(frame)
+    if sent != read:
+        extra = sorted(set(_paths(sent)) ^ set(_paths(read)))
+        raise msgspec.ValidationError(f"fields outside the contract or left out: {extra or 'values differ'}")
+    return frame
+
+
+def _paths(data: Any, prefix: str = "") -> list[str]:
+    if not isinstance(data, dict):
+        return [prefix]
+    return [path for key, value in data.items() for path in _paths(value, f"{prefix}.{key}" if prefix else key)]

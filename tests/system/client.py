@@ -158,7 +158,7 @@ def _checked(raw: str | bytes) -> dict[str, Any] | ContractViolation:
     """The frame as plain data, once it has been read strictly against the typed frames of
     echostream.core.wire: a missing, mistyped or unknown field fails the test that reads it."""
     try:
-        wire.decode(raw)
+        wire.decode_strictly(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         return ContractViolation(f"frame breaks the contract ({exc}): {raw!r}")
     return json.loads(raw)
