@@ -117,3 +117,14 @@ async def test_binary_frames_and_non_objects_are_invalid_frames(open_socket):
     for text in ("[]", "42", '"ping"', '{"type": 7}', json.dumps({"kind": "ping"})):
         assert (await socket.answer_to(text))["code"] == "invalid_frame"
     assert await socket.still_answers()
+
+
+async def test_a_frame_outside_the_contract_from_the_channel_layer_is_dropped_not_sent(open_socket):
+    socket = await open_socket()
+    user_group = groups.user_group(str(socket.user.pk))
+    layer = get_channel_layer()
+    await layer.group_send(user_group, {"type": groups.DELIVER, "frame": {"type": "receipt", "seq": "x"}})
+    # The channel layer keeps order: the frame after it arrives first, and the socket lives on.
+    await layer.group_send(user_group, {"type": groups.DELIVER, "frame": {"type": "pong"}})
+    assert await socket.answer() == {"type": "pong"}
+    assert await socket.still_answers()
