@@ -149,8 +149,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             named = _Correlation()
         await self.send_frame(
             wire.MessageRejected(
-                client_id=named.client_id,
-                room=named.room,
+                # Echoed only when they could be real: no one's id fills a frame.
+                client_id=named.client_id if named.client_id and len(named.client_id) <= 128 else None,
+                room=named.room if named.room and len(named.room) <= 64 else None,
                 reason="too_large",
                 detail=f"Frames are limited to {settings.WEBSOCKET_MAX_FRAME_BYTES} bytes.",
             )
