@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from echostream.consumer import ChatConsumer
-from echostream.core import mongo, redis
+from echostream.core import events, kafka, mongo, redis
+from presence import store
 
 # Frames come slowly when four other test runs share two cores.
 TIMEOUT = 20
@@ -78,3 +80,27 @@ async def open_socket(services: None, make_user: Any) -> AsyncIterator[Callable[
             await socket.communicator.disconnect(timeout=TIMEOUT)
     await mongo.close()
     await redis.client().aclose()
+
+
+async def is_online(user_id: str) -> bool:
+    return user_id in await store.online_user_ids([user_id])
+
+
+async def in_group(group: str, channel: str) -> bool:
+    """Whether the channel is a member of the group in the Redis channel layer."""
+    layer = get_channel_layer()
+    return await layer.connection(layer.consistent_hash(group)).zscore(layer._group_key(group), channel) is not None
+
+
+def put_event_in_room(room_id: str) -> None:
+    """One event in the room's topic (as the moderation worker would put it), at seq 0."""
+    created = events.MessageCreated(
+        id=f"{room_id}-m0",
+        room=room_id,
+        occurred_at=events.now(),
+        actor="1",
+        data=events.CreatedData(client_id="c0", body="hello", sender="someone"),
+    )
+    producer = kafka.make_sync_producer()
+    producer.produce(kafka.room_topic(room_id), key=room_id.encode(), value=events.encode(created))
+    assert producer.flush(30) == 0

@@ -13,16 +13,7 @@ from echostream.core import groups
 from echostream.core.redis import RedisError
 from presence import handlers as presence_handlers
 from presence import store
-from tests.inprocess import TIMEOUT
-
-
-async def is_online(user_id: str) -> bool:
-    return user_id in await store.online_user_ids([user_id])
-
-
-async def in_group(group: str, channel: str) -> bool:
-    layer = get_channel_layer()
-    return await layer.connection(layer.consistent_hash(group)).zscore(layer._group_key(group), channel) is not None
+from tests.inprocess import TIMEOUT, in_group, is_online
 
 
 async def test_a_deeply_nested_frame_is_invalid_json_and_the_socket_stays_open(open_socket):

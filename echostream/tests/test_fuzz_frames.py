@@ -22,10 +22,8 @@ from hypothesis import strategies as st
 from chat import services as chat_services
 from echostream.consumer import ChatConsumer
 from echostream.core import groups, mongo, redis
-from echostream.tests.test_consumer import in_group, is_online
 from presence import handlers as presence_handlers
-from presence.tests.test_receipt_frames import put_event_in_room
-from tests.inprocess import TIMEOUT
+from tests.inprocess import TIMEOUT, in_group, is_online, put_event_in_room
 
 pytestmark = pytest.mark.usefixtures("services")
 

@@ -6,24 +6,10 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chat import services as chat_services
-from echostream.core import events, kafka
 from presence import receipts
+from tests.inprocess import put_event_in_room
 
 pytestmark = pytest.mark.usefixtures("services")
-
-
-def put_event_in_room(room_id: str) -> None:
-    """One event in the room's topic (as the moderation worker would put it), at seq 0."""
-    created = events.MessageCreated(
-        id=f"{room_id}-m0",
-        room=room_id,
-        occurred_at=events.now(),
-        actor="1",
-        data=events.CreatedData(client_id="c0", body="hello", sender="someone"),
-    )
-    producer = kafka.make_sync_producer()
-    producer.produce(kafka.room_topic(room_id), key=room_id.encode(), value=events.encode(created))
-    assert producer.flush(30) == 0
 
 
 @pytest.fixture
