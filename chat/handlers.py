@@ -10,7 +10,7 @@ import msgspec
 from django.conf import settings
 
 from chat import services
-from echostream.core import frames
+from echostream.core import frames, wire
 from echostream.core.kafka import KafkaException
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class SendFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     attachments: list[str] = []
 
 
-Reject = Callable[[str, str], Awaitable[None]]
+Reject = Callable[[services.SendRefused], Awaitable[None]]
 
 
 async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: str) -> bool:
@@ -32,7 +32,7 @@ async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: s
     try:
         await action()
     except services.SendRefused as refusal:
-        await reject(refusal.reason, refusal.detail)
+        await reject(refusal)
         return False
     except KafkaException as exc:
         logger.warning("%s not acknowledged by Kafka: %s", what, exc)
@@ -42,12 +42,21 @@ async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: s
 
 def _rejecter(connection: frames.Connection, frame: dict[str, Any], *, client_id: str | None) -> Reject:
     """Answers a refused frame with `message.rejected`, naming what the frame named."""
-    correlation: dict[str, Any] = {"client_id": client_id, "room": _string(frame, "room")}
-    if frame["type"] != "message.send":
-        correlation["id"] = _string(frame, "id")
+    room = _string(frame, "room")
+    # An edit or delete names its message instead of a client_id.
+    message_id = wire.UNSET if frame["type"] == "message.send" else _string(frame, "id")
 
-    async def reject(reason: str, detail: str) -> None:
-        await connection.send_frame({"type": "message.rejected", **correlation, "reason": reason, "detail": detail})
+    async def reject(refusal: services.SendRefused) -> None:
+        await connection.send_frame(
+            wire.MessageRejected(
+                client_id=client_id,
+                room=room,
+                id=message_id,
+                reason=refusal.reason,
+                detail=refusal.detail,
+                retry_after=wire.UNSET if refusal.retry_after is None else refusal.retry_after,
+            )
+        )
 
     return reject
 
@@ -59,7 +68,7 @@ async def _parsed(frame: dict[str, Any], shape: type[Shape], reject: Reject) -> 
     try:
         return msgspec.convert(frame, shape)
     except msgspec.ValidationError as exc:
-        await reject("invalid", str(exc))
+        await reject(services.SendRefused("invalid", str(exc)))
         return None
 
 
@@ -98,7 +107,7 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
 
     if not await _act(submit, reject=reject, what=f"message.send {client_id}"):
         return
-    await connection.send_frame({"type": "message.ack", "client_id": client_id, "room": send.room, "status": "sent"})
+    await connection.send_frame(wire.MessageAck(client_id=client_id, room=send.room))
 
 
 class EditFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from echostream.core import events
+from echostream.core import events, wire
 from echostream.core.events import MessageCreated, MessageDeleted, MessageEdited, RoomEvent
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,10 @@ def to_api(message: MessageDoc) -> dict[str, Any]:
     return api
 
 
-def room_event_frame(*, new: bool, seq: int, message: MessageDoc) -> dict[str, Any]:
+def room_event_frame(
+    *, new: bool, seq: int, message: MessageDoc, prev_seq: int | None = None
+) -> wire.MessageNew | wire.MessageUpdated:
     """The socket frame that shows a message as of the event at `seq`: `message.new` for its
     creation, `message.updated` for a change; `seq` is the event's, the client's resume cursor."""
-    return {"type": "message.new" if new else "message.updated", "seq": seq, "message": to_api(message)}
+    shape = wire.MessageNew if new else wire.MessageUpdated
+    return shape(seq=seq, message=msgspec.convert(to_api(message), wire.Message), prev_seq=prev_seq)

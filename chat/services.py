@@ -16,7 +16,7 @@ from chat import cache, projector, ratelimit, recent, repository
 from chat.errors import ChatError, NotRoomAdmin
 from chat.models import Membership, Room
 from chat.selectors import ais_member, ais_moderator, is_admin
-from echostream.core import events, groups, kafka
+from echostream.core import events, groups, kafka, wire
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -137,10 +137,17 @@ def do_remove_member(*, actor: AbstractBaseUser, room: Room, username: str) -> N
 class SendRefused(Exception):
     """A `message.send` that will not be submitted; answered with `message.rejected`."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: wire.RejectReason, detail: str, *, retry_after: float | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.retry_after = retry_after
+
+
+async def _check_rate(*, user_id: str, kind: ratelimit.Kind) -> None:
+    wait = await ratelimit.take_token(user_id=user_id, kind=kind)
+    if wait is not None:
+        raise SendRefused("rate_limited", f"Too many at once; try again in {wait:g} s.", retry_after=wait)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,8 +191,7 @@ async def do_submit_message(*, sender_id: str, sender_name: str, submission: Sub
     message_id = events.message_id_for(room_id=submission.room_id, sender_id=sender_id, client_id=submission.client_id)
     if await cache.was_acked(message_id):
         return  # a retry of a send Kafka already has
-    if not await ratelimit.take_send_token(user_id=sender_id):
-        raise SendRefused("rate_limited", "You are sending too fast; wait a moment.")
+    await _check_rate(user_id=sender_id, kind="send")
     event = events.MessageSubmitted(
         id=message_id,
         room=submission.room_id,
@@ -215,7 +221,9 @@ class Change:
 async def check_message_change(
     *, actor_id: str, room_id: str, message_id: str, body: str | None, max_body_chars: int
 ) -> Change:
-    """An edit (with `body`) or a delete (without) that the actor may make."""
+    """An edit (with `body`) or a delete (without) that the actor may make. Counts against the
+    actor's rate limit first, so that a flood costs no lookups."""
+    await _check_rate(user_id=actor_id, kind="delete" if body is None else "edit")
     if not await ais_member(user_id=actor_id, room_id=room_id):
         raise SendRefused("forbidden", "You are not a member of that room.")
     message = await repository.get(message_id)

@@ -4,16 +4,15 @@ handler that its app registered. All rooms of a client share this one socket."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 from typing import Any
 
+import msgspec
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat.selectors import aroom_ids_of
-from echostream.core import frames, groups
+from echostream.core import frames, groups, wire
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +26,39 @@ RESUME_GRACE_SECONDS = 2.0
 # channels_redis forgets group members after a day; a long-lived socket re-joins.
 GROUP_REFRESH_SECONDS = 3600
 
+# msgspec's decoder counts its depth and raises RecursionError instead of overflowing
+# the stack (json.loads does not), and refuses lone surrogates.
+_decode_json = msgspec.json.Decoder().decode
+
+
+class _Correlation(msgspec.Struct):
+    """What an oversized frame names, so that its refusal can say which send it was."""
+
+    client_id: str | None = None
+    room: str | None = None
+
 
 @frames.register("ping")
 async def handle_ping(connection: frames.Connection, frame: dict[str, Any]) -> None:
-    await connection.send_frame({"type": "pong"})
+    await connection.send_frame(wire.Pong())
+
+
+def _string(frame: dict[str, Any], name: str) -> str | wire.UnsetType:
+    value = frame.get(name)
+    return value if isinstance(value, str) and value else wire.UNSET
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     user_id: str
     username: str
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # However the socket ends (a close, a cancelled task, an exception anywhere),
+        # what it holds is released: presence, groups, background tasks.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._release()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -50,6 +73,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivered = frames.DeliveryLog()
         self.held: list[dict[str, Any]] | None = []
         self.resuming = False
+        self._background: list[asyncio.Task[None]] = []
+        self._released = False
         await self.accept()
         await self.channel_layer.group_add(groups.user_group(self.user_id), self.channel_name)
         await self._sync_room_groups()
@@ -60,59 +85,99 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ]
 
     async def disconnect(self, code: int) -> None:
-        if not hasattr(self, "user_id"):
+        await self._release()
+
+    async def _release(self) -> None:
+        """Stops the socket's tasks, runs the disconnect hooks and leaves its groups; once,
+        and each step even when an earlier one failed."""
+        if not hasattr(self, "user_id") or self._released:
             return
-        for task in getattr(self, "_background", []):
+        self._released = True
+        for task in self._background:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in self._background:
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                logger.exception("background task of %s had failed", self.channel_name)
         await frames.run_disconnect_hooks(self)
         for group in [groups.user_group(self.user_id), *self.room_groups]:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                # channels_redis forgets the member after its group expiry.
+                logger.exception("%s could not leave %s", self.channel_name, group)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
             await self._error("invalid_frame", "Frames are JSON text, not binary.")
             return
+        # The size first: nothing is parsed beyond the limit.
+        limit = settings.WEBSOCKET_MAX_FRAME_BYTES
+        if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
+            await self._refuse_too_large(text_data)
+            return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self._error("invalid_json", "The frame is not JSON.")
+            frame = _decode_json(text_data)
+        except Exception:
+            # Whatever the parser raises (bad syntax, lone surrogates, nesting too deep,
+            # numbers out of range) is the client's bad input.
+            await self._error("invalid_json", "The frame is not JSON (UTF-8 text, nested at most a few hundred deep).")
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self._error("invalid_frame", "A frame is a JSON object with a string `type`.")
             return
-        if len(text_data.encode()) > settings.WEBSOCKET_MAX_FRAME_BYTES:
-            await self.send_frame(
-                {
-                    "type": "message.rejected",
-                    "client_id": frame.get("client_id"),
-                    "room": frame.get("room"),
-                    "reason": "too_large",
-                    "detail": f"Frames are limited to {settings.WEBSOCKET_MAX_FRAME_BYTES} bytes.",
-                }
-            )
-            return
         handler = frames.handler_for(frame["type"])
         if handler is None:
-            await self._error("unknown_type", f"Unknown frame type {frame['type']!r}.")
+            await self._error("unknown_type", f"Unknown frame type {frame['type'][:64]!r}.")
             return
         try:
             await handler(self, frame)
         except frames.FrameError as exc:
             # Name what failed, so the client knows which send, edit or delete to retry.
-            await self._error(exc.code, exc.detail, client_id=frame.get("client_id"), id=frame.get("id"))
+            await self._error(exc.code, exc.detail, client_id=_string(frame, "client_id"), id=_string(frame, "id"))
         except Exception:
             logger.exception("handler for %s failed", frame["type"])
             await self._error("internal", "The server could not handle that frame.")
 
-    async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
-
-    async def _error(self, code: str, detail: str, **extra: Any) -> None:
+    async def _refuse_too_large(self, text_data: str) -> None:
+        try:
+            named = msgspec.json.decode(text_data, type=_Correlation)
+        except Exception:
+            named = _Correlation()
         await self.send_frame(
-            {"type": "error", "code": code, "detail": detail, **{k: v for k, v in extra.items() if v}}
+            wire.MessageRejected(
+                # Echoed only when they could be real: no one's id fills a frame.
+                client_id=named.client_id if named.client_id and len(named.client_id) <= 128 else None,
+                room=named.room if named.room and len(named.room) <= 64 else None,
+                reason="too_large",
+                detail=f"Frames are limited to {settings.WEBSOCKET_MAX_FRAME_BYTES} bytes.",
+            )
         )
+
+    async def send_frame(self, frame: wire.ServerFrame | dict[str, Any]) -> None:
+        if isinstance(frame, dict):
+            # Frames from the channel layer are plain data: checked against the contract here.
+            try:
+                frame = wire.from_builtins(frame)
+            except msgspec.ValidationError:
+                # Never sent out of contract; a room event's absence shows the client a gap
+                # (prev_seq), which it fills with a resume.
+                logger.exception("dropped a frame outside the contract: %r", frame)
+                return
+        await self.send(text_data=wire.encode(frame))
+
+    async def _error(
+        self,
+        code: str,
+        detail: str,
+        *,
+        client_id: str | wire.UnsetType = wire.UNSET,
+        id: str | wire.UnsetType = wire.UNSET,
+    ) -> None:
+        await self.send_frame(wire.Error(code=code, detail=detail, client_id=client_id, id=id))
 
     async def release_held(self) -> None:
         """Sends the live room events held back since the socket opened, and stops holding."""

@@ -179,8 +179,19 @@ MESSAGE_MAX_BODY_CHARS = env.int("MESSAGE_MAX_BODY_CHARS", default=4000)
 HISTORY_MAX_LIMIT = 100
 # How many of each room's newest messages Redis keeps as the first pages of history.
 HISTORY_CACHE_SIZE = env.int("HISTORY_CACHE_SIZE", default=200)
+# Socket rate limits per user and kind of frame: (burst, tokens per second).
 RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=60)
 RATE_LIMIT_PER_SECOND = env.float("RATE_LIMIT_PER_SECOND", default=10.0)
+RATE_LIMITS = {
+    "send": (RATE_LIMIT_BURST, RATE_LIMIT_PER_SECOND),
+    "edit": (env.int("RATE_LIMIT_EDIT_BURST", default=20), env.float("RATE_LIMIT_EDIT_PER_SECOND", default=2.0)),
+    "delete": (env.int("RATE_LIMIT_DELETE_BURST", default=20), env.float("RATE_LIMIT_DELETE_PER_SECOND", default=2.0)),
+    "receipt": (
+        env.int("RATE_LIMIT_RECEIPT_BURST", default=60),
+        env.float("RATE_LIMIT_RECEIPT_PER_SECOND", default=10.0),
+    ),
+    "resume": (env.int("RATE_LIMIT_RESUME_BURST", default=10), env.float("RATE_LIMIT_RESUME_PER_SECOND", default=0.5)),
+}
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 
 # --- HTTP throttles (echostream/throttle.py) ---------------------------------

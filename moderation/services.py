@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chat.selectors import is_member, is_moderator
-from echostream.core import events
+from echostream.core import events, wire
 
 Inbound = events.MessageSubmitted | events.MessageEdited | events.MessageDeleted
 
 
 @dataclass(frozen=True, kw_only=True)
 class Refusal:
-    reason: str
+    reason: wire.RejectReason
     detail: str
 
 
@@ -46,11 +46,11 @@ def accepted(*, event: Inbound) -> events.RoomEvent:
     )
 
 
-def rejection_frame(*, event: Inbound, refusal: Refusal) -> dict[str, object]:
-    frame: dict[str, object] = {"type": "message.rejected", "room": event.room}
+def rejection_frame(*, event: Inbound, refusal: Refusal) -> wire.MessageRejected:
     if isinstance(event, events.MessageSubmitted):
-        frame["client_id"] = event.data.client_id
-    else:
-        frame["client_id"] = None
-        frame["id"] = event.data.message_id
-    return {**frame, "reason": refusal.reason, "detail": refusal.detail}
+        return wire.MessageRejected(
+            client_id=event.data.client_id, room=event.room, reason=refusal.reason, detail=refusal.detail
+        )
+    return wire.MessageRejected(
+        client_id=None, room=event.room, id=event.data.message_id, reason=refusal.reason, detail=refusal.detail
+    )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat import ratelimit
 from chat.selectors import ais_member
-from echostream.core import frames
+from echostream.core import frames, wire
 from replay import services
 
 MAX_ROOMS_PER_RESUME = 500
+# Room ids are UUIDs; a longer key is no room, and is not echoed back at length.
+MAX_ROOM_ID_CHARS = 64
 
 
 def _cursors(frame: dict[str, Any]) -> dict[str, int]:
@@ -18,6 +21,8 @@ def _cursors(frame: dict[str, Any]) -> dict[str, int]:
             "invalid_frame", f"resume needs `rooms`: {{room_id: last_seen_seq}}, at most {MAX_ROOMS_PER_RESUME}."
         )
     for room_id, seq in rooms.items():
+        if len(room_id) > MAX_ROOM_ID_CHARS:
+            raise frames.FrameError("invalid_frame", f"resume: room ids have at most {MAX_ROOM_ID_CHARS} characters.")
         if not frames.is_seq(seq, minimum=-1):
             raise frames.FrameError("invalid_frame", f"resume: the seq for room {room_id!r} must be an integer >= -1.")
     return rooms
@@ -29,6 +34,15 @@ async def handle_resume(connection: frames.Connection, frame: dict[str, Any]) ->
     # message at a time), and those that came since the socket opened in its hold.
     # The delivery log then drops the ones the replay covered.
     cursors = _cursors(frame)
+    wait = await ratelimit.take_token(user_id=connection.user_id, kind="resume")
+    if wait is not None:
+        # The hold stays until a resume goes through or its grace ends.
+        await connection.send_frame(
+            wire.MessageRejected(
+                client_id=None, room=None, reason="rate_limited", detail="Too many resumes.", retry_after=wait
+            )
+        )
+        return
     connection.resuming = True
     try:
         await _replay(connection, cursors)
@@ -43,16 +57,17 @@ async def _replay(connection: frames.Connection, cursors: dict[str, int]) -> Non
     for room_id, after in cursors.items():
         if not await ais_member(user_id=connection.user_id, room_id=room_id):
             await connection.send_frame(
-                {"type": "message.rejected", "client_id": None, "room": room_id, "reason": "forbidden",
-                 "detail": "You are not a member of that room."}
-            )  # fmt: skip
+                wire.MessageRejected(
+                    client_id=None, room=room_id, reason="forbidden", detail="You are not a member of that room."
+                )
+            )
             continue
         replay = await services.replay_room(room_id=room_id, after=after)
         for replayed in replay.frames:
-            if connection.delivered.is_new(room_id, replayed["seq"]):
+            if connection.delivered.is_new(room_id, replayed.seq):
                 await connection.send_frame(replayed)
         connection.delivered.settle(room_id, replay.seq)
         done[room_id] = replay.seq
         if replay.reload:
             reload.append(room_id)
-    await connection.send_frame({"type": "resume.done", "rooms": done, "reload": reload})
+    await connection.send_frame(wire.ResumeDone(rooms=done, reload=reload))

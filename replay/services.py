@@ -9,11 +9,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from chat import projector
 from chat.selectors import messages_by_id, messages_changed_after
-from echostream.core import events, kafka
+from echostream.core import events, kafka, wire
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -22,7 +22,7 @@ T = TypeVar("T")
 @dataclass(kw_only=True)
 class RoomReplay:
     # message.new / message.updated frames in event order, each with its event `seq`.
-    frames: list[dict[str, Any]] = field(default_factory=list)
+    frames: list[wire.MessageNew | wire.MessageUpdated] = field(default_factory=list)
     # The seq the client is at once it has these frames.
     seq: int
     # The room's topic holds fewer events than the client saw: it was re-created, and
@@ -30,7 +30,7 @@ class RoomReplay:
     reload: bool = False
 
 
-def _frame(document: projector.MessageDoc, *, after: int) -> dict[str, Any]:
+def _frame(document: projector.MessageDoc, *, after: int) -> wire.MessageNew | wire.MessageUpdated:
     if document["seq"] > after:
         return projector.room_event_frame(new=True, seq=document["seq"], message=document)
     return projector.room_event_frame(new=False, seq=document["version_seq"], message=document)
@@ -73,7 +73,7 @@ async def _ask_kafka(question: Callable[[str], T], room_id: str, *, default: T) 
         return default
 
 
-async def _from_log(*, room_id: str, start: int, end: int) -> list[dict[str, Any]]:
+async def _from_log(*, room_id: str, start: int, end: int) -> list[wire.MessageNew | wire.MessageUpdated]:
     """Frames for the events in [start, end) of the room's log.
 
     MongoDB may have caught up since it was asked (then a message already shows this
@@ -82,7 +82,7 @@ async def _from_log(*, room_id: str, start: int, end: int) -> list[dict[str, Any
     logged = await asyncio.to_thread(lambda: list(room_events(room_id, start=start, end=end)))
     room_events_read = [entry.event for entry in logged if entry.event is not None]
     state = await messages_by_id([projector.message_id_of(event) for event in room_events_read])
-    frames = []
+    frames: list[wire.MessageNew | wire.MessageUpdated] = []
     for event in room_events_read:
         message_id = projector.message_id_of(event)
         current = state.get(message_id)

@@ -1,4 +1,4 @@
-"""The send-rate token bucket against the real Redis."""
+"""The per-(user, kind) token buckets against the real Redis."""
 
 import uuid
 
@@ -10,20 +10,37 @@ from echostream.core import redis
 pytestmark = pytest.mark.usefixtures("services")
 
 
-async def test_a_burst_over_the_limit_is_refused(settings):
-    settings.RATE_LIMIT_BURST = 5
-    settings.RATE_LIMIT_PER_SECOND = 0.01
-    user_id = uuid.uuid4().hex
-    results = [await ratelimit.take_send_token(user_id=user_id) for _ in range(8)]
-    assert results == [True] * 5 + [False] * 3
+@pytest.fixture
+async def user_id():
+    yield uuid.uuid4().hex
     await redis.client().aclose()
 
 
-async def test_users_have_separate_buckets(settings):
-    settings.RATE_LIMIT_BURST = 1
-    settings.RATE_LIMIT_PER_SECOND = 0.01
-    first, second = uuid.uuid4().hex, uuid.uuid4().hex
-    assert await ratelimit.take_send_token(user_id=first) is True
-    assert await ratelimit.take_send_token(user_id=first) is False
-    assert await ratelimit.take_send_token(user_id=second) is True
-    await redis.client().aclose()
+async def test_a_burst_over_the_limit_is_refused(settings, user_id):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "send": (5, 0.01)}
+    results = [await ratelimit.take_token(user_id=user_id, kind="send") for _ in range(8)]
+    assert results[:5] == [None] * 5
+    assert all(wait is not None for wait in results[5:])
+
+
+async def test_a_refusal_says_how_long_until_the_next_token(settings, user_id):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "edit": (1, 0.5)}
+    assert await ratelimit.take_token(user_id=user_id, kind="edit") is None
+    wait = await ratelimit.take_token(user_id=user_id, kind="edit")
+    # One token at half a token per second: at most two seconds away.
+    assert wait is not None and 0 < wait <= 2.0
+
+
+async def test_users_have_separate_buckets(settings, user_id):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "send": (1, 0.01)}
+    second = uuid.uuid4().hex
+    assert await ratelimit.take_token(user_id=user_id, kind="send") is None
+    assert await ratelimit.take_token(user_id=user_id, kind="send") is not None
+    assert await ratelimit.take_token(user_id=second, kind="send") is None
+
+
+async def test_each_kind_has_its_own_bucket(settings, user_id):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "receipt": (1, 0.01), "send": (1, 0.01)}
+    assert await ratelimit.take_token(user_id=user_id, kind="receipt") is None
+    assert await ratelimit.take_token(user_id=user_id, kind="receipt") is not None
+    assert await ratelimit.take_token(user_id=user_id, kind="send") is None

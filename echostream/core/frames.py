@@ -6,8 +6,13 @@ frame's type up here and knows nothing else about it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+
+from echostream.core import wire
+
+logger = logging.getLogger(__name__)
 
 
 class DeliveryLog:
@@ -52,7 +57,7 @@ class Connection(Protocol):
     # True while a resume replays; live room events wait until it is done.
     resuming: bool
 
-    async def send_frame(self, frame: dict[str, Any]) -> None: ...
+    async def send_frame(self, frame: wire.ServerFrame) -> None: ...
 
     async def release_held(self) -> None: ...
 
@@ -116,5 +121,10 @@ async def run_connect_hooks(connection: Connection) -> None:
 
 
 async def run_disconnect_hooks(connection: Connection) -> None:
+    """Runs every hook, even when one fails: a hook that raises must not keep the
+    others from releasing what they hold for the socket."""
     for hook in _disconnect_hooks:
-        await hook(connection)
+        try:
+            await hook(connection)
+        except Exception:
+            logger.exception("disconnect hook %s failed for %s", hook.__qualname__, connection.channel_name)

@@ -1,15 +1,16 @@
 """Channel-layer groups: every socket of a user, and every socket of a room's members.
 
 A socket joins `user.<id>` and one `room.<id>` group per room of its user. Frames
-sent here reach the sockets as they are; `rooms.changed` tells a user's sockets to
-recompute which room groups they belong to; `session.ended` closes them (4401).
+sent here travel as plain data and reach the sockets as they are; `rooms.changed`
+tells a user's sockets to recompute which room groups they belong to; `session.ended`
+closes them (4401).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from channels.layers import get_channel_layer
+
+from echostream.core import wire
 
 DELIVER = "deliver.frame"
 ROOMS_CHANGED = "rooms.changed"
@@ -24,12 +25,12 @@ def user_group(user_id: str) -> str:
     return f"user.{user_id}"
 
 
-async def send_to_room(room_id: str, frame: dict[str, Any]) -> None:
-    await get_channel_layer().group_send(room_group(room_id), {"type": DELIVER, "frame": frame})
+async def send_to_room(room_id: str, frame: wire.ServerFrame) -> None:
+    await get_channel_layer().group_send(room_group(room_id), {"type": DELIVER, "frame": wire.to_builtins(frame)})
 
 
-async def send_to_user(user_id: str, frame: dict[str, Any]) -> None:
-    await get_channel_layer().group_send(user_group(user_id), {"type": DELIVER, "frame": frame})
+async def send_to_user(user_id: str, frame: wire.ServerFrame) -> None:
+    await get_channel_layer().group_send(user_group(user_id), {"type": DELIVER, "frame": wire.to_builtins(frame)})
 
 
 async def tell_rooms_changed(user_id: str) -> None:

@@ -8,8 +8,15 @@ import uuid
 from typing import Any
 
 import httpx
+import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from echostream.core import wire
+
+
+class ContractViolation(AssertionError):
+    """The server sent a frame that docs/protocol.md does not allow."""
 
 
 class ChatClient:
@@ -17,7 +24,7 @@ class ChatClient:
         self.base_url = base_url
         self.http = httpx.AsyncClient(base_url=base_url, timeout=20)
         self.socket: ClientConnection | None = None
-        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.frames: asyncio.Queue[dict[str, Any] | ContractViolation] = asyncio.Queue()
         self.username = ""
         self._reader: asyncio.Task[None] | None = None
 
@@ -69,9 +76,15 @@ class ChatClient:
         assert self.socket is not None
         try:
             async for raw in self.socket:
-                await self.frames.put(json.loads(raw))
+                await self.frames.put(_checked(raw))
         except ConnectionClosed:
             pass
+
+    async def _next(self) -> dict[str, Any]:
+        frame = await self.frames.get()
+        if isinstance(frame, ContractViolation):
+            raise frame
+        return frame
 
     async def close_code(self, timeout: float = 10) -> int | None:
         """Waits until the server closes the socket; the code it closed with."""
@@ -107,7 +120,7 @@ class ChatClient:
         before = []
         async with asyncio.timeout(timeout):
             while True:
-                frame = await self.frames.get()
+                frame = await self._next()
                 if frame["type"] == frame_type:
                     return before, frame
                 before.append(frame)
@@ -116,7 +129,7 @@ class ChatClient:
         """The next frame of one of `types` (any type when none given); others are dropped."""
         async with asyncio.timeout(timeout):
             while True:
-                frame = await self.frames.get()
+                frame = await self._next()
                 if not types or frame["type"] in types:
                     return frame
 
@@ -129,7 +142,7 @@ class ChatClient:
         try:
             async with asyncio.timeout(seconds):
                 while True:
-                    seen.append(await self.frames.get())
+                    seen.append(await self._next())
         except TimeoutError:
             return seen
 
@@ -139,3 +152,13 @@ class ChatClient:
         if self._reader is not None:
             self._reader.cancel()
         await self.http.aclose()
+
+
+def _checked(raw: str | bytes) -> dict[str, Any] | ContractViolation:
+    """The frame as plain data, once it has been read strictly against the typed frames of
+    echostream.core.wire: a missing, mistyped or unknown field fails the test that reads it."""
+    try:
+        wire.decode_strictly(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return ContractViolation(f"frame breaks the contract ({exc}): {raw!r}")
+    return json.loads(raw)

@@ -109,6 +109,27 @@ async def test_a_socket_from_a_foreign_origin_is_refused(pair, stack):
     await intruder.close()
 
 
+async def test_a_socket_from_another_port_of_the_same_host_is_refused(pair, stack):
+    alice, _ = pair
+    intruder = ChatClient(stack.base_url)
+    intruder.http.cookies = alice.http.cookies
+    # 8000 and 8001 are trusted by default (CSRF_TRUSTED_ORIGINS); any other port is another site.
+    other_port = next(port for port in (8002, 8003) if port != stack.port)
+    with pytest.raises(InvalidStatus) as refused:
+        await intruder.connect(origin=f"http://127.0.0.1:{other_port}", resume=False)
+    assert refused.value.response.status_code == 403
+    await intruder.close()
+
+
+async def test_a_socket_from_the_sites_own_origin_is_accepted(pair, stack):
+    alice, _ = pair
+    again = ChatClient(stack.base_url)
+    again.http.cookies = alice.http.cookies
+    await again.connect(origin=f"http://127.0.0.1:{stack.port}")
+    await assert_socket_still_answers(again)
+    await again.close()
+
+
 async def test_history_of_a_room_the_user_is_not_in_is_not_found(pair, stack):
     alice, bob = pair
     room = await alice.open_dm(bob.username)

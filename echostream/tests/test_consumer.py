@@ -1,0 +1,121 @@
+"""The socket door in-process: bad input is answered and the socket kept; however a socket
+ends, what it held is released (real Redis channel layer and presence)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from channels.layers import get_channel_layer
+
+from echostream.core import groups
+from echostream.core.redis import RedisError
+from presence import handlers as presence_handlers
+from presence import store
+from tests.inprocess import TIMEOUT, in_group, is_online
+
+
+async def test_a_deeply_nested_frame_is_invalid_json_and_the_socket_stays_open(open_socket):
+    socket = await open_socket()
+    answer = await socket.answer_to("[" * 1500)
+    assert (answer["type"], answer["code"]) == ("error", "invalid_json")
+    assert await socket.still_answers()
+
+
+async def test_nesting_inside_a_valid_looking_send_is_invalid_json(open_socket):
+    socket = await open_socket()
+    nested = '{"type": "message.send", "room": "r", "client_id": "c", "body": ' + "[" * 5000 + "]" * 5000 + "}"
+    answer = await socket.answer_to(nested)
+    assert (answer["type"], answer["code"]) == ("error", "invalid_json")
+    assert await socket.still_answers()
+
+
+async def test_a_lone_surrogate_is_invalid_json(open_socket):
+    socket = await open_socket()
+    frame = '{"type": "message.send", "room": "r", "client_id": "c1", "body": "\\ud800"}'
+    answer = await socket.answer_to(frame)
+    assert (answer["type"], answer["code"]) == ("error", "invalid_json")
+    assert await socket.still_answers()
+
+
+async def test_an_oversized_frame_is_refused_before_it_is_parsed(open_socket, settings):
+    settings.WEBSOCKET_MAX_FRAME_BYTES = 1000
+    socket = await open_socket()
+    answer = await socket.answer_to('{"type": "message.send", "client_id": "big", "body": ' + "[" * 3000)
+    assert (answer["type"], answer["reason"]) == ("message.rejected", "too_large")
+    assert await socket.still_answers()
+
+
+async def test_a_socket_that_fails_still_leaves_its_groups_and_goes_offline(open_socket, monkeypatch):
+    socket = await open_socket()
+    user_id, channel = str(socket.user.pk), socket.consumer.channel_name
+    assert await is_online(user_id)
+    running = presence_handlers.running_heartbeats()
+
+    async def broken(self, event):
+        raise RuntimeError("a bug in a channel-layer handler")
+
+    monkeypatch.setattr(type(socket.consumer), "rooms_changed", broken)
+    await groups.tell_rooms_changed(user_id)
+    with pytest.raises(RuntimeError):
+        await socket.communicator.wait(timeout=TIMEOUT)
+    assert not await is_online(user_id)
+    assert not await in_group(groups.user_group(user_id), channel)
+    assert presence_handlers.running_heartbeats() == running - 1
+
+
+async def test_a_redis_error_in_presence_does_not_keep_the_socket_in_its_groups(open_socket, monkeypatch):
+    socket = await open_socket()
+    user_id, channel = str(socket.user.pk), socket.consumer.channel_name
+    running = presence_handlers.running_heartbeats()
+
+    async def failing_mark_gone(**kwargs):
+        raise RedisError("Redis went away")
+
+    monkeypatch.setattr(store, "mark_gone", failing_mark_gone)
+    await socket.communicator.disconnect(timeout=TIMEOUT)
+    assert not await in_group(groups.user_group(user_id), channel)
+    assert presence_handlers.running_heartbeats() == running - 1
+
+
+async def test_the_heartbeat_survives_a_redis_error(open_socket, monkeypatch, settings):
+    settings.PRESENCE_TTL_SECONDS = 1
+    beats: list[str] = []
+    beat_after_the_failure = asyncio.Event()
+    real_mark_alive = store.mark_alive
+
+    async def flaky_mark_alive(**kwargs):
+        beats.append("tried")
+        if len(beats) == 2:
+            raise RedisError("Redis went away for a beat")
+        await real_mark_alive(**kwargs)
+        if len(beats) > 2:
+            beat_after_the_failure.set()
+
+    monkeypatch.setattr(store, "mark_alive", flaky_mark_alive)
+    socket = await open_socket()
+    async with asyncio.timeout(TIMEOUT):
+        await beat_after_the_failure.wait()
+    assert await is_online(str(socket.user.pk))
+    assert await socket.still_answers()
+
+
+async def test_binary_frames_and_non_objects_are_invalid_frames(open_socket):
+    socket = await open_socket()
+    await socket.communicator.send_to(bytes_data=b"\x00\x01")
+    assert (await socket.answer())["code"] == "invalid_frame"
+    for text in ("[]", "42", '"ping"', '{"type": 7}', json.dumps({"kind": "ping"})):
+        assert (await socket.answer_to(text))["code"] == "invalid_frame"
+    assert await socket.still_answers()
+
+
+async def test_a_frame_outside_the_contract_from_the_channel_layer_is_dropped_not_sent(open_socket):
+    socket = await open_socket()
+    user_group = groups.user_group(str(socket.user.pk))
+    layer = get_channel_layer()
+    await layer.group_send(user_group, {"type": groups.DELIVER, "frame": {"type": "receipt", "seq": "x"}})
+    # The channel layer keeps order: the frame after it arrives first, and the socket lives on.
+    await layer.group_send(user_group, {"type": groups.DELIVER, "frame": {"type": "pong"}})
+    assert await socket.answer() == {"type": "pong"}
+    assert await socket.still_answers()
