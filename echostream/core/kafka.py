@@ -33,6 +33,7 @@ __all__ = [
     "commit_done",
     "dead_letter",
     "deadletter_topic",
+    "delete_room_topic",
     "ensure_inbound_topic",
     "ensure_room_topic",
     "inbound_topic",
@@ -193,6 +194,17 @@ def _create_topics(topics: Iterable[NewTopic]) -> None:
 def ensure_room_topic(room_id: str) -> None:
     config = {"retention.ms": str(settings.KAFKA_ROOM_RETENTION_MS), "cleanup.policy": "delete"}
     _create_topics([NewTopic(room_topic(room_id), num_partitions=1, replication_factor=1, config=config)])
+
+
+def delete_room_topic(room_id: str) -> None:
+    """Deletes the room's topic and what it holds; a topic already gone is fine."""
+    for topic, future in _admin().delete_topics([room_topic(room_id)], operation_timeout=30).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+            logger.debug("topic %s was already gone", topic)
 
 
 def ensure_inbound_topic() -> None:
