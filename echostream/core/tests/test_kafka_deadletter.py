@@ -39,3 +39,30 @@ def test_a_dead_lettered_record_keeps_its_bytes_its_place_and_the_error():
     assert (letter["error"], letter["role"], letter["key"]) == ("not JSON", "test", "room-1")
     assert base64.b64decode(letter["value_base64"]) == poison
     assert letter["value_text"] is None
+
+
+def test_a_record_as_large_as_the_broker_takes_is_dead_lettered_whole():
+    topic = f"{kafka.inbound_topic()}-dlq-large-{uuid.uuid4().hex[:6]}"
+    producer = kafka.make_sync_producer()
+    # JSON text escapes each control character into six bytes: the letter is far larger than the record.
+    large = b"\x01" * 900_000
+    producer.produce(topic, value=large, key=b"room-1")
+    assert producer.flush(30) == 0
+    record = _one_record(topic, f"probe-{uuid.uuid4().hex}")
+
+    kafka.dead_letter(record, error="too deep", role="test")
+
+    consumer = kafka.make_consumer(group_id=f"reader-{uuid.uuid4().hex}")
+    try:
+        consumer.subscribe([kafka.deadletter_topic()])
+        letters = []
+        for _ in range(60):
+            message = consumer.poll(1)
+            if message is not None and message.error() is None:
+                letters.append(msgspec.json.decode(message.value()))
+                if letters[-1]["topic"] == topic:
+                    break
+    finally:
+        consumer.close()
+    assert letters[-1]["topic"] == topic
+    assert base64.b64decode(letters[-1]["value_base64"]) == large
