@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chat.selectors import is_member, is_moderator
+from chat.selectors import is_member, is_moderator, room_exists
 from echostream.core import events
 from moderation.selectors import active_username
 
@@ -48,7 +48,13 @@ def check_inbound(*, event: Inbound) -> Accepted | Refusal:
             raise Unprocessable(f"message id {event.id} is not the one its room, actor and client_id give")
     if is_member(user_id=event.actor, room_id=event.room):
         return Accepted(sender=sender)
-    if isinstance(event, events.MessageDeleted) and is_moderator(user_id=event.actor):
+    # A room that does not exist has no topic; publishing to it would make one (or, where
+    # topics are not made on demand, fail for ever).
+    if (
+        isinstance(event, events.MessageDeleted)
+        and is_moderator(user_id=event.actor)
+        and room_exists(room_id=event.room)
+    ):
         return Accepted(sender=sender)
     return Refusal(reason="forbidden", detail="You are not a member of that room.")
 

@@ -99,3 +99,9 @@ def test_a_submission_whose_id_is_not_its_derived_message_id_is_unprocessable(ro
     event = msgspec.structs.replace(submission(actor=str(user.pk), room=room.pk), id=events.new_event_id())
     with pytest.raises(services.Unprocessable, match="message id"):
         services.check_inbound(event=event)
+
+
+def test_a_moderator_s_delete_in_a_room_that_does_not_exist_is_refused():
+    moderator = User.objects.create_user(username=f"mod{uuid.uuid4().hex[:6]}", password="x", is_staff=True)
+    refusal = services.check_inbound(event=deletion(actor=str(moderator.pk), room="nosuchroom"))
+    assert isinstance(refusal, services.Refusal) and refusal.reason == "forbidden"
