@@ -2,6 +2,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from echostream.core import events
 
@@ -270,3 +272,32 @@ def test_a_retry_of_the_same_send_gets_the_same_message_id():
 
 def test_times_have_millisecond_precision_like_mongodb():
     assert events.now().microsecond % 1000 == 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, database=None)
+@given(field=st.sampled_from(["id", "room", "occurred_at", "actor", "v", "seq", "data", "type"]), value=json_values)
+def test_whatever_an_envelope_field_holds_decode_returns_a_re_encodable_event_or_refuses(field, value):
+    raw = as_json(submitted())
+    raw[field] = value
+    for attempt in (lambda: events.decode(json.dumps(raw).encode()), lambda: events.from_builtins(raw)):
+        try:
+            event = attempt()
+        except events.InvalidEvent:
+            continue
+        assert events.decode(events.encode(event)) == event
+
+
+@settings(max_examples=300, database=None)
+@given(raw=st.binary(max_size=200))
+def test_whatever_bytes_arrive_decode_returns_an_event_or_refuses(raw):
+    try:
+        events.decode(raw)
+    except events.InvalidEvent:
+        pass
