@@ -118,7 +118,8 @@ class _Envelope(_Checked, tag_field="type", kw_only=True):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if int(self.actor) > MAX_USER_ID:
+        # Decoding has checked the format already (UserId); code is trusted with it.
+        if self.actor.isascii() and self.actor.isdigit() and int(self.actor) > MAX_USER_ID:
             raise ValueError(f"`actor` is not a user id: beyond {MAX_USER_ID}")
         if self.occurred_at.tzinfo is None:
             raise ValueError("`occurred_at` has no time zone")
