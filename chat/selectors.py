@@ -53,6 +53,10 @@ def is_member(*, user_id: str, room_id: str) -> bool:
     return Membership.objects.filter(room_id=room_id, user_id=user_id).exists()
 
 
+def room_exists(*, room_id: str) -> bool:
+    return Room.objects.filter(pk=room_id).exists()
+
+
 async def aroom_ids_of(*, user_id: str) -> list[str]:
     return [room_id async for room_id in Membership.objects.filter(user_id=user_id).values_list("room_id", flat=True)]
 

@@ -62,6 +62,15 @@ def _notify_rooms_changed(users: list[AbstractBaseUser]) -> None:
         async_to_sync(groups.tell_rooms_changed)(str(user.pk))
 
 
+def _delete_orphan_topic(room_id: str) -> None:
+    """Deletes the topic made for a room that was never saved; nothing can have used it. A
+    failure is logged, not raised: the room's own outcome is what the caller must hear."""
+    try:
+        kafka.delete_room_topic(room_id)
+    except kafka.KafkaException as exc:
+        logger.warning("could not delete the orphan topic of unsaved room %s: %s", room_id, exc)
+
+
 def do_create_group(*, creator: AbstractBaseUser, name: str, member_usernames: list[str]) -> Room:
     name = name.strip()
     if not name:
@@ -72,10 +81,14 @@ def do_create_group(*, creator: AbstractBaseUser, name: str, member_usernames: l
     room = Room(name=name, kind=Room.Kind.GROUP, created_by=creator)
     # The topic first: a room whose topic could not be made must not exist.
     kafka.ensure_room_topic(room.id)
-    with transaction.atomic():
-        room.save()
-        Membership.objects.create(room=room, user=creator, role=Membership.Role.ADMIN)
-        Membership.objects.bulk_create([Membership(room=room, user=user) for user in others])
+    try:
+        with transaction.atomic():
+            room.save()
+            Membership.objects.create(room=room, user=creator, role=Membership.Role.ADMIN)
+            Membership.objects.bulk_create([Membership(room=room, user=user) for user in others])
+    except Exception:
+        _delete_orphan_topic(room.id)
+        raise
     _notify_rooms_changed([creator, *others])
     return room
 
@@ -102,7 +115,11 @@ def do_open_dm(*, user: AbstractBaseUser, other_username: str) -> tuple[Room, bo
             )
     except IntegrityError:
         # The other side opened it at the same moment: theirs is the pair's room.
+        _delete_orphan_topic(room.id)
         return Room.objects.get(dm_key=dm_key), False
+    except Exception:
+        _delete_orphan_topic(room.id)
+        raise
     _notify_rooms_changed([user, other])
     return room, True
 

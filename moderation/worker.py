@@ -1,51 +1,94 @@
 """The moderation role: `echostream.inbound` -> checks -> the room's topic.
 
-Each batch is published and acknowledged by Kafka before its offsets are
-committed; what Kafka refused is published again until it is acknowledged.
+Every record of a batch ends one of three ways before the batch's offsets are
+committed: its room event published and acknowledged by Kafka, its sender told of
+a refusal, or the record dead-lettered (`<ns>.deadletter`, with the error) because
+it cannot be understood or taken at its word. No record can stop the worker; only
+a store that is down holds a batch, and it is waited for, never skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
-from django.db import DatabaseError
+from django import db
 
-from echostream.core import events, groups, kafka
-from echostream.core.redis import RedisError
+from echostream.core import events, groups, kafka, wire
 from moderation import services
 
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
+ROLE = "moderation"
 
 
-def _decode_inbound(record: kafka.Message) -> services.Inbound | None:
+class Abandoned(Exception):
+    """Told to stop while a store was down: the batch is left uncommitted, for whichever
+    worker gets its partitions next."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejection:
+    user_id: str
+    frame: wire.MessageRejected
+
+
+Verdict = events.RoomEvent | Rejection
+
+
+def _store_is_down(exc: Exception) -> bool:
+    # Values the database refuses are the record's fault. Any other database error (a
+    # dropped or closed connection, a locked SQLite file, a schema not yet migrated) is
+    # the store's, and dead-lettering records for it would empty the topic into the
+    # dead-letter one.
+    return isinstance(exc, db.DatabaseError) and not isinstance(exc, db.DataError | db.IntegrityError)
+
+
+def _close_connections() -> None:
+    # A broken connection stays broken until it is closed; Django opens a new one at
+    # the next query. Without this, a dropped PostgreSQL connection fails every retry.
+    for connection in db.connections.all(initialized_only=True):
+        with contextlib.suppress(db.DatabaseError):
+            connection.close()
+
+
+def _checked(event: services.Inbound, *, stop: threading.Event) -> services.Accepted | services.Refusal:
+    """The event's verdict, once the stores answer; raises what the record itself causes."""
+    while True:
+        try:
+            return services.check_inbound(event=event)
+        except Exception as exc:
+            if not _store_is_down(exc):
+                raise
+            logger.warning("checking event %s failed (%s); retrying it", event.id, exc)
+            _close_connections()
+            if stop.wait(RETRY_SECONDS):
+                raise Abandoned from exc
+
+
+def judge(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
+    """What one inbound record becomes: the room event to publish, or the rejection to tell
+    its sender; None once it is dead-lettered. Never raises for anything in the record."""
     try:
         event = events.decode(record.value() or b"")
-    except events.InvalidEvent as exc:
-        logger.warning("skipped malformed record %s@%d: %s", record.topic(), record.offset(), exc)
+        if not isinstance(event, services.Inbound):
+            raise services.Unprocessable(f"{type(event).__name__} is not an inbound event")
+        verdict = _checked(event, stop=stop)
+        if isinstance(verdict, services.Refusal):
+            return Rejection(user_id=event.actor, frame=services.rejection_frame(event=event, refusal=verdict))
+        return services.accepted(event=event, verdict=verdict)
+    except Abandoned:
+        raise
+    # Whatever the record makes the checks raise is the record's doing: it is set aside
+    # with the error rather than allowed to stop the worker at every restart.
+    except Exception as exc:
+        kafka.dead_letter(record, error=f"{type(exc).__name__}: {exc}", role=ROLE)
         return None
-    if not isinstance(event, services.Inbound):
-        logger.warning("skipped %s on the inbound topic at %d", type(event).__name__, record.offset())
-        return None
-    return event
-
-
-def _verdicts(inbound: list[services.Inbound]) -> tuple[list[events.RoomEvent], list[dict[str, object]]]:
-    """The room events to publish, and the rejections to send."""
-    accepted: list[events.RoomEvent] = []
-    rejections: list[dict[str, object]] = []
-    for event in inbound:
-        refusal = services.check_inbound(event=event)
-        if refusal is None:
-            accepted.append(services.accepted(event=event))
-        else:
-            rejections.append({"user": event.actor, "frame": services.rejection_frame(event=event, refusal=refusal)})
-    return accepted, rejections
 
 
 def _publish(producer: kafka.Producer, room_events: list[events.RoomEvent]) -> list[events.RoomEvent]:
@@ -74,27 +117,32 @@ def _publish(producer: kafka.Producer, room_events: list[events.RoomEvent]) -> l
     return room_events[min(undelivered) :] if undelivered else []
 
 
-def _handle(producer: kafka.Producer, inbound: list[services.Inbound]) -> None:
-    """Checks and publishes one batch; returns only when all of it is done."""
-    while True:
-        try:
-            accepted, rejections = _verdicts(inbound)
-            break
-        except DatabaseError as exc:  # e.g. SQLite busy: the batch waits, nothing is skipped
-            logger.warning("checking a batch failed (%s); retrying it", exc)
-            time.sleep(RETRY_SECONDS)
+def _tell(rejection: Rejection) -> None:
+    try:
+        async_to_sync(groups.send_to_user)(rejection.user_id, rejection.frame)
+    except Exception as exc:
+        # Best effort, and never a reason to stop: the sender's message stays without
+        # its `message.new` either way.
+        logger.warning("could not tell %s of a rejection: %s", rejection.user_id, exc)
+
+
+def handle_batch(producer: kafka.Producer, records: list[kafka.Message], *, stop: threading.Event) -> None:
+    """Judges and acts on every record of a batch; returns only when all of it is done,
+    raises `Abandoned` when told to stop while a store is down."""
+    verdicts = [verdict for record in records if (verdict := judge(record, stop=stop)) is not None]
+    accepted = [verdict for verdict in verdicts if not isinstance(verdict, Rejection)]
     while accepted := _publish(producer, accepted):
         logger.warning("%d events not published; retrying them", len(accepted))
-        time.sleep(RETRY_SECONDS)
-    for rejection in rejections:
-        try:
-            async_to_sync(groups.send_to_user)(rejection["user"], rejection["frame"])
-        except (RedisError, OSError) as exc:
-            # Best effort: the sender's message stays unacknowledged by `message.new` either way.
-            logger.warning("could not tell %s of a rejection: %s", rejection["user"], exc)
+        if stop.wait(RETRY_SECONDS):
+            raise Abandoned
+    for verdict in verdicts:
+        if isinstance(verdict, Rejection):
+            _tell(verdict)
 
 
 def run(stop: threading.Event) -> None:
+    """Consumes until `stop` is set; then finishes the batch in hand (or, with a store down,
+    abandons it uncommitted), flushes, commits what is done and leaves the group."""
     kafka.ensure_inbound_topic()
     producer = kafka.make_sync_producer()
     consumer = kafka.make_consumer(group_id=kafka.moderation_group())
@@ -105,8 +153,13 @@ def run(stop: threading.Event) -> None:
             records = kafka.next_batch(consumer)
             if not records:
                 continue
-            _handle(producer, [event for event in map(_decode_inbound, records) if event is not None])
+            try:
+                handle_batch(producer, records, stop=stop)
+            except Abandoned:
+                logger.warning("stopping with a batch unfinished; it stays uncommitted for the next worker")
+                break
             kafka.commit_done(consumer)
     finally:
-        consumer.close()
         producer.flush(10)
+        consumer.close()
+        logger.info("moderation stopped")

@@ -22,7 +22,7 @@ def created(room_id: str, message_id: str, body: str = "hi", seq: int | None = N
 
 
 def test_a_record_becomes_its_event_with_the_offset_as_seq():
-    event = projector.record_to_event(room_id="r1", offset=17, value=events.encode(created("r1", "m")))
+    event = projector.record_to_event(room_id="r1", offset=17, value=events.encode(created("r1", uuid.uuid4().hex)))
     assert isinstance(event, events.MessageCreated)
     assert (event.seq, event.data.body) == (17, "hi")
 
@@ -37,14 +37,14 @@ def test_a_malformed_record_is_skipped_and_logged(value, caplog):
 
 
 def test_a_record_naming_another_room_is_skipped(caplog):
-    value = events.encode(created("other", "m"))
+    value = events.encode(created("other", uuid.uuid4().hex))
     assert projector.record_to_event(room_id="r1", offset=0, value=value) is None
     assert "names room other" in caplog.text
 
 
 def test_a_submission_on_a_room_topic_is_skipped(caplog):
     submitted = events.MessageSubmitted(
-        id="s", room="r1", occurred_at=events.now(), actor="1",
+        id=uuid.uuid4().hex, room="r1", occurred_at=events.now(), actor="1",
         data=events.SubmittedData(client_id="c", body="b", sender="alice"),
     )  # fmt: skip
     assert projector.record_to_event(room_id="r1", offset=0, value=events.encode(submitted)) is None

@@ -1,15 +1,21 @@
 """The one event envelope, the same on Kafka, in the channel layer and on the socket.
 
 `{id, type, room, seq?, occurred_at, actor, v, data}`; `type` picks the shape of
-`data`. Decoding is strict: an unknown type or field is an `InvalidEvent`, never
-a crash further down.
+`data`. Decoding checks values, not only shapes (id formats, ranges, times, string
+lengths, no lone surrogates), so that whatever a consumer gets from `decode` can be
+stored and sent without raising; anything else is an `InvalidEvent`, never a crash
+further down. Reading is tolerant: a known type with an extra field (written by a
+newer process during a rolling deploy) is read and the field ignored; an unknown
+type or envelope version is refused. Events built in code stay typed: the Struct
+constructors refuse unknown fields, and the `__post_init__` checks run there too.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -19,52 +25,106 @@ ENVELOPE_VERSION = 1
 # send yields the same id, which is how every stage recognises the duplicate.
 MESSAGE_ID_NAMESPACE = uuid.UUID("6f1d3c52-4b8e-4d8c-9a57-2f7c0d6b5e11")
 
+# The database's largest primary key (a signed 64-bit integer); a bigger "user id"
+# would make every query that names it raise rather than find nobody.
+MAX_USER_ID = 2**63 - 1
+MAX_SEQ = 2**63 - 1
+# Far above the socket's MESSAGE_MAX_BODY_CHARS: the socket decides what users may send;
+# this only keeps a forged record from being arbitrarily large.
+MAX_BODY_CHARS = 100_000
+MAX_CLIENT_ID_CHARS = 128
+MAX_ATTACHMENTS = 32
+# A year, in the time's own offset, that cannot overflow when converted to UTC (MongoDB
+# stores UTC): the fixed window gives a replay the same answer as the live read had.
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2199
+
+# \A...\Z, not ^...$: `$` also matches before a trailing newline.
+# new_event_id and message_id_for both make 32 lowercase hex digits.
+HexId = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
+# chat.models.new_room_id makes 16 hex digits; any short id of the characters a Kafka
+# topic name allows (the dot left out: it separates the parts of topic names) is accepted,
+# bounded by the rooms table's column.
+RoomId = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9_-]{1,32}\Z")]
+# A Django user pk as a decimal string; the range is checked in `_Envelope.__post_init__`.
+UserId = Annotated[str, msgspec.Meta(pattern=r"\A[1-9][0-9]{0,18}\Z")]
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CLIENT_ID_CHARS)]
+Body = Annotated[str, msgspec.Meta(max_length=MAX_BODY_CHARS)]
+# Django's username column holds 150 characters.
+Username = Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
+AttachmentId = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9_-]{1,64}\Z")]
+Attachments = Annotated[list[AttachmentId], msgspec.Meta(max_length=MAX_ATTACHMENTS)]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Detail = Annotated[str, msgspec.Meta(max_length=2000)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+Moment = Annotated[datetime, msgspec.Meta(tz=True)]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class InvalidEvent(ValueError):
     """The bytes are not an event this version understands."""
 
 
-class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
+class _Checked(msgspec.Struct, kw_only=True):
+    def __post_init__(self) -> None:
+        # A lone surrogate cannot be encoded as UTF-8, so neither Kafka nor MongoDB could
+        # take the event. JSON input cannot carry one (msgspec refuses it); the channel
+        # layer's builtins and code can.
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            for text in value if isinstance(value, list) else [value]:
+                if isinstance(text, str) and not text.isascii() and _SURROGATE.search(text):
+                    raise ValueError(f"`{name}` holds a lone surrogate")
 
 
-class SubmittedData(_Strict):
-    client_id: str
-    body: str
-    sender: str
-    attachments: list[str] = []
+class SubmittedData(_Checked):
+    client_id: ClientId
+    body: Body
+    sender: Username
+    attachments: Attachments = []
 
 
-class CreatedData(_Strict):
-    client_id: str
-    body: str
-    sender: str
-    attachments: list[str] = []
-    moderation: str | None = None
+class CreatedData(_Checked):
+    client_id: ClientId
+    body: Body
+    sender: Username
+    attachments: Attachments = []
+    moderation: Label | None = None
 
 
-class EditedData(_Strict):
-    message_id: str
-    body: str
+class EditedData(_Checked):
+    message_id: HexId
+    body: Body
 
 
-class DeletedData(_Strict):
-    message_id: str
+class DeletedData(_Checked):
+    message_id: HexId
 
 
-class RejectedData(_Strict):
-    client_id: str
+class RejectedData(_Checked):
+    client_id: ClientId
     reason: Literal["moderation", "rate_limited", "forbidden", "invalid", "too_large"]
-    detail: str
+    detail: Detail
 
 
-class _Envelope(_Strict, tag_field="type", kw_only=True):
-    id: str
-    room: str
-    occurred_at: datetime
-    actor: str
+class _Envelope(_Checked, tag_field="type", kw_only=True):
+    id: HexId
+    room: RoomId
+    occurred_at: Moment
+    actor: UserId
     v: int = ENVELOPE_VERSION
-    seq: int | None = None
+    seq: Seq | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # Decoding has checked the format already (UserId); code is trusted with it.
+        if self.actor.isascii() and self.actor.isdigit() and int(self.actor) > MAX_USER_ID:
+            raise ValueError(f"`actor` is not a user id: beyond {MAX_USER_ID}")
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("`occurred_at` has no time zone")
+        if not EARLIEST_YEAR <= self.occurred_at.year <= LATEST_YEAR:
+            raise ValueError(f"`occurred_at` is outside the years {EARLIEST_YEAR}..{LATEST_YEAR}")
 
 
 class MessageSubmitted(_Envelope, tag="message.submitted", kw_only=True):
@@ -99,13 +159,14 @@ def encode(event: Event) -> bytes:
 
 
 def decode(raw: bytes | str) -> Event:
+    """The event in `raw`, checked; `InvalidEvent` for anything else, whatever the bytes."""
     try:
         event = _decoder.decode(raw)
-    except msgspec.DecodeError as exc:
+    # Invalid UTF-8 and a lone surrogate in a str escape msgspec's own errors, and so does
+    # deep nesting in an ignored field.
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
         raise InvalidEvent(str(exc)) from exc
-    if event.v != ENVELOPE_VERSION:
-        raise InvalidEvent(f"unsupported envelope version {event.v}")
-    return event
+    return _of_this_version(event)
 
 
 def to_builtins(event: Event) -> dict:
@@ -115,9 +176,16 @@ def to_builtins(event: Event) -> dict:
 
 def from_builtins(value: dict) -> Event:
     try:
-        return msgspec.convert(value, Event)
-    except msgspec.ValidationError as exc:
+        event = msgspec.convert(value, Event)
+    except (msgspec.ValidationError, RecursionError) as exc:
         raise InvalidEvent(str(exc)) from exc
+    return _of_this_version(event)
+
+
+def _of_this_version(event: Event) -> Event:
+    if event.v != ENVELOPE_VERSION:
+        raise InvalidEvent(f"unsupported envelope version {event.v}")
+    return event
 
 
 def now() -> datetime:

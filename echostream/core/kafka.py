@@ -33,6 +33,7 @@ __all__ = [
     "commit_done",
     "dead_letter",
     "deadletter_topic",
+    "delete_room_topic",
     "ensure_inbound_topic",
     "ensure_room_topic",
     "inbound_topic",
@@ -195,6 +196,17 @@ def ensure_room_topic(room_id: str) -> None:
     _create_topics([NewTopic(room_topic(room_id), num_partitions=1, replication_factor=1, config=config)])
 
 
+def delete_room_topic(room_id: str) -> None:
+    """Deletes the room's topic and what it holds; a topic already gone is fine."""
+    for topic, future in _admin().delete_topics([room_topic(room_id)], operation_timeout=30).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+            logger.debug("topic %s was already gone", topic)
+
+
 def ensure_inbound_topic() -> None:
     _create_topics([NewTopic(inbound_topic(), num_partitions=settings.KAFKA_INBOUND_PARTITIONS, replication_factor=1)])
 
@@ -225,10 +237,37 @@ def _as_text(raw: bytes | None) -> str | None:
         return None
 
 
+# A letter holds its record twice (base64 and text), and text escaped as JSON may grow
+# sixfold: room for a record of the broker's default limit (1 MB) and more.
+DEADLETTER_MAX_BYTES = 8 * 1024 * 1024
+
+
 @functools.cache
 def _deadletter_producer() -> Producer:
-    _create_topics([NewTopic(deadletter_topic(), num_partitions=1, replication_factor=1)])
-    return Producer(_producer_config())
+    config = {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
+    _create_topics([NewTopic(deadletter_topic(), num_partitions=1, replication_factor=1, config=config)])
+    return Producer({**_producer_config(), "message.max.bytes": DEADLETTER_MAX_BYTES})
+
+
+def _fitted(letter: DeadLetter) -> bytes:
+    """The letter encoded within the dead-letter topic's limit: without the text copy if need
+    be, and, for a record beyond any sane size, with its first bytes only (said in `error`)."""
+    value = msgspec.json.encode(letter)
+    if len(value) <= DEADLETTER_MAX_BYTES:
+        return value
+    letter = msgspec.structs.replace(letter, value_text=None)
+    value = msgspec.json.encode(letter)
+    if len(value) <= DEADLETTER_MAX_BYTES:
+        return value
+    kept = (DEADLETTER_MAX_BYTES - 64 * 1024) // 4 * 3
+    raw = base64.b64decode(letter.value_base64)
+    return msgspec.json.encode(
+        msgspec.structs.replace(
+            letter,
+            value_base64=base64.b64encode(raw[:kept]).decode(),
+            error=f"{letter.error} (record of {len(raw)} bytes; its first {kept} kept)",
+        )
+    )
 
 
 def dead_letter(record: Message, *, error: str, role: str) -> None:
@@ -252,7 +291,7 @@ def dead_letter(record: Message, *, error: str, role: str) -> None:
     logger.error(
         "dead-lettered %s[%d]@%d (%s): %s", record.topic(), record.partition(), record.offset(), role, error[:500]
     )
-    value = msgspec.json.encode(letter)
+    value = _fitted(letter)
     failures: list[KafkaError] = []
 
     def report(error: KafkaError | None, _message: Message) -> None:

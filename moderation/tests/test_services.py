@@ -1,5 +1,6 @@
 import uuid
 
+import msgspec
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -9,12 +10,14 @@ from moderation import services
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
+MESSAGE_ID = "fedcba9876543210fedcba9876543210"
 
 
-def submission(*, actor: str, room: str) -> events.MessageSubmitted:
+def submission(*, actor: str, room: str, sender: str = "alice") -> events.MessageSubmitted:
     return events.MessageSubmitted(
-        id=uuid.uuid4().hex, room=room, occurred_at=events.now(), actor=actor,
-        data=events.SubmittedData(client_id="c1", body="hello", sender="alice"),
+        id=events.message_id_for(room_id=room, sender_id=actor, client_id="c1"), room=room,
+        occurred_at=events.now(), actor=actor,
+        data=events.SubmittedData(client_id="c1", body="hello", sender=sender),
     )  # fmt: skip
 
 
@@ -29,8 +32,9 @@ def room_with_member():
 def test_a_member_s_submission_is_accepted_unchanged(room_with_member):
     room, user = room_with_member
     event = submission(actor=str(user.pk), room=room.pk)
-    assert services.check_inbound(event=event) is None
-    created = services.accepted(event=event)
+    verdict = services.check_inbound(event=event)
+    assert isinstance(verdict, services.Accepted)
+    created = services.accepted(event=event, verdict=verdict)
     assert (created.id, created.room, created.data.body, created.data.client_id) == (event.id, room.pk, "hello", "c1")
 
 
@@ -38,7 +42,7 @@ def test_a_submission_from_someone_who_left_is_refused(room_with_member):
     room, user = room_with_member
     Membership.objects.filter(room=room, user=user).delete()
     refusal = services.check_inbound(event=submission(actor=str(user.pk), room=room.pk))
-    assert refusal is not None and refusal.reason == "forbidden"
+    assert isinstance(refusal, services.Refusal) and refusal.reason == "forbidden"
     frame = services.rejection_frame(event=submission(actor=str(user.pk), room=room.pk), refusal=refusal)
     assert (frame.client_id, frame.reason) == ("c1", "forbidden")
 
@@ -46,7 +50,7 @@ def test_a_submission_from_someone_who_left_is_refused(room_with_member):
 def deletion(*, actor: str, room: str) -> events.MessageDeleted:
     return events.MessageDeleted(
         id=uuid.uuid4().hex, room=room, occurred_at=events.now(), actor=actor,
-        data=events.DeletedData(message_id="m1"),
+        data=events.DeletedData(message_id=MESSAGE_ID),
     )  # fmt: skip
 
 
@@ -54,8 +58,9 @@ def test_a_moderator_may_delete_in_a_room_they_are_not_in(room_with_member):
     room, _ = room_with_member
     moderator = User.objects.create_user(username=f"mod{uuid.uuid4().hex[:6]}", password="x", is_staff=True)
     event = deletion(actor=str(moderator.pk), room=room.pk)
-    assert services.check_inbound(event=event) is None
-    assert services.accepted(event=event) is event
+    verdict = services.check_inbound(event=event)
+    assert isinstance(verdict, services.Accepted)
+    assert services.accepted(event=event, verdict=verdict) is event
 
 
 def test_a_stranger_s_delete_is_refused_naming_the_message(room_with_member):
@@ -63,6 +68,40 @@ def test_a_stranger_s_delete_is_refused_naming_the_message(room_with_member):
     stranger = User.objects.create_user(username=f"s{uuid.uuid4().hex[:6]}", password="x")
     event = deletion(actor=str(stranger.pk), room=room.pk)
     refusal = services.check_inbound(event=event)
-    assert refusal is not None
+    assert isinstance(refusal, services.Refusal)
     frame = services.rejection_frame(event=event, refusal=refusal)
-    assert (frame.client_id, frame.id, frame.reason) == (None, "m1", "forbidden")
+    assert (frame.client_id, frame.id, frame.reason) == (None, MESSAGE_ID, "forbidden")
+
+
+def test_the_room_is_shown_the_actor_s_username_not_the_record_s_claim(room_with_member):
+    room, bob = room_with_member
+    event = submission(actor=str(bob.pk), room=room.pk, sender="mallory")
+    verdict = services.check_inbound(event=event)
+    assert isinstance(verdict, services.Accepted)
+    assert services.accepted(event=event, verdict=verdict).data.sender == bob.get_username()
+
+
+def test_an_actor_who_does_not_exist_is_unprocessable(room_with_member):
+    room, _ = room_with_member
+    with pytest.raises(services.Unprocessable, match="not an active user"):
+        services.check_inbound(event=submission(actor=str(2**63 - 1), room=room.pk))
+
+
+def test_an_inactive_actor_is_unprocessable(room_with_member):
+    room, user = room_with_member
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    with pytest.raises(services.Unprocessable, match="not an active user"):
+        services.check_inbound(event=submission(actor=str(user.pk), room=room.pk))
+
+
+def test_a_submission_whose_id_is_not_its_derived_message_id_is_unprocessable(room_with_member):
+    room, user = room_with_member
+    event = msgspec.structs.replace(submission(actor=str(user.pk), room=room.pk), id=events.new_event_id())
+    with pytest.raises(services.Unprocessable, match="message id"):
+        services.check_inbound(event=event)
+
+
+def test_a_moderator_s_delete_in_a_room_that_does_not_exist_is_refused():
+    moderator = User.objects.create_user(username=f"mod{uuid.uuid4().hex[:6]}", password="x", is_staff=True)
+    refusal = services.check_inbound(event=deletion(actor=str(moderator.pk), room="nosuchroom"))
+    assert isinstance(refusal, services.Refusal) and refusal.reason == "forbidden"

@@ -146,7 +146,7 @@ async def test_a_malformed_record_on_a_room_topic_is_skipped_and_later_messages_
     producer = kafka.make_sync_producer()
     producer.produce(kafka.room_topic(room_id), value=b"{this is not an event")
     foreign = events.MessageCreated(
-        id="x", room="another-room", occurred_at=events.now(), actor="1",
+        id=events.new_event_id(), room="another-room", occurred_at=events.now(), actor="1",
         data=events.CreatedData(client_id="c", body="misplaced", sender="nobody"),
     )  # fmt: skip
     producer.produce(kafka.room_topic(room_id), value=events.encode(foreign))

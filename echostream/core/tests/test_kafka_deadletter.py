@@ -24,6 +24,26 @@ def _one_record(topic: str, group: str) -> kafka.Message:
         consumer.close()
 
 
+def _letter_about(topic: str) -> dict:
+    """The dead letter of the record from `topic` (other tests dead-letter records too)."""
+    consumer = kafka.make_consumer(group_id=f"reader-{uuid.uuid4().hex}")
+    try:
+        consumer.subscribe([kafka.deadletter_topic()])
+        idle = 0
+        while idle < 30:
+            record = consumer.poll(1)
+            if record is None or record.error() is not None:
+                idle += 1
+                continue
+            idle = 0
+            letter = msgspec.json.decode(record.value())
+            if letter["topic"] == topic:
+                return letter
+        raise AssertionError(f"no dead letter about {topic}")
+    finally:
+        consumer.close()
+
+
 def test_a_dead_lettered_record_keeps_its_bytes_its_place_and_the_error():
     topic = f"{kafka.inbound_topic()}-dlq-probe-{uuid.uuid4().hex[:6]}"
     producer = kafka.make_sync_producer()
@@ -34,8 +54,23 @@ def test_a_dead_lettered_record_keeps_its_bytes_its_place_and_the_error():
 
     kafka.dead_letter(record, error="not JSON", role="test")
 
-    letter = msgspec.json.decode(_one_record(kafka.deadletter_topic(), f"reader-{uuid.uuid4().hex}").value())
+    letter = _letter_about(topic)
     assert (letter["topic"], letter["partition"], letter["offset"]) == (topic, 0, record.offset())
     assert (letter["error"], letter["role"], letter["key"]) == ("not JSON", "test", "room-1")
     assert base64.b64decode(letter["value_base64"]) == poison
     assert letter["value_text"] is None
+
+
+def test_a_record_as_large_as_the_broker_takes_is_dead_lettered_whole():
+    topic = f"{kafka.inbound_topic()}-dlq-large-{uuid.uuid4().hex[:6]}"
+    producer = kafka.make_sync_producer()
+    # JSON text escapes each control character into six bytes: the letter is far larger than the record.
+    large = b"\x01" * 900_000
+    producer.produce(topic, value=large, key=b"room-1")
+    assert producer.flush(30) == 0
+    record = _one_record(topic, f"probe-{uuid.uuid4().hex}")
+
+    kafka.dead_letter(record, error="too deep", role="test")
+
+    letter = _letter_about(topic)
+    assert base64.b64decode(letter["value_base64"]) == large

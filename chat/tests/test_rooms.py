@@ -1,0 +1,89 @@
+"""Making rooms, against the real database and Kafka: a room that is not made leaves no topic behind."""
+
+import time
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import OperationalError
+
+from chat import services
+from chat.models import Membership, Room
+from echostream.core import kafka
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("services")]
+User = get_user_model()
+
+
+def user(name: str) -> User:
+    return User.objects.create_user(username=f"{name}{uuid.uuid4().hex[:6]}", password="x")
+
+
+def topic_exists(room_id: str) -> bool:
+    return room_id in kafka.room_topics()
+
+
+def until_gone(room_id: str) -> bool:
+    # A deletion reaches the broker's metadata a little after it is acknowledged.
+    for _ in range(150):
+        if not topic_exists(room_id):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def topics_made(monkeypatch):
+    """The room ids whose topics do_create_group / do_open_dm make (the real topics)."""
+    made: list[str] = []
+    real = kafka.ensure_room_topic
+
+    def ensure(room_id: str) -> None:
+        real(room_id)
+        made.append(room_id)
+
+    monkeypatch.setattr(kafka, "ensure_room_topic", ensure)
+    return made
+
+
+def test_the_loser_of_a_dm_race_keeps_the_winner_s_room_and_deletes_the_topic_it_made(monkeypatch):
+    alice, bob = user("alice"), user("bob")
+    real = kafka.ensure_room_topic
+    made: list[str] = []
+
+    def ensure(room_id: str) -> None:
+        real(room_id)
+        made.append(room_id)
+        if len(made) == 1:
+            # Bob's request wins the race between Alice's check and her save.
+            services.do_open_dm(user=bob, other_username=alice.get_username())
+
+    monkeypatch.setattr(kafka, "ensure_room_topic", ensure)
+    room, created = services.do_open_dm(user=alice, other_username=bob.get_username())
+
+    alices, bobs = made
+    assert (room.pk, created) == (bobs, False)
+    assert not Room.objects.filter(pk=alices).exists()
+    assert topic_exists(bobs)
+    assert until_gone(alices)
+
+
+def test_a_group_whose_saving_fails_deletes_the_topic_made_for_it(topics_made, monkeypatch):
+    creator = user("carol")
+
+    def disk_full(*_: object, **__: object) -> None:
+        raise OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Membership.objects, "bulk_create", disk_full)
+    with pytest.raises(OperationalError):
+        services.do_create_group(creator=creator, name="doomed", member_usernames=[])
+
+    (room_id,) = topics_made
+    assert not Room.objects.filter(pk=room_id).exists()
+    assert until_gone(room_id)
+
+
+def test_a_group_that_is_made_keeps_its_topic(topics_made):
+    room = services.do_create_group(creator=user("dave"), name="kept", member_usernames=[])
+    assert topics_made == [room.pk]
+    assert topic_exists(room.pk)

@@ -1,0 +1,182 @@
+"""The moderation worker against the real database and Kafka: every record of a batch is
+published, refused or dead-lettered, and none stops the rest."""
+
+import json
+import threading
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from chat.models import Membership, Room
+from echostream.core import events, kafka
+from moderation import services, worker
+from moderation.tests.kafka_probe import dead_letters, record, room_values
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("services")]
+User = get_user_model()
+
+
+@pytest.fixture
+def member():
+    """(room id, the member) for a room whose topic exists."""
+    user = User.objects.create_user(username=f"bob{uuid.uuid4().hex[:6]}", password="x")
+    room = Room.objects.create(name="g")
+    Membership.objects.create(room=room, user=user)
+    kafka.ensure_room_topic(room.pk)
+    return room.pk, user
+
+
+def submission_json(*, room: str, actor: str, client_id: str = "c1", **data: object) -> dict:
+    return {
+        "type": "message.submitted",
+        "id": events.message_id_for(room_id=room, sender_id=actor, client_id=client_id),
+        "room": room,
+        "occurred_at": events.now().isoformat(),
+        "actor": actor,
+        "v": 1,
+        "data": {"client_id": client_id, "body": "hello", "sender": "alice", **data},
+    }
+
+
+def raw(value: dict) -> bytes:
+    return json.dumps(value).encode()
+
+
+def run_batch(records: list[kafka.Message]) -> None:
+    producer = kafka.make_sync_producer()
+    worker.handle_batch(producer, records, stop=threading.Event())
+
+
+@pytest.mark.parametrize(
+    "actor",
+    [
+        "abc",  # issue 6: the worker raised ValueError and exited, at every restart
+        "99999999999999999999999",  # issue 6: too large for the database
+    ],
+)
+def test_a_record_whose_actor_is_not_a_user_id_is_dead_lettered_and_the_batch_goes_on(member, actor):
+    room_id, bob = member
+    poison = record(raw(submission_json(room=room_id, actor=actor, client_id="poison")))
+    valid = record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id="after")))
+
+    run_batch([poison, valid])
+
+    published = [events.decode(value) for value in room_values(room_id)]
+    assert [(event.data.client_id, event.actor) for event in published] == [("after", str(bob.pk))]
+    (letter,) = dead_letters(poison.topic())
+    assert (letter["offset"], letter["role"]) == (poison.offset(), "moderation")
+    assert "actor" in letter["error"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        b"\xff\xfe",
+        b"{not json",
+        b'{"type":"message.exploded"}',
+        b'{"type":"message.submitted","occurred_at":"0001-01-01T00:00:00+14:00"}',
+    ],
+)
+def test_a_record_that_does_not_decode_is_dead_lettered(member, value):
+    poison = record(value)
+    run_batch([poison])
+    (letter,) = dead_letters(poison.topic())
+    assert letter["error"].startswith("InvalidEvent")
+
+
+def test_a_room_event_on_the_inbound_topic_is_dead_lettered(member):
+    room_id, bob = member
+    created = submission_json(room=room_id, actor=str(bob.pk))
+    created["type"] = "message.created"
+    poison = record(raw(created))
+    run_batch([poison])
+    assert "MessageCreated is not an inbound event" in dead_letters(poison.topic())[0]["error"]
+    assert room_values(room_id) == []
+
+
+def test_a_record_of_a_user_who_does_not_exist_is_dead_lettered(member):
+    room_id, _ = member
+    poison = record(raw(submission_json(room=room_id, actor=str(2**63 - 1))))
+    run_batch([poison])
+    assert "not an active user" in dead_letters(poison.topic())[0]["error"]
+
+
+def test_a_record_of_a_deactivated_user_is_dead_lettered(member):
+    room_id, bob = member
+    User.objects.filter(pk=bob.pk).update(is_active=False)
+    poison = record(raw(submission_json(room=room_id, actor=str(bob.pk))))
+    run_batch([poison])
+    assert "not an active user" in dead_letters(poison.topic())[0]["error"]
+    assert room_values(room_id) == []
+
+
+def test_a_submission_with_a_forged_message_id_is_dead_lettered(member):
+    room_id, bob = member
+    forged = {**submission_json(room=room_id, actor=str(bob.pk)), "id": events.new_event_id()}
+    poison = record(raw(forged))
+    run_batch([poison])
+    assert "message id" in dead_letters(poison.topic())[0]["error"]
+    assert room_values(room_id) == []
+
+
+def test_a_forged_sender_is_shown_as_the_actor(member):
+    room_id, bob = member
+    run_batch([record(raw(submission_json(room=room_id, actor=str(bob.pk), sender="mallory")))])
+    (value,) = room_values(room_id)
+    created = events.decode(value)
+    assert isinstance(created, events.MessageCreated)
+    assert created.data.sender == bob.get_username()
+
+
+def test_a_record_from_a_newer_process_with_an_extra_field_is_published(member):
+    room_id, bob = member
+    newer = submission_json(room=room_id, actor=str(bob.pk), reactions=[])
+    newer["trace"] = {"span": "abc"}
+    run_batch([record(raw(newer))])
+    assert [events.decode(value).data.body for value in room_values(room_id)] == ["hello"]
+
+
+def test_a_stranger_s_record_is_refused_not_dead_lettered(member):
+    room_id, _ = member
+    stranger = User.objects.create_user(username=f"s{uuid.uuid4().hex[:6]}", password="x")
+    submitted = record(raw(submission_json(room=room_id, actor=str(stranger.pk))))
+    verdict = worker.judge(submitted, stop=threading.Event())
+    assert isinstance(verdict, worker.Rejection)
+    assert (verdict.user_id, verdict.frame["reason"]) == (str(stranger.pk), "forbidden")
+
+
+def test_a_database_error_caused_by_a_value_is_dead_lettered(member, monkeypatch):
+    room_id, bob = member
+    from django.db import DataError
+
+    def refuse(**_: object) -> None:
+        raise DataError("value out of range for type bigint")
+
+    monkeypatch.setattr(services, "active_username", refuse)
+    poison = record(raw(submission_json(room=room_id, actor=str(bob.pk))))
+    assert worker.judge(poison, stop=threading.Event()) is None
+    assert "DataError" in dead_letters(poison.topic())[0]["error"]
+
+
+def test_a_store_that_stays_down_is_waited_for_until_told_to_stop(member, monkeypatch):
+    room_id, bob = member
+    from django.db import OperationalError
+
+    stop = threading.Event()
+    attempts: list[int] = []
+
+    def down(**_: object) -> None:
+        attempts.append(1)
+        if len(attempts) == 3:
+            stop.set()
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "active_username", down)
+    monkeypatch.setattr(worker, "RETRY_SECONDS", 0.01)
+    submitted = record(raw(submission_json(room=room_id, actor=str(bob.pk))))
+    with pytest.raises(worker.Abandoned):
+        worker.judge(submitted, stop=stop)
+    assert len(attempts) == 3
+    assert dead_letters(submitted.topic()) == []
