@@ -144,7 +144,7 @@ def test_a_stranger_s_record_is_refused_not_dead_lettered(member):
     submitted = record(raw(submission_json(room=room_id, actor=str(stranger.pk))))
     verdict = worker.judge(submitted, stop=threading.Event())
     assert isinstance(verdict, worker.Rejection)
-    assert (verdict.user_id, verdict.frame["reason"]) == (str(stranger.pk), "forbidden")
+    assert (verdict.user_id, verdict.frame.reason) == (str(stranger.pk), "forbidden")
 
 
 def test_a_database_error_caused_by_a_value_is_dead_lettered(member, monkeypatch):
