@@ -232,6 +232,8 @@ async def do_submit_message(*, sender_id: str, sender_name: str, submission: Sub
 class Change:
     room_id: str
     message_id: str
+    # The message's own client_id, which lets moderation check who sent it without MongoDB.
+    message_client_id: str
     body: str | None  # None: a delete
 
 
@@ -259,17 +261,18 @@ async def check_message_change(
             raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
         if not body.strip():
             raise SendRefused("invalid", "A message needs text; delete it instead.")
-    return Change(room_id=room_id, message_id=message_id, body=body)
+    return Change(room_id=room_id, message_id=message_id, message_client_id=message["client_id"], body=body)
 
 
 async def do_submit_change(*, actor_id: str, change: Change) -> None:
     """Put the edit or delete on the inbound topic, after the sends before it; returns once Kafka has it."""
     event: events.MessageEdited | events.MessageDeleted
     common = {"id": events.new_event_id(), "room": change.room_id, "occurred_at": events.now(), "actor": actor_id}
+    target = {"message_id": change.message_id, "client_id": change.message_client_id}
     if change.body is None:
-        event = events.MessageDeleted(**common, data=events.DeletedData(message_id=change.message_id))
+        event = events.MessageDeleted(**common, data=events.DeletedData(**target))
     else:
-        event = events.MessageEdited(**common, data=events.EditedData(message_id=change.message_id, body=change.body))
+        event = events.MessageEdited(**common, data=events.EditedData(**target, body=change.body))
     await kafka.send_inbound(room_id=change.room_id, value=events.encode(event))
 
 

@@ -46,8 +46,6 @@ def check_inbound(*, event: Inbound) -> Accepted | Refusal:
         if event.id != expected:
             # The first event with an id wins in the history: a chosen id could shadow another's message.
             raise Unprocessable(f"message id {event.id} is not the one its room, actor and client_id give")
-    if is_member(user_id=event.actor, room_id=event.room):
-        return Accepted(sender=sender)
     # A room that does not exist has no topic; publishing to it would make one (or, where
     # topics are not made on demand, fail for ever).
     if (
@@ -56,7 +54,13 @@ def check_inbound(*, event: Inbound) -> Accepted | Refusal:
         and room_exists(room_id=event.room)
     ):
         return Accepted(sender=sender)
-    return Refusal(reason="forbidden", detail="You are not a member of that room.")
+    if not is_member(user_id=event.actor, room_id=event.room):
+        return Refusal(reason="forbidden", detail="You are not a member of that room.")
+    if isinstance(event, events.MessageEdited | events.MessageDeleted) and not events.is_senders_change(event):
+        # The web checks the sender against the history before it writes a change; a change
+        # that does not prove it was written by someone else.
+        raise Unprocessable(f"{event.data.message_id} is not a message that actor {event.actor} sent")
+    return Accepted(sender=sender)
 
 
 def accepted(*, event: Inbound, verdict: Accepted) -> events.RoomEvent:

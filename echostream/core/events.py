@@ -96,10 +96,14 @@ class CreatedData(_Checked):
 class EditedData(_Checked):
     message_id: HexId
     body: Body
+    # The changed message's client_id: with the room and the actor it derives the message
+    # id, which proves that the actor sent the message (see `is_senders_change`).
+    client_id: ClientId | None = None
 
 
 class DeletedData(_Checked):
     message_id: HexId
+    client_id: ClientId | None = None
 
 
 class RejectedData(_Checked):
@@ -196,6 +200,15 @@ def now() -> datetime:
 
 def new_event_id() -> str:
     return uuid.uuid4().hex
+
+
+def is_senders_change(event: MessageEdited | MessageDeleted) -> bool:
+    """Whether the change names a message that its actor sent: message ids derive from
+    (room, sender, client_id), so only the sender's id and the message's client_id give it."""
+    client_id = event.data.client_id
+    return client_id is not None and event.data.message_id == message_id_for(
+        room_id=event.room, sender_id=event.actor, client_id=client_id
+    )
 
 
 def message_id_for(*, room_id: str, sender_id: str, client_id: str) -> str:

@@ -105,3 +105,50 @@ def test_a_moderator_s_delete_in_a_room_that_does_not_exist_is_refused():
     moderator = User.objects.create_user(username=f"mod{uuid.uuid4().hex[:6]}", password="x", is_staff=True)
     refusal = services.check_inbound(event=deletion(actor=str(moderator.pk), room="nosuchroom"))
     assert isinstance(refusal, services.Refusal) and refusal.reason == "forbidden"
+
+
+def change_of(message_of: str, *, actor: str, room: str, edit: bool) -> events.MessageEdited | events.MessageDeleted:
+    """A change that names the message `message_of` sent with client_id "c1"."""
+    target = {
+        "message_id": events.message_id_for(room_id=room, sender_id=message_of, client_id="c1"),
+        "client_id": "c1",
+    }
+    common = {"id": uuid.uuid4().hex, "room": room, "occurred_at": events.now(), "actor": actor}
+    if edit:
+        return events.MessageEdited(**common, data=events.EditedData(**target, body="changed"))
+    return events.MessageDeleted(**common, data=events.DeletedData(**target))
+
+
+@pytest.mark.parametrize("edit", [True, False], ids=["edit", "delete"])
+def test_the_sender_s_own_change_is_accepted(room_with_member, edit):
+    room, user = room_with_member
+    verdict = services.check_inbound(event=change_of(str(user.pk), actor=str(user.pk), room=room.pk, edit=edit))
+    assert isinstance(verdict, services.Accepted)
+
+
+@pytest.mark.parametrize("edit", [True, False], ids=["edit", "delete"])
+def test_a_member_s_forged_change_of_another_s_message_is_unprocessable(room_with_member, edit):
+    room, user = room_with_member
+    other = User.objects.create_user(username=f"o{uuid.uuid4().hex[:6]}", password="x")
+    Membership.objects.create(room=room, user=other)
+    forged = change_of(str(user.pk), actor=str(other.pk), room=room.pk, edit=edit)
+    with pytest.raises(services.Unprocessable, match="is not a message that actor"):
+        services.check_inbound(event=forged)
+
+
+def test_a_change_that_does_not_name_the_message_s_client_id_is_unprocessable(room_with_member):
+    room, user = room_with_member
+    event = msgspec.structs.replace(
+        change_of(str(user.pk), actor=str(user.pk), room=room.pk, edit=True),
+        data=events.EditedData(message_id=MESSAGE_ID, body="changed"),
+    )
+    with pytest.raises(services.Unprocessable):
+        services.check_inbound(event=event)
+
+
+def test_a_moderator_s_delete_of_another_s_message_in_their_room_is_accepted(room_with_member):
+    room, user = room_with_member
+    moderator = User.objects.create_user(username=f"mod{uuid.uuid4().hex[:6]}", password="x", is_staff=True)
+    Membership.objects.create(room=room, user=moderator)
+    event = change_of(str(user.pk), actor=str(moderator.pk), room=room.pk, edit=False)
+    assert isinstance(services.check_inbound(event=event), services.Accepted)
