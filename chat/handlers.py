@@ -24,7 +24,7 @@ class SendFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     attachments: list[str] = []
 
 
-Reject = Callable[[str, str], Awaitable[None]]
+Reject = Callable[[str, str, float | None], Awaitable[None]]
 
 
 async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: str) -> bool:
@@ -32,7 +32,7 @@ async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: s
     try:
         await action()
     except services.SendRefused as refusal:
-        await reject(refusal.reason, refusal.detail)
+        await reject(refusal.reason, refusal.detail, refusal.retry_after)
         return False
     except KafkaException as exc:
         logger.warning("%s not acknowledged by Kafka: %s", what, exc)
@@ -46,8 +46,11 @@ def _rejecter(connection: frames.Connection, frame: dict[str, Any], *, client_id
     if frame["type"] != "message.send":
         correlation["id"] = _string(frame, "id")
 
-    async def reject(reason: str, detail: str) -> None:
-        await connection.send_frame({"type": "message.rejected", **correlation, "reason": reason, "detail": detail})
+    async def reject(reason: str, detail: str, retry_after: float | None = None) -> None:
+        rejected = {"type": "message.rejected", **correlation, "reason": reason, "detail": detail}
+        if retry_after is not None:
+            rejected["retry_after"] = retry_after
+        await connection.send_frame(rejected)
 
     return reject
 
@@ -59,7 +62,7 @@ async def _parsed(frame: dict[str, Any], shape: type[Shape], reject: Reject) -> 
     try:
         return msgspec.convert(frame, shape)
     except msgspec.ValidationError as exc:
-        await reject("invalid", str(exc))
+        await reject("invalid", str(exc), None)
         return None
 
 

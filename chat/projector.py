@@ -122,7 +122,13 @@ def to_api(message: MessageDoc) -> dict[str, Any]:
     return api
 
 
-def room_event_frame(*, new: bool, seq: int, message: MessageDoc) -> dict[str, Any]:
+def room_event_frame(*, new: bool, seq: int, message: MessageDoc, prev_seq: int | None = None) -> dict[str, Any]:
     """The socket frame that shows a message as of the event at `seq`: `message.new` for its
-    creation, `message.updated` for a change; `seq` is the event's, the client's resume cursor."""
-    return {"type": "message.new" if new else "message.updated", "seq": seq, "message": to_api(message)}
+    creation, `message.updated` for a change; `seq` is the event's, the client's resume cursor;
+    `prev_seq` the seq of the room event shown before it (see echostream.core.delivery)."""
+    return {
+        "type": "message.new" if new else "message.updated",
+        "seq": seq,
+        "prev_seq": prev_seq,
+        "message": to_api(message),
+    }
