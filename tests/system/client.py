@@ -56,14 +56,15 @@ class ChatClient:
         return "; ".join(f"{name}={value}" for name, value in self.http.cookies.items())
 
     async def connect(self, *, origin: str | None = None, with_session: bool = True, resume: bool = True) -> None:
-        """Opens the socket; like a real client, first resumes (from nothing), which also
+        """Opens the socket; like a real client, first resumes the rooms it follows from their
+        cursors (their replayed frames are applied, not queued before `resume.done`), which also
         ends the server's hold on live events. `resume=False` leaves that to the test."""
         ws_url = self.base_url.replace("http://", "ws://") + "/ws/"
         headers = {"Cookie": self._cookie_header()} if with_session else {}
         self.socket = await connect(ws_url, origin=origin or self.base_url, additional_headers=headers, max_size=None)
         self._reader = asyncio.create_task(self._read())
         if resume and with_session:
-            await self.send_frame({"type": "resume", "rooms": {}})
+            await self.send_frame({"type": "resume", "rooms": dict(self.rooms.cursors)})
             await self.next_frame("resume.done")
 
     async def _read(self) -> None:
