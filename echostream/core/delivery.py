@@ -29,10 +29,13 @@ How the parts keep it:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import msgspec
+
+logger = logging.getLogger(__name__)
 
 Frame = dict[str, Any]
 
@@ -82,6 +85,7 @@ class SocketDelivery:
         self._held: list[Frame] | None = []
         self._resumes = 0
         self._releasing = False
+        self._overflowed = False
         # Per room: the room's newest seq when the socket was last seen behind it.
         self._behind: dict[str, int] = {}
 
@@ -102,6 +106,9 @@ class SocketDelivery:
         if self._held is not None:
             if len(self._held) < MAX_HELD:
                 self._held.append(frame)
+            elif not self._overflowed:
+                self._overflowed = True
+                logger.warning("a socket holds %d live frames; it drops more until it lets them go", MAX_HELD)
             return None
         return self._admit(frame)
 
@@ -141,6 +148,7 @@ class SocketDelivery:
                 if frame is not None:
                     yield frame
             self._held = None
+            self._overflowed = False
         finally:
             self._releasing = False
 
