@@ -143,12 +143,14 @@ class SocketDelivery:
             return
         self._releasing = True
         try:
-            while self._held:
+            # A resume that begins meanwhile keeps the rest held: they must follow its replay.
+            while self._held and not self._resumes:
                 frame = self._admit(self._held.pop(0))
                 if frame is not None:
                     yield frame
-            self._held = None
-            self._overflowed = False
+            if not self._resumes:
+                self._held = None
+                self._overflowed = False
         finally:
             self._releasing = False
 

@@ -122,3 +122,17 @@ def test_rooms_never_sent_and_rooms_being_resumed_are_not_looked_at():
 
 def test_room_head_frame():
     assert room_head_frame(room_id="r", seq=4) == {"type": "room.head", "room": "r", "seq": 4}
+
+
+def test_a_resume_that_begins_while_held_frames_go_out_keeps_the_rest_for_after_its_replay():
+    delivery = SocketDelivery()
+    delivery.offer(frame(1))
+    delivery.offer(frame(2, 1))
+    delivery.offer(frame(3, 2))
+    releasing = delivery.release()
+    assert next(releasing)["seq"] == 1
+    delivery.begin_resume()
+    assert list(releasing) == []
+    delivery.replayed("r", seq=2)
+    delivery.end_resume()
+    assert [f["seq"] for f in delivery.release()] == [3]
