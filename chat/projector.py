@@ -126,6 +126,7 @@ def room_event_frame(
     *, new: bool, seq: int, message: MessageDoc, prev_seq: int | None = None
 ) -> wire.MessageNew | wire.MessageUpdated:
     """The socket frame that shows a message as of the event at `seq`: `message.new` for its
-    creation, `message.updated` for a change; `seq` is the event's, the client's resume cursor."""
+    creation, `message.updated` for a change; `seq` is the event's, the client's resume cursor;
+    `prev_seq` the seq of the room event shown before it (see echostream.core.delivery)."""
     shape = wire.MessageNew if new else wire.MessageUpdated
     return shape(seq=seq, message=msgspec.convert(to_api(message), wire.Message), prev_seq=prev_seq)

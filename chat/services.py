@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from chat import cache, projector, ratelimit, recent, repository
+from chat import backpressure, cache, projector, ratelimit, recent, repository
 from chat.errors import ChatError, NotRoomAdmin
 from chat.models import Membership, Room
 from chat.selectors import ais_member, ais_moderator, is_admin
@@ -158,6 +158,7 @@ class SendRefused(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        # Seconds to wait before sending again (with `rate_limited`).
         self.retry_after = retry_after
 
 
@@ -200,6 +201,8 @@ async def check_message_send(
         refusal = await check(sender_id, room_id)
         if refusal is not None:
             raise refusal
+    if (wait := await backpressure.retry_after()) is not None:
+        raise SendRefused("rate_limited", "The service is busy; send again in a moment.", retry_after=wait)
     return Submission(room_id=room_id, client_id=client_id, body=body, attachments=attachments)
 
 
@@ -317,10 +320,15 @@ async def do_apply_room_event(*, event: events.RoomEvent) -> None:
     if not changed and (document["version_seq"] != event.seq or await cache.was_shown(event.id)):
         return
     await recent.put(document)
+    # prev_seq (delivery slice): a minimal read-then-record; the bridge slice makes it atomic.
+    prev_seq = (await cache.last_seqs([event.room]))[event.room]
     await cache.record_last_seq(room_id=event.room, seq=event.seq)
-    frame = projector.room_event_frame(new=isinstance(event, events.MessageCreated), seq=event.seq, message=document)
+    frame = projector.room_event_frame(
+        new=isinstance(event, events.MessageCreated), seq=event.seq, message=document, prev_seq=prev_seq
+    )
     await groups.send_to_room(event.room, frame)
     await cache.remember_shown(event.id)
+    await backpressure.note_shown(occurred_at=event.occurred_at)
 
 
 # --- Rebuilding the projection ----------------------------------------------------------

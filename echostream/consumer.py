@@ -11,14 +11,13 @@ import msgspec
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from chat import cache
 from chat.selectors import aroom_ids_of
-from echostream.core import frames, groups, wire
+from echostream.core import delivery, frames, groups, redis, wire
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
-# Frames that carry a room event's `seq`, and so may also come from a resume.
-ROOM_EVENT_FRAMES = frozenset({"message.new", "message.updated"})
 # A client that resumes does so as soon as its socket opens. Until its resume is
 # done (or this long has passed), live room events are held back, so that none
 # overtakes the older events the resume replays.
@@ -70,9 +69,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user_id = str(user.pk)
         self.username = user.get_username()
         self.room_groups: set[str] = set()
-        self.delivered = frames.DeliveryLog()
-        self.held: list[dict[str, Any]] | None = []
-        self.resuming = False
+        self.delivery = delivery.SocketDelivery()
         self._background: list[asyncio.Task[None]] = []
         self._released = False
         await self.accept()
@@ -82,6 +79,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._background = [
             asyncio.create_task(self._release_after_grace()),
             asyncio.create_task(self._refresh_groups_forever()),
+            asyncio.create_task(self._watch_tails_forever()),
         ]
 
     async def disconnect(self, code: int) -> None:
@@ -180,29 +178,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_frame(wire.Error(code=code, detail=detail, client_id=client_id, id=id))
 
     async def release_held(self) -> None:
-        """Sends the live room events held back since the socket opened, and stops holding."""
-        held, self.held = self.held, None
-        for frame in held or []:
-            await self._deliver_room_event(frame)
+        for frame in self.delivery.release():
+            await self.send_frame(frame)
 
     async def _release_after_grace(self) -> None:
         await asyncio.sleep(RESUME_GRACE_SECONDS)
         # A resume under way releases them itself once its replay is out.
-        if not self.resuming:
-            await self.release_held()
+        await self.release_held()
+
+    async def _watch_tails_forever(self) -> None:
+        while True:
+            await asyncio.sleep(settings.DELIVERY_TAIL_CHECK_SECONDS)
+            rooms = [room_id for room_id in self.delivery.rooms() if groups.room_group(room_id) in self.room_groups]
+            try:
+                newest = await cache.last_seqs(rooms)
+            except redis.RedisError as exc:
+                logger.warning("cannot look for dropped room frames now: %s", exc)
+                continue
+            for room_id, seq in self.delivery.missed_tails(newest).items():
+                await self.send_frame(wire.RoomHead(room=room_id, seq=seq))
 
     async def _refresh_groups_forever(self) -> None:
         while True:
             await asyncio.sleep(GROUP_REFRESH_SECONDS)
             for group in [groups.user_group(self.user_id), *self.room_groups]:
                 await self.channel_layer.group_add(group, self.channel_name)
-
-    async def _deliver_room_event(self, frame: dict[str, Any]) -> None:
-        room_id, seq = frame["message"]["room"], frame["seq"]
-        if not self.delivered.is_new(room_id, seq):
-            return  # a resume already sent it
-        self.delivered.record(room_id, seq)
-        await self.send_frame(frame)
 
     async def _sync_room_groups(self) -> None:
         wanted = {groups.room_group(room_id) for room_id in await aroom_ids_of(user_id=self.user_id)}
@@ -215,12 +215,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Channel-layer events (see echostream.core.groups).
     async def deliver_frame(self, event: dict[str, Any]) -> None:
         frame = event["frame"]
-        if frame["type"] not in ROOM_EVENT_FRAMES:
+        if not delivery.is_room_event(frame):
             await self.send_frame(frame)
-        elif self.held is not None:
-            self.held.append(frame)
-        else:
-            await self._deliver_room_event(frame)
+        elif (admitted := self.delivery.offer(frame)) is not None:
+            await self.send_frame(admitted)
 
     async def rooms_changed(self, event: dict[str, Any]) -> None:
         await self._sync_room_groups()

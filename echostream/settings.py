@@ -167,11 +167,18 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             "hosts": [REDIS_URL],
             "prefix": f"{ECHOSTREAM_NAMESPACE}:asgi",
-            "capacity": 1000,
-            "expiry": 60,
+            # Per socket channel: beyond these a frame is dropped, which clients see (prev_seq) and repair.
+            "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
+            "expiry": env.int("CHANNEL_LAYER_EXPIRY_SECONDS", default=60),
         },
     },
 }
+# How often a socket looks whether the newest frames of its rooms were dropped on the way.
+DELIVERY_TAIL_CHECK_SECONDS = env.float("DELIVERY_TAIL_CHECK_SECONDS", default=3.0)
+# Backpressure: sends are refused (`rate_limited`) while the bridge shows events later than
+# this after they were sent, and for BACKPRESSURE_WINDOW_SECONDS after it last did.
+BACKPRESSURE_MAX_LAG_SECONDS = env.float("BACKPRESSURE_MAX_LAG_SECONDS", default=5.0)
+BACKPRESSURE_WINDOW_SECONDS = env.float("BACKPRESSURE_WINDOW_SECONDS", default=3.0)
 
 # --- Chat limits ------------------------------------------------------------
 WEBSOCKET_MAX_FRAME_BYTES = env.int("WEBSOCKET_MAX_FRAME_BYTES", default=64 * 1024)

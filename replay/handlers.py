@@ -30,9 +30,8 @@ def _cursors(frame: dict[str, Any]) -> dict[str, int]:
 
 @frames.register("resume")
 async def handle_resume(connection: frames.Connection, frame: dict[str, Any]) -> None:
-    # Live events wait while this runs: in the channel layer (a socket handles one
-    # message at a time), and those that came since the socket opened in its hold.
-    # The delivery log then drops the ones the replay covered.
+    # Live frames are held while this runs (see echostream.core.delivery); the socket
+    # then drops those the replay covered.
     cursors = _cursors(frame)
     wait = await ratelimit.take_token(user_id=connection.user_id, kind="resume")
     if wait is not None:
@@ -43,11 +42,11 @@ async def handle_resume(connection: frames.Connection, frame: dict[str, Any]) ->
             )
         )
         return
-    connection.resuming = True
+    connection.delivery.begin_resume()
     try:
         await _replay(connection, cursors)
     finally:
-        connection.resuming = False
+        connection.delivery.end_resume()
         await connection.release_held()
 
 
@@ -63,10 +62,10 @@ async def _replay(connection: frames.Connection, cursors: dict[str, int]) -> Non
             )
             continue
         replay = await services.replay_room(room_id=room_id, after=after)
+        # All of it, even what went out live before: the client's cursor says what it has.
         for replayed in replay.frames:
-            if connection.delivered.is_new(room_id, replayed.seq):
-                await connection.send_frame(replayed)
-        connection.delivered.settle(room_id, replay.seq)
+            await connection.send_frame(replayed)
+        connection.delivery.replayed(room_id, seq=replay.seq)
         done[room_id] = replay.seq
         if replay.reload:
             reload.append(room_id)

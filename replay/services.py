@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from chat import projector
 from chat.selectors import messages_by_id, messages_changed_after
-from echostream.core import events, kafka, wire
+from echostream.core import delivery, events, kafka, wire
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -21,7 +21,8 @@ T = TypeVar("T")
 
 @dataclass(kw_only=True)
 class RoomReplay:
-    # message.new / message.updated frames in event order, each with its event `seq`.
+    # message.new / message.updated frames in event order, each with its event `seq` and,
+    # as `prev_seq`, the seq of the frame before it (the first: the client's cursor).
     frames: list[wire.MessageNew | wire.MessageUpdated] = field(default_factory=list)
     # The seq the client is at once it has these frames.
     seq: int
@@ -39,7 +40,8 @@ def _frame(document: projector.MessageDoc, *, after: int) -> wire.MessageNew | w
 async def replay_room(*, room_id: str, after: int) -> RoomReplay:
     """Every message created or changed in the room after seq `after`, one frame each in its
     current state, in event order. A message that is new since `after` comes as `message.new`
-    (already edited or deleted if it was), an older one that changed as `message.updated`."""
+    (already edited or deleted if it was), an older one that changed as `message.updated`.
+    The frames are chained from `after` (see echostream.core.delivery)."""
     _, next_offset = await _ask_kafka(kafka.room_offsets, room_id, default=(None, None))
     if next_offset is not None and after >= next_offset:
         return RoomReplay(seq=next_offset - 1, reload=True)
@@ -60,6 +62,7 @@ async def replay_room(*, room_id: str, after: int) -> RoomReplay:
         except kafka.KafkaException as exc:
             # The client misses those until a later resume finds them in MongoDB.
             logger.warning("resume of room %s goes without the log from seq %s: %s", room_id, replay.seq + 1, exc)
+    replay.frames = delivery.chained(replay.frames, after=after)
     return replay
 
 

@@ -95,3 +95,12 @@ async def test_a_retry_published_twice_is_shown_and_stored_once(room_listener):
     assert shown == ["once", "after"]
     documents, _ = await repository.page(room_id=room_id, before=None, after=None, limit=10)
     assert [(d["seq"], d["body"]) for d in documents] == [(0, "once"), (2, "after")]
+
+
+async def test_each_shown_frame_names_the_seq_of_the_event_shown_before_it(room_listener):
+    room_id, layer, channel = room_listener
+    await services.do_apply_room_event(event=created(room_id, f"{room_id}-m", "first", seq=0))
+    await services.do_apply_room_event(event=created(room_id, f"{room_id}-m", "first", seq=1))  # a retry: not shown
+    await services.do_apply_room_event(event=created(room_id, f"{room_id}-n", "second", seq=2))
+    frames = [(await layer.receive(channel))["frame"] for _ in range(2)]
+    assert [(frame["seq"], frame["prev_seq"]) for frame in frames] == [(0, None), (2, 0)]

@@ -11,40 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from echostream.core import wire
+from echostream.core.delivery import SocketDelivery
 
 logger = logging.getLogger(__name__)
-
-
-class DeliveryLog:
-    """Which room events one socket was sent, so that a replayed and a live copy of an
-    event reach it once, whichever comes first.
-
-    Per room: every seq up to `settled` was sent (a resume covered it), plus the seqs
-    sent live above that. The live set is bounded; forgetting old entries only risks a
-    duplicate, which clients drop by message id.
-    """
-
-    MAX_REMEMBERED = 2000
-
-    def __init__(self) -> None:
-        self._settled: dict[str, int] = {}
-        self._sent: dict[str, set[int]] = {}
-
-    def is_new(self, room_id: str, seq: int) -> bool:
-        return seq > self._settled.get(room_id, -1) and seq not in self._sent.get(room_id, ())
-
-    def record(self, room_id: str, seq: int) -> None:
-        sent = self._sent.setdefault(room_id, set())
-        sent.add(seq)
-        if len(sent) > self.MAX_REMEMBERED:
-            for old in sorted(sent)[: self.MAX_REMEMBERED // 2]:
-                sent.discard(old)
-
-    def settle(self, room_id: str, seq: int) -> None:
-        """Every event of the room up to `seq` has been sent."""
-        settled = max(seq, self._settled.get(room_id, -1))
-        self._settled[room_id] = settled
-        self._sent[room_id] = {sent for sent in self._sent.get(room_id, ()) if sent > settled}
 
 
 class Connection(Protocol):
@@ -53,13 +22,14 @@ class Connection(Protocol):
     user_id: str
     username: str
     channel_name: str
-    delivered: DeliveryLog
-    # True while a resume replays; live room events wait until it is done.
-    resuming: bool
+    # What the socket was sent of each room, and the live frames it holds back.
+    delivery: SocketDelivery
 
     async def send_frame(self, frame: wire.ServerFrame) -> None: ...
 
-    async def release_held(self) -> None: ...
+    async def release_held(self) -> None:
+        """Sends the live frames held back (unless a resume still runs), and stops holding."""
+        ...
 
 
 # The largest seq there can be: Kafka offsets, and MongoDB integers, are 64-bit.

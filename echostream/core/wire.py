@@ -30,6 +30,7 @@ __all__ = [
     "Receipt",
     "RejectReason",
     "ResumeDone",
+    "RoomHead",
     "ServerFrame",
     "Typing",
     "UnsetType",
@@ -117,6 +118,14 @@ class ResumeDone(_Frame, tag="resume.done"):
     reload: list[str] = []
 
 
+class RoomHead(_Frame, tag="room.head"):
+    """The room's newest shown event is `seq` and this socket was not sent it (it was dropped
+    on the way); a client whose cursor is below resumes the room (echostream.core.delivery)."""
+
+    room: str
+    seq: int
+
+
 class Error(_Frame, tag="error"):
     code: str
     detail: str
@@ -130,7 +139,17 @@ class Pong(_Frame, tag="pong"):
 
 
 ServerFrame = (
-    MessageAck | MessageNew | MessageUpdated | MessageRejected | Typing | Presence | Receipt | ResumeDone | Error | Pong
+    MessageAck
+    | MessageNew
+    | MessageUpdated
+    | MessageRejected
+    | Typing
+    | Presence
+    | Receipt
+    | ResumeDone
+    | RoomHead
+    | Error
+    | Pong
 )
 
 _encoder = msgspec.json.Encoder()

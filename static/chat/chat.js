@@ -1,10 +1,14 @@
 // EchoStream's browser client: one WebSocket for all rooms, history over HTTP.
 // Message text is only ever put in the page with textContent, never as HTML.
 //
-// Catching up after a reconnect: the client keeps, per loaded room, a cursor (the
-// highest event seq it has seen) and sends them in one `resume` frame on every
-// socket open; the server replays what changed after each cursor and ends with
-// `resume.done`. Messages are kept by id, so a replayed and a live copy show once.
+// Catching up (docs/protocol.md, "Gaps and resuming"): the client keeps, per loaded
+// room, a cursor: the seq up to which it has every event. Each room frame names the
+// seq of the event before it (`prev_seq`): at or below the cursor, the frame is next
+// in line and moves the cursor; above it, something was lost on the way, and the
+// client resumes the room from its cursor (so does `room.head` above the cursor); a
+// frame at or below the cursor is a copy already had. Every socket open resumes all
+// loaded rooms in one `resume` frame; the server replays what changed after each
+// cursor and ends with `resume.done`. Messages are kept by id, so copies show once.
 (() => {
   "use strict";
 
@@ -23,8 +27,9 @@
     current: null,
     messages: new Map(), // room id -> Map(message id -> message): the loaded rooms
     versions: new Map(), // message id -> seq of the event that made the state we show
-    cursors: new Map(), // room id -> highest event seq seen (the resume cursor)
+    cursors: new Map(), // room id -> seq up to which every event is here (the resume cursor)
     loading: new Map(), // room id -> the Map a history load in flight fills
+    liveDuringLoad: new Map(), // room id -> highest seq of a live frame that came during its load
     pending: new Map(), // client_id -> {room, body, status, failed}
     changes: new Map(), // message id -> {room, kind: "edit"|"delete", body, timer}: unconfirmed
     hasMore: new Map(), // room id -> bool (older history exists)
@@ -34,7 +39,8 @@
     loadingOlder: false,
     socket: null,
     generation: 0, // counts socket opens
-    resuming: null, // {rooms: Set of room ids, timer} while a resume is answered
+    resuming: null, // {rooms: Set of room ids, timer} while resumes are answered
+    resumeKinds: [], // "open" or "gap" per resume in flight, oldest first (answered in order)
     everOnline: false,
     backoff: 500,
     reconnectTimer: null,
@@ -125,12 +131,32 @@
     state.cursors.set(roomId, Math.max(state.cursors.get(roomId) ?? -1, seq));
   }
 
+  // The delivery rule for one room frame: "apply" (it is next; the cursor moves to it),
+  // "duplicate" (already here) or "gap" (an event before it was lost on the way).
+  function follow(roomId, seq, prevSeq) {
+    const cursor = state.cursors.get(roomId);
+    if (cursor === undefined) return "apply";
+    if (seq <= cursor) return "duplicate";
+    // null: the server knows no earlier event, which is sure only if we have none either;
+    // absent: a server from before prev_seq.
+    const contiguous = prevSeq === undefined || (prevSeq === null ? cursor < 0 : prevSeq <= cursor);
+    if (!contiguous) return "gap";
+    state.cursors.set(roomId, seq);
+    return "apply";
+  }
+
+  function resumeGap(roomId) {
+    if (state.resuming && state.resuming.rooms.has(roomId)) return; // the resume under way covers it
+    resume({ [roomId]: state.cursors.get(roomId) }, "gap");
+  }
+
   // (Re)loads a room's newest history page over HTTP: on first opening it, and when
   // resume.done says its topic was re-created. What was shown of it is dropped.
   async function loadRoom(roomId) {
     const known = new Map();
     state.messages.set(roomId, known);
     state.cursors.delete(roomId);
+    state.liveDuringLoad.delete(roomId);
     state.loading.set(roomId, known);
     const generation = state.generation;
     const wasOpen = socketOpen();
@@ -158,11 +184,13 @@
     }
     state.hasMore.set(roomId, page.has_more);
     const pageTop = page.messages.length ? page.messages[page.messages.length - 1].seq : -1;
-    bumpCursor(roomId, pageTop);
-    if (state.generation !== generation || (!wasOpen && socketOpen())) {
-      // The socket was replaced while the page loaded: what it missed meanwhile is
-      // only in a resume from the page's end.
-      resume({ [roomId]: pageTop });
+    state.cursors.set(roomId, pageTop);
+    const liveAfterPage = (state.liveDuringLoad.get(roomId) ?? -1) > pageTop;
+    state.liveDuringLoad.delete(roomId);
+    if (state.generation !== generation || (!wasOpen && socketOpen()) || liveAfterPage) {
+      // The socket was replaced while the page loaded, or live frames came past the page
+      // that nothing links to it: what follows the page is only sure in a resume from its end.
+      resume({ [roomId]: pageTop }, "gap");
     }
   }
 
@@ -220,12 +248,21 @@
       loadRooms().catch(() => {}); // a room we were just added to
       return;
     }
+    const known = state.messages.get(message.room);
+    if (known && state.loading.get(message.room) === known) {
+      state.liveDuringLoad.set(message.room, Math.max(state.liveDuringLoad.get(message.room) ?? -1, seq));
+    } else if (known) {
+      const verdict = follow(message.room, seq, frame.prev_seq);
+      if (verdict === "duplicate") return;
+      if (verdict === "gap") {
+        resumeGap(message.room); // it comes again, in line, in the replay
+        return;
+      }
+    }
     room.last_seq = Math.max(room.last_seq ?? -1, seq);
     clearPendingOf(message);
-    const known = state.messages.get(message.room);
     let added = false;
     if (known) {
-      bumpCursor(message.room, seq);
       // A change of a message that is not shown is of an older one, outside the loaded
       // page; unless the page is still loading, when it may be in it.
       if (isNew || known.has(message.id) || state.loading.get(message.room) === known) {
@@ -533,6 +570,7 @@
     clearTimeout(state.openTimer);
     if (state.resuming) clearTimeout(state.resuming.timer);
     state.pongTimer = state.openTimer = state.resuming = null;
+    state.resumeKinds = [];
   }
 
   function connect() {
@@ -554,7 +592,7 @@
       // What the loaded rooms missed, then resume.done; sends go again only after it.
       const cursors = {};
       for (const [roomId, seq] of state.cursors) if (state.messages.has(roomId)) cursors[roomId] = seq;
-      resume(cursors);
+      resume(cursors, "open");
     });
     socket.addEventListener("message", (event) => {
       if (state.socket !== socket) return; // a socket already given up on
@@ -573,8 +611,11 @@
     });
   }
 
-  function resume(cursors) {
+  // kind "open": the resume of a new socket, after which unacknowledged sends go again;
+  // "gap": rooms that missed frames on a socket that stays.
+  function resume(cursors, kind) {
     if (!sendFrame({ type: "resume", rooms: cursors })) return;
+    state.resumeKinds.push(kind);
     const socket = state.socket;
     if (state.resuming) clearTimeout(state.resuming.timer);
     const rooms = new Set([...(state.resuming ? state.resuming.rooms : []), ...Object.keys(cursors)]);
@@ -587,11 +628,21 @@
   }
 
   function resumeDone(frame) {
-    if (state.resuming) clearTimeout(state.resuming.timer);
-    state.resuming = null;
+    const kind = state.resumeKinds.shift() || "open";
+    if (state.resuming && !state.resumeKinds.length) {
+      clearTimeout(state.resuming.timer);
+      state.resuming = null;
+    } else if (state.resuming) {
+      for (const roomId of Object.keys(frame.rooms || {})) state.resuming.rooms.delete(roomId);
+    }
     const reload = new Set(frame.reload || []);
     for (const [roomId, seq] of Object.entries(frame.rooms || {})) {
-      if (!reload.has(roomId)) bumpCursor(roomId, seq);
+      if (!reload.has(roomId) && state.messages.has(roomId) && !state.loading.has(roomId)) bumpCursor(roomId, seq);
+    }
+    if (kind === "gap") {
+      for (const roomId of reload) loadRoom(roomId).catch((error) => showError(error.message));
+      if (state.current) renderMessages(false);
+      return;
     }
     const firstTime = !state.everOnline;
     state.everOnline = true;
@@ -667,6 +718,12 @@
       case "resume.done":
         resumeDone(frame);
         break;
+      case "room.head": {
+        // The room's newest event never reached this socket: fetch what is missing.
+        const cursor = state.cursors.get(frame.room);
+        if (cursor !== undefined && !state.loading.has(frame.room) && frame.seq > cursor) resumeGap(frame.room);
+        break;
+      }
       case "message.ack":
         setPendingStatus(frame.client_id, "sent");
         break;

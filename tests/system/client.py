@@ -27,6 +27,7 @@ class ChatClient:
         self.frames: asyncio.Queue[dict[str, Any] | ContractViolation] = asyncio.Queue()
         self.username = ""
         self._reader: asyncio.Task[None] | None = None
+        self.rooms = RoomCursors()
 
     async def _csrf(self) -> str:
         response = await self.http.get("/api/auth/csrf/")
@@ -62,21 +63,25 @@ class ChatClient:
         return "; ".join(f"{name}={value}" for name, value in self.http.cookies.items())
 
     async def connect(self, *, origin: str | None = None, with_session: bool = True, resume: bool = True) -> None:
-        """Opens the socket; like a real client, first resumes (from nothing), which also
+        """Opens the socket; like a real client, first resumes the rooms it follows from their
+        cursors (their replayed frames are applied, not queued before `resume.done`), which also
         ends the server's hold on live events. `resume=False` leaves that to the test."""
         ws_url = self.base_url.replace("http://", "ws://") + "/ws/"
         headers = {"Cookie": self._cookie_header()} if with_session else {}
         self.socket = await connect(ws_url, origin=origin or self.base_url, additional_headers=headers, max_size=None)
         self._reader = asyncio.create_task(self._read())
         if resume and with_session:
-            await self.send_frame({"type": "resume", "rooms": {}})
+            await self.send_frame({"type": "resume", "rooms": dict(self.rooms.cursors)})
             await self.next_frame("resume.done")
 
     async def _read(self) -> None:
         assert self.socket is not None
         try:
             async for raw in self.socket:
-                await self.frames.put(_checked(raw))
+                frame = _checked(raw)
+                if not isinstance(frame, ContractViolation):
+                    await self._follow(frame)
+                await self.frames.put(frame)
         except ConnectionClosed:
             pass
 
@@ -146,6 +151,21 @@ class ChatClient:
         except TimeoutError:
             return seen
 
+    # --- Following rooms as a client must (docs/protocol.md, "Gaps and resuming") ---------
+
+    async def follow(self, cursors: dict[str, int]) -> None:
+        """Keeps a cursor for these rooms from the given seqs (-1: from the start), resumes them,
+        and waits for `resume.done`; from then on, a gap makes the client resume by itself."""
+        for room_id, seq in cursors.items():
+            self.rooms.cursors[room_id] = seq
+        await self.send_frame({"type": "resume", "rooms": cursors})
+        await self.next_frame("resume.done", timeout=60)
+
+    async def _follow(self, frame: dict[str, Any]) -> None:
+        resume_from = self.rooms.take(frame)
+        if resume_from is not None and self.socket is not None:
+            await self.socket.send(json.dumps({"type": "resume", "rooms": resume_from}))
+
     async def close(self) -> None:
         if self.socket is not None:
             await self.socket.close()
@@ -162,3 +182,59 @@ def _checked(raw: str | bytes) -> dict[str, Any] | ContractViolation:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         return ContractViolation(f"frame breaks the contract ({exc}): {raw!r}")
     return json.loads(raw)
+
+
+class RoomCursors:
+    """A client's view of its rooms under the delivery rule: per room, the cursor (the seq up to
+    which it has every event) and the room events it applied, each once, in seq order."""
+
+    def __init__(self) -> None:
+        self.cursors: dict[str, int] = {}
+        self.applied: dict[str, list[dict[str, Any]]] = {}
+        self.gaps = 0  # times it saw that it missed something (and resumed)
+        self.duplicates = 0
+        self._resuming: set[str] = set()
+
+    def take(self, frame: dict[str, Any]) -> dict[str, int] | None:
+        """Applies a frame; the `resume` cursors to send when it shows that something was missed."""
+        kind = frame.get("type")
+        if kind in ("message.new", "message.updated"):
+            return self._room_event(frame)
+        if kind == "resume.done":
+            reload = set(frame.get("reload", []))
+            for room_id, seq in frame["rooms"].items():
+                self._resuming.discard(room_id)
+                if room_id in reload or seq > self.cursors.get(room_id, -1):
+                    self.cursors[room_id] = seq
+        elif kind == "room.head":
+            room_id = frame["room"]
+            if room_id in self.cursors and frame["seq"] > self.cursors[room_id]:
+                self.gaps += 1
+                return self._resume(room_id)
+        return None
+
+    def _room_event(self, frame: dict[str, Any]) -> dict[str, int] | None:
+        room_id, seq, prev_seq = frame["message"]["room"], frame["seq"], frame.get("prev_seq")
+        cursor = self.cursors.get(room_id)
+        if cursor is None:
+            cursor = seq  # a room seen for the first time: followed from here on
+        elif seq <= cursor:
+            self.duplicates += 1
+            return None
+        elif not _contiguous(prev_seq, cursor):
+            self.gaps += 1
+            return self._resume(room_id)
+        self.cursors[room_id] = seq
+        self.applied.setdefault(room_id, []).append(frame)
+        return None
+
+    def _resume(self, room_id: str) -> dict[str, int] | None:
+        if room_id in self._resuming:
+            return None  # the resume under way covers it
+        self._resuming.add(room_id)
+        return {room_id: self.cursors[room_id]}
+
+
+def _contiguous(prev_seq: int | None, cursor: int) -> bool:
+    # None: the server knows no earlier event in the room, which is sure only for a client that has none.
+    return cursor < 0 if prev_seq is None else prev_seq <= cursor

@@ -34,12 +34,13 @@ def message_item(someone: Person, text: str) -> Locator:
 class SocketTap:
     """Routes a page's WebSockets through the test: it can make the sockets open so far go
     silent both ways (a laptop asleep, a NAT that forgot the connection: nothing is closed,
-    nothing arrives) and rewrite server frames of a type before the page sees them."""
+    nothing arrives) and rewrite server frames of a type before the page sees them (a rewrite
+    that returns None drops the frame, as an overloaded server's fan-out may)."""
 
     def __init__(self) -> None:
         self.opened = 0
         self.silent_below = 0  # sockets with a smaller index are silent
-        self.rewrites: dict[str, Callable[[dict], dict]] = {}
+        self.rewrites: dict[str, Callable[[dict], dict | None]] = {}
 
     def route(self, socket: WebSocketRoute) -> None:
         index = self.opened
@@ -55,7 +56,9 @@ class SocketTap:
                 return
             frame = json.loads(message)
             rewrite = self.rewrites.get(frame.get("type"))
-            socket.send(json.dumps(rewrite(frame)) if rewrite else message)
+            rewritten = rewrite(frame) if rewrite else frame
+            if rewritten is not None:
+                socket.send(json.dumps(rewritten) if rewrite else message)
 
         socket.on_message(to_server)
         server.on_message(to_page)

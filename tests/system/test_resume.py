@@ -174,3 +174,22 @@ async def test_a_live_message_before_the_resume_does_not_overtake_the_replay(pai
     frames += room_event_frames(await bob.quiet_frames(1.0))
     assert [f["message"]["id"] for f in frames] == [m["id"] for m in missed + live]
     assert done["rooms"][room_id] >= missed[-1]["seq"]
+
+
+async def test_live_frames_name_the_previous_shown_event_and_resumed_ones_chain_from_the_cursor(pair):
+    room_id, alice, bob = pair
+    await send_all(alice, room_id, ["one", "two", "three"])
+    live = await bob.collect("message.new", 3)
+    assert [f["prev_seq"] for f in live] == [None, live[0]["seq"], live[1]["seq"]]
+    cursor = live[1]["seq"]
+
+    await bob.disconnect()
+    await send_all(alice, room_id, ["four", "five"])
+    await bob.connect(resume=False)
+    await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
+    replayed, _ = await bob.until("resume.done")
+    assert [f["message"]["body"] for f in replayed] == ["three", "four", "five"]
+    assert [f["prev_seq"] for f in replayed] == [cursor, replayed[0]["seq"], replayed[1]["seq"]]
+
+    after = await send_all(alice, room_id, ["six"])
+    assert (await bob.next_frame("message.new"))["prev_seq"] == replayed[-1]["seq"] < after[0]["seq"]

@@ -1,0 +1,39 @@
+"""Backpressure: slow senders down while the pipeline runs late, before the channel layer
+has to drop live frames.
+
+The signal is how late the bridge shows events: the time from a send (the event's
+`occurred_at`) to the moment its frame goes to the room. When that exceeds
+BACKPRESSURE_MAX_LAG_SECONDS, the bridge records it in Redis for
+BACKPRESSURE_WINDOW_SECONDS; while the record lives, sends are refused with
+`rate_limited` and a `retry_after`. Nothing counts up or down, so nothing can drift: the
+record is a fresh measurement that expires by itself once the bridge keeps up again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+
+from echostream.core import events, redis
+
+
+def _key() -> str:
+    return redis.key("backpressure", "late")
+
+
+async def note_shown(*, occurred_at: datetime) -> None:
+    """The bridge has just shown an event sent at `occurred_at`."""
+    lateness = (events.now() - occurred_at).total_seconds()
+    if lateness <= settings.BACKPRESSURE_MAX_LAG_SECONDS:
+        return
+    window_ms = max(1, int(settings.BACKPRESSURE_WINDOW_SECONDS * 1000))
+    await redis.client().set(_key(), f"{lateness:.3f}", px=window_ms)
+
+
+async def retry_after() -> float | None:
+    """Seconds a sender should wait while the pipeline runs late; None when it keeps up."""
+    remaining_ms = await redis.client().pttl(_key())
+    if remaining_ms is None or remaining_ms < 0:
+        return None  # no record (-2), or none with an expiry, which this module never writes (-1)
+    return round(max(remaining_ms / 1000, 0.1), 1)

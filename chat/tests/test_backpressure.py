@@ -1,0 +1,41 @@
+"""Backpressure's signal, against the real Redis."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from chat import backpressure
+from echostream.core import events, redis
+
+
+@pytest.fixture
+async def clean_signal(services):
+    await redis.client().delete(backpressure._key())
+    yield
+    await redis.client().delete(backpressure._key())
+    await redis.client().aclose()
+
+
+async def test_events_shown_in_time_let_senders_send(clean_signal, settings):
+    settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
+    await backpressure.note_shown(occurred_at=events.now() - timedelta(seconds=1))
+    assert await backpressure.retry_after() is None
+
+
+async def test_an_event_shown_late_makes_senders_wait(clean_signal, settings):
+    settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
+    settings.BACKPRESSURE_WINDOW_SECONDS = 30
+    await backpressure.note_shown(occurred_at=events.now() - timedelta(seconds=8))
+    wait = await backpressure.retry_after()
+    assert wait is not None and 0 < wait <= 30
+
+
+async def test_the_signal_goes_away_by_itself_once_the_bridge_keeps_up(clean_signal, settings):
+    settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
+    settings.BACKPRESSURE_WINDOW_SECONDS = 0.3
+    await backpressure.note_shown(occurred_at=events.now() - timedelta(seconds=8))
+    assert await backpressure.retry_after() is not None
+    await backpressure.note_shown(occurred_at=events.now())
+    await asyncio.sleep(0.6)
+    assert await backpressure.retry_after() is None
