@@ -32,7 +32,9 @@ def free_port() -> int:
 
 
 class Stack:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, services_env: dict[str, str] | None = None) -> None:
+        """`services_env` points the roles at other services (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL,
+        MONGODB_URI) than the settings' defaults."""
         self.workdir = workdir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -42,6 +44,7 @@ class Stack:
             "WEB_PORT": str(self.port),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            **(services_env or {}),
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.commands = procfile_commands()
@@ -97,6 +100,18 @@ class Stack:
         process = self.processes.pop(role)
         process.send_signal(signal.SIGKILL)
         process.wait(10)
+
+    def terminate(self, role: str, timeout: float = 60) -> bool:
+        """Asks one role to stop (SIGTERM) and waits; whether it ended by itself (else it is killed)."""
+        process = self.processes.pop(role)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+            return False
 
     def stop(self) -> None:
         for process in self.processes.values():
