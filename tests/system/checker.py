@@ -233,6 +233,30 @@ async def settle(workload: Workload, since: float, *, timeout: float = 120) -> f
     return None
 
 
+async def recovery_time(workload: Workload, since: float, *, timeout: float = 120) -> float | None:
+    """Seconds from `since` (the system whole again) until it has caught up (everything acknowledged
+    before is stored and shown) and carries new messages again (the first one acknowledged after
+    is shown to every member of its room); None if not within `timeout`."""
+    caught_up = await settle(workload, since, timeout=timeout)
+    if caught_up is None:
+        return None
+
+    def first_fresh_delivery() -> float | None:
+        done = []
+        for client_id, attempt in workload.acked().items():
+            assert attempt.acked_at is not None
+            members = [workload.members[name] for name in workload.rooms[attempt.room]]
+            if attempt.acked_at > since and all(client_id in member.shown_at for member in members):
+                done.append(max(member.shown_at[client_id] for member in members))
+        return min(done, default=None)
+
+    if not await eventually(lambda: first_fresh_delivery() is not None, timeout=timeout):
+        return None
+    fresh = first_fresh_delivery()
+    assert fresh is not None
+    return max(caught_up, fresh - since)
+
+
 @dataclass
 class Verdict:
     fault: str

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from echostream.core import kafka
-from tests.system.checker import Member, Verdict, Workload, check, eventually, settle, stored
+from tests.system.checker import Member, Verdict, Workload, check, eventually, recovery_time, settle, stored
 from tests.system.client import ChatClient
 from tests.system.stack import REPO, Stack, free_port
 
@@ -123,12 +123,13 @@ async def workload(fault_stack: Stack, services_private: Services):
 
 
 async def strike(fault: str, workload: Workload, fault_stack: Stack, inject: Callable[[], Awaitable[float]]) -> Verdict:
-    """Sends, strikes with `inject` (which returns the moment the system is whole again), sends on,
-    then waits until everything acknowledged is stored and shown, and checks it."""
+    """Sends, strikes with `inject` (which returns the moment the system is whole again: the role or
+    service started again), sends on, then waits until everything acknowledged is stored and
+    shown, and checks it."""
     workload.start()
     await workload.acked_count_reaches(BEFORE)
     whole_at = await inject()
-    recovery = asyncio.create_task(settle(workload, whole_at))
+    recovery = asyncio.create_task(recovery_time(workload, whole_at))
     await workload.acked_count_reaches(len(workload.acked()) + AFTER, timeout=180)
     await workload.stop()
     await settle(workload, time.monotonic(), timeout=120)
@@ -140,11 +141,22 @@ async def strike(fault: str, workload: Workload, fault_stack: Stack, inject: Cal
 
 
 def record(verdict: Verdict) -> None:
-    """Keeps each fault's last numbers, for the table in docs/reliability.md."""
+    """Keeps each fault's last numbers, as JSON and as the table in docs/reliability.md."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results[verdict.fault] = verdict.row()
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        "| fault | acknowledged | lost | duplicated | answered unavailable | time to recover (s) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in results.values():
+        recovery = "not recovered" if row["recovery_seconds"] is None else row["recovery_seconds"]
+        lines.append(
+            f"| {row['fault']} | {row['acknowledged']} | {row['lost']} | {row['duplicated']} "
+            f"| {row['unavailable']} | {recovery} |"
+        )
+    RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
 def assert_nothing_lost_or_repeated(verdict: Verdict) -> None:
