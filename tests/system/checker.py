@@ -184,8 +184,16 @@ class Workload:
             raise TimeoutError(f"{len(self.acked())} of {count} messages acknowledged after {timeout} s")
 
     async def stop(self) -> None:
+        """Stops sending; a sender still waiting for a socket that never came back is cancelled."""
         self._stop.set()
-        await asyncio.gather(*self._senders)
+        if not self._senders:
+            return
+        _, waiting = await asyncio.wait(self._senders, timeout=60)
+        for sender in waiting:
+            sender.cancel()
+        for outcome in await asyncio.gather(*self._senders, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                raise outcome
 
     def acked(self, *, before: float | None = None) -> dict[str, Attempt]:
         return {

@@ -329,6 +329,8 @@ def dead_letters(wanted: set[tuple[str, int]], *, timeout: float = 120) -> set[t
         consumer.close()
 
 
+# Last in the module on purpose: until the consumers dead-letter them, these records stop the
+# roles again at every restart, and the roles and topics are shared by the module's tests.
 async def test_poison_records_mid_stream_are_dead_lettered(workload: Workload, fault_stack: Stack):
     room_id = next(iter(workload.rooms))
     written: list[tuple[str, int]] = []
@@ -345,4 +347,4 @@ async def test_poison_records_mid_stream_are_dead_lettered(workload: Workload, f
         assert fault_stack.processes[role].poll() is None, f"{role} stopped"
     # A forged record never speaks for anyone: none of them became a message.
     documents = await stored(list(workload.rooms))
-    assert [d["client_id"] for docs in documents.values() for d in docs if d["client_id"].startswith("poison")] == []
+    assert [d for docs in documents.values() for d in docs if str(d.get("client_id")).startswith("poison")] == []
