@@ -93,9 +93,10 @@ class Member:
                 if self.chat.socket.state is State.CLOSED and self.chat.frames.empty():
                     return
                 continue
-            self._handle(frame)
+            self.handle(frame)
 
-    def _handle(self, frame: dict[str, Any]) -> None:
+    def handle(self, frame: dict[str, Any]) -> None:
+        """Takes in one frame from the server."""
         kind = frame.get("type")
         if kind in ("message.new", "message.updated"):
             message = frame["message"]
@@ -300,8 +301,13 @@ class Verdict:
 
 async def check(fault: str, workload: Workload, recovery_seconds: float | None) -> Verdict:
     """Compares the acknowledged messages with MongoDB and with every member's shown stream."""
+    return judge(fault, workload, await stored(list(workload.rooms)), recovery_seconds)
+
+
+def judge(
+    fault: str, workload: Workload, documents: dict[str, list[dict[str, Any]]], recovery_seconds: float | None
+) -> Verdict:
     acked = workload.acked()
-    documents = await stored(list(workload.rooms))
     ours = set(workload.attempts)
     stored_ids = Counter(doc.get("client_id") for docs in documents.values() for doc in docs)
     shown_twice: dict[str, list[str]] = {}
