@@ -13,7 +13,7 @@ test: install install-browser
 
 # The fault suite alone: kills and restarts roles and (private) services mid-stream.
 test-faults: install
-	scripts/test.sh -m faults tests/system/test_faults.py
+	scripts/test.sh tests/system/test_checker.py tests/system/test_faults.py
 
 install:
 	scripts/install.sh
