@@ -39,13 +39,26 @@ async def eventually(condition: Callable[[], bool], *, timeout: float, every: fl
 
 
 @dataclass
+class Try:
+    """One send of a message: when its frame went out, and the answer and when it came."""
+
+    sent_at: float
+    answer: str
+    answered_at: float
+
+
+@dataclass
 class Attempt:
-    """One message a member meant to send, and every answer its sends (with one client_id) got."""
+    """One message a member meant to send, and each try (all with one client_id)."""
 
     room: str
     body: str
-    answers: list[str] = field(default_factory=list)
+    tries: list[Try] = field(default_factory=list)
     acked_at: float | None = None
+
+    @property
+    def answers(self) -> list[str]:
+        return [one.answer for one in self.tries]
 
 
 class Member:
@@ -122,22 +135,24 @@ class Member:
         if future is not None and not future.done():
             future.set_result(answer)
 
-    async def send(self, room: str, client_id: str, body: str, *, timeout: float = 30) -> str:
-        """The answer to one send: `ack`, `rejected:<reason>`, `error:<code>`, `dropped` (the socket
+    async def send(self, room: str, client_id: str, body: str, *, timeout: float = 30) -> Try:
+        """One try; its answer is `ack`, `rejected:<reason>`, `error:<code>`, `dropped` (the socket
         closed first) or `timeout`."""
         await self.ready.wait()
         future = asyncio.get_running_loop().create_future()
         self._pending[client_id] = future
+        sent_at = time.monotonic()
         try:
             await self.chat.send_message(room, body, client_id=client_id)
             async with asyncio.timeout(timeout):
-                return await future
+                answer = await future
         except ConnectionClosed:
-            return "dropped"
+            answer = "dropped"
         except TimeoutError:
-            return "timeout"
+            answer = "timeout"
         finally:
             self._pending.pop(client_id, None)
+        return Try(sent_at=sent_at, answer=answer, answered_at=time.monotonic())
 
     async def close(self) -> None:
         self._closing = True
@@ -169,12 +184,12 @@ class Workload:
             client_id = f"{name}-{n}-{uuid.uuid4().hex[:6]}"
             attempt = self.attempts[client_id] = Attempt(room=room, body=f"steady {client_id}")
             while True:
-                answer = await member.send(room, client_id, attempt.body)
-                attempt.answers.append(answer)
-                if answer == ACK:
-                    attempt.acked_at = time.monotonic()
+                one = await member.send(room, client_id, attempt.body)
+                attempt.tries.append(one)
+                if one.answer == ACK:
+                    attempt.acked_at = one.answered_at
                     break
-                if answer.startswith("rejected:") or self._stop.is_set():
+                if one.answer.startswith("rejected:") or self._stop.is_set():
                     break
                 await asyncio.sleep(0.5)
             n += 1
@@ -205,6 +220,14 @@ class Workload:
 
     def answered(self, answer: str) -> int:
         return sum(attempt.answers.count(answer) for attempt in self.attempts.values())
+
+    def acked_between(self, start: float, end: float) -> list[str]:
+        """The messages acknowledged to a try sent after `start` and answered before `end`."""
+        return [
+            client_id
+            for client_id, attempt in self.attempts.items()
+            if any(one.answer == ACK and one.sent_at > start and one.answered_at < end for one in attempt.tries)
+        ]
 
     def unshown(self, client_ids: dict[str, Attempt]) -> dict[str, list[str]]:
         """For each member, the given messages of its rooms that its client was not shown."""

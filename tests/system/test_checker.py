@@ -3,7 +3,7 @@ made up here, nothing runs)."""
 
 from __future__ import annotations
 
-from tests.system.checker import ACK, Attempt, Member, Workload, judge
+from tests.system.checker import ACK, Attempt, Member, Try, Workload, judge
 from tests.system.client import ChatClient
 
 
@@ -21,7 +21,7 @@ def new(room, seq, client_id):
 def two_members_one_message(shown_by_bob=True):
     alice, bob = member(["r"]), member(["r"])
     workload = Workload({"alice": alice, "bob": bob}, {"r": ["alice", "bob"]})
-    workload.attempts["c1"] = Attempt(room="r", body="hi", answers=[ACK], acked_at=1.0)
+    workload.attempts["c1"] = Attempt(room="r", body="hi", tries=[Try(0.5, ACK, 1.0)], acked_at=1.0)
     alice.handle(new("r", 0, "c1"))
     if shown_by_bob:
         bob.handle(new("r", 0, "c1"))
@@ -55,7 +55,9 @@ def test_an_acknowledged_message_one_member_never_saw_is_lost():
 
 def test_a_send_never_acknowledged_is_not_counted_whether_stored_or_not():
     workload, _, _ = two_members_one_message()
-    workload.attempts["c2"] = Attempt(room="r", body="maybe", answers=["error:unavailable", "dropped"])
+    workload.attempts["c2"] = Attempt(
+        room="r", body="maybe", tries=[Try(1, "error:unavailable", 11), Try(12, "dropped", 13)]
+    )
 
     verdict = judge("f", workload, {"r": [{"client_id": "c1"}]}, None)
 
@@ -97,3 +99,11 @@ def test_the_resume_cursor_is_the_highest_seq_shown_and_starts_again_after_a_rel
 
     assert alice.cursors["r"] == -1
     assert alice.ready.is_set()
+
+
+def test_an_ack_to_a_send_made_while_kafka_was_away_is_found():
+    workload, _, _ = two_members_one_message()
+    workload.attempts["c2"] = Attempt(room="r", body="x", tries=[Try(2.0, ACK, 2.5)], acked_at=2.5)
+
+    assert workload.acked_between(1.5, 3.0) == ["c2"]
+    assert workload.acked_between(0.0, 0.9) == []

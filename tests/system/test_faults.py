@@ -200,8 +200,11 @@ async def test_sigterm_of_a_role_mid_stream(workload: Workload, fault_stack: Sta
 
 
 async def test_kafka_restart_mid_stream(workload: Workload, fault_stack: Stack, services_private: Services):
+    away: list[float] = []
+
     async def stop_until_a_send_is_refused() -> float:
         await services_private.arun("stop", "kafka")
+        away.append(time.monotonic())
         # Kafka stays away until the web process gives up on a send (its timeout), so that
         # sends are answered while it is gone, not only delayed.
         refused_before = workload.answered("error:unavailable")
@@ -209,12 +212,14 @@ async def test_kafka_restart_mid_stream(workload: Workload, fault_stack: Stack, 
             lambda: workload.answered("error:unavailable") > refused_before or workload.answered("timeout") > 0,
             timeout=90,
         )
+        away.append(time.monotonic())
         await services_private.arun("start", "kafka")
         return time.monotonic()
 
     verdict = await strike("restart Kafka", workload, fault_stack, stop_until_a_send_is_refused)
 
     assert verdict.unavailable > 0, "a send Kafka could not take is answered `unavailable`"
+    assert workload.acked_between(*away) == [], "acknowledged while Kafka was away"
     assert workload.answered("timeout") == 0, "a send was left unanswered"
     assert_nothing_lost_or_repeated(verdict)
 
