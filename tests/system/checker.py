@@ -8,6 +8,7 @@ stream each member's client was shown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -61,6 +62,11 @@ class Attempt:
         return [one.answer for one in self.tries]
 
 
+def _follows(prev_seq: int | None, cursor: int) -> bool:
+    # None: the server knows no earlier event in the room, which is sure only for a client that has none.
+    return cursor < 0 if prev_seq is None else prev_seq <= cursor
+
+
 class Member:
     """One user's one socket: it reconnects and resumes from its per-room cursor when it drops."""
 
@@ -70,6 +76,8 @@ class Member:
         self.shown: dict[str, list[dict[str, Any]]] = {room: [] for room in rooms}
         self.shown_at: dict[str, float] = {}
         self.reconnects = 0
+        self.gaps = 0
+        self._resuming: set[str] = set()
         self.ready = asyncio.Event()
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._closing = False
@@ -89,6 +97,7 @@ class Member:
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.2
+            self._resuming.clear()
             await self._read_until_closed()
             self.ready.clear()
             for future in self._pending.values():
@@ -106,22 +115,38 @@ class Member:
                 if self.chat.socket.state is State.CLOSED and self.chat.frames.empty():
                     return
                 continue
-            self.handle(frame)
+            resume = self.handle(frame)
+            if resume:
+                with contextlib.suppress(ConnectionClosed):
+                    await self.chat.send_frame({"type": "resume", "rooms": resume})
 
-    def handle(self, frame: dict[str, Any]) -> None:
-        """Takes in one frame from the server."""
+    def handle(self, frame: dict[str, Any]) -> dict[str, int] | None:
+        """Takes in one frame from the server; the `resume` cursors to send when the frame shows
+        that something was missed (docs/protocol.md, "Gaps and resuming": a frame whose `prev_seq`
+        is above the room's cursor, or a `room.head` above it). Frames without `prev_seq` (older
+        servers) are taken in order as they come."""
         kind = frame.get("type")
         if kind in ("message.new", "message.updated"):
             message = frame["message"]
-            self.cursors[message["room"]] = max(self.cursors[message["room"]], message["seq"])
+            room, seq = message["room"], frame.get("seq", message["seq"])
+            if "prev_seq" in frame and seq > self.cursors[room] and not _follows(frame["prev_seq"], self.cursors[room]):
+                # Not shown: the replay of the resume brings it, in its place.
+                return self._resume(room)
+            # A copy of what it has (seq at or below the cursor) is shown too, and so counted:
+            # a client that resumes from its true cursor must never get one.
+            self.cursors[room] = max(self.cursors[room], seq)
             if kind == "message.new":
-                self.shown[message["room"]].append(message)
+                self.shown[room].append(message)
                 if message.get("client_id"):
                     self.shown_at.setdefault(message["client_id"], time.monotonic())
+        elif kind == "room.head" and frame["room"] in self.cursors and frame["seq"] > self.cursors[frame["room"]]:
+            return self._resume(frame["room"])
         elif kind == "resume.done":
-            for room in frame.get("reload", []):
-                # The topic began again: everything this client had is void.
-                self.cursors[room] = -1
+            reload = set(frame.get("reload", []))
+            for room, seq in frame.get("rooms", {}).items():
+                self._resuming.discard(room)
+                if room in self.cursors and (room in reload or seq > self.cursors[room]):
+                    self.cursors[room] = seq
             self.ready.set()
         elif kind == "message.ack":
             self._answer(frame["client_id"], ACK)
@@ -129,6 +154,14 @@ class Member:
             self._answer(frame["client_id"], f"rejected:{frame['reason']}")
         elif kind == "error" and frame.get("client_id"):
             self._answer(frame["client_id"], f"error:{frame['code']}")
+        return None
+
+    def _resume(self, room: str) -> dict[str, int] | None:
+        self.gaps += 1
+        if room in self._resuming:
+            return None  # the resume under way brings it
+        self._resuming.add(room)
+        return {room: self.cursors[room]}
 
     def _answer(self, client_id: str, answer: str) -> None:
         future = self._pending.get(client_id)

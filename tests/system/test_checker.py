@@ -88,17 +88,37 @@ def test_frames_shown_out_of_seq_order_are_reported():
     assert judge("f", workload, {"r": [{"client_id": "c1"}]}, None).out_of_order == {"alice": ["r"]}
 
 
-def test_the_resume_cursor_is_the_highest_seq_shown_and_starts_again_after_a_reload():
+def test_without_prev_seq_the_cursor_is_the_highest_seq_shown():
     alice = member(["r", "s"])
     alice.handle(new("r", 7, "a"))
-    alice.handle({"type": "message.updated", "message": {"id": "m-a", "room": "r", "seq": 9}})
+    alice.handle({"type": "message.updated", "message": {"id": "m-a", "room": "r", "seq": 7}, "seq": 9})
     alice.handle(new("r", 8, "b"))
+
     assert alice.cursors == {"r": 9, "s": -1}
 
-    alice.handle({"type": "resume.done", "rooms": {"r": 9}, "reload": ["r"]})
 
-    assert alice.cursors["r"] == -1
-    assert alice.ready.is_set()
+def test_a_frame_after_a_gap_is_not_shown_and_the_room_resumes_from_its_cursor_once():
+    alice = member(["r"])
+    alice.handle({**new("r", 0, "a"), "seq": 0, "prev_seq": None})
+
+    assert alice.handle({**new("r", 2, "c"), "seq": 2, "prev_seq": 1}) == {"r": 0}
+    assert alice.handle({**new("r", 3, "d"), "seq": 3, "prev_seq": 2}) is None
+    assert [m["client_id"] for m in alice.shown["r"]] == ["a"]
+
+    for seq, client_id in ((1, "b"), (2, "c"), (3, "d")):
+        alice.handle({**new("r", seq, client_id), "seq": seq, "prev_seq": seq - 1})
+    alice.handle({"type": "resume.done", "rooms": {"r": 3}, "reload": []})
+
+    assert [m["client_id"] for m in alice.shown["r"]] == ["a", "b", "c", "d"]
+    assert alice.cursors["r"] == 3
+
+
+def test_a_room_head_beyond_the_cursor_resumes_the_room():
+    alice = member(["r"])
+    alice.handle({**new("r", 0, "a"), "seq": 0, "prev_seq": None})
+
+    assert alice.handle({"type": "room.head", "room": "r", "seq": 4}) == {"r": 0}
+    assert alice.handle({"type": "room.head", "room": "r", "seq": 0}) is None
 
 
 def test_an_ack_to_a_send_made_while_kafka_was_away_is_found():
