@@ -65,14 +65,17 @@ class Services:
 @pytest.fixture(scope="module")
 def services_private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     private = Services(tmp_path_factory.mktemp("services"))
-    private.run("up")
     # The test process reads MongoDB and Kafka through the same settings as the roles.
     pointed = override_settings(**private.urls)
-    pointed.enable()
     try:
-        yield private
+        # Inside the try: a service that fails to come up must not outlive the run.
+        private.run("up")
+        pointed.enable()
+        try:
+            yield private
+        finally:
+            pointed.disable()
     finally:
-        pointed.disable()
         private.run("down")
 
 
