@@ -101,17 +101,17 @@ class Stack:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
 
-    def terminate(self, role: str, timeout: float = 60) -> bool:
-        """Asks one role to stop (SIGTERM) and waits; whether it ended by itself (else it is killed)."""
+    def terminate(self, role: str, timeout: float = 60) -> int | None:
+        """Asks one role to stop (SIGTERM) and waits; its exit status, or None if it did not end
+        within `timeout` (it is killed then)."""
         process = self.processes.pop(role)
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout)
-            return True
+            return process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-            return False
+            return None
 
     def stop(self) -> None:
         for process in self.processes.values():

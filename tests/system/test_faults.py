@@ -188,17 +188,18 @@ async def test_sigkill_of_a_role_mid_stream(workload: Workload, fault_stack: Sta
 
 @pytest.mark.parametrize("role", ["bridge", "moderation", "web"])
 async def test_sigterm_of_a_role_mid_stream(workload: Workload, fault_stack: Stack, role: str):
-    ended_by_itself: list[bool] = []
+    exit_statuses: list[int | None] = []
 
     async def terminate_and_restart() -> float:
-        ended_by_itself.append(await asyncio.to_thread(fault_stack.terminate, role))
+        exit_statuses.append(await asyncio.to_thread(fault_stack.terminate, role))
         await asyncio.sleep(AWAY)
         fault_stack.start(role)
         return time.monotonic()
 
     verdict = await strike(f"SIGTERM {role}", workload, fault_stack, terminate_and_restart)
 
-    assert ended_by_itself == [True], f"{role} did not end within a minute of SIGTERM"
+    # Graceful: it ends by itself, successfully (None: still running a minute after SIGTERM).
+    assert exit_statuses == [0]
     assert_nothing_lost_or_repeated(verdict)
 
 
