@@ -3,13 +3,17 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test install install-browser services services-down migrate lint format bench
+.PHONY: run test test-faults install install-browser services services-down migrate lint format bench
 
 run: install services migrate
 	honcho start -f Procfile
 
 test: install install-browser
 	scripts/test.sh
+
+# The fault suite alone: kills and restarts roles and (private) services mid-stream.
+test-faults: install
+	scripts/test.sh tests/system/test_checker.py tests/system/test_faults.py
 
 install:
 	scripts/install.sh

@@ -10,16 +10,31 @@ from typing import Any
 import pytest
 
 
-def _answers(port: int) -> bool:
+def _answers(address: tuple[str, int]) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+        return probe.connect_ex(address) == 0
+
+
+def _address(url: str, default_port: int) -> tuple[str, int]:
+    """The first host and port of a service URL (or of Kafka's `host:port,...` list)."""
+    first = url.split("//", 1)[-1].split("/", 1)[0].split(",")[0].rsplit("@", 1)[-1]
+    host, _, port = first.rpartition(":") if ":" in first else (first, "", "")
+    return host or "127.0.0.1", int(port or default_port)
 
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[None]:
-    """The real Kafka, Redis and MongoDB (`make services` starts them); the run's data is removed after."""
-    missing = [name for name, port in (("Kafka", 9092), ("Redis", 6379), ("MongoDB", 27017)) if not _answers(port)]
+    """The real Kafka, Redis and MongoDB that the settings name (`make services` starts them on the
+    default ports); the run's data is removed after."""
+    from django.conf import settings
+
+    addresses = {
+        "Kafka": _address(settings.KAFKA_BOOTSTRAP_SERVERS, 9092),
+        "Redis": _address(settings.REDIS_URL, 6379),
+        "MongoDB": _address(settings.MONGODB_URI, 27017),
+    }
+    missing = [f"{name} ({host}:{port})" for name, (host, port) in addresses.items() if not _answers((host, port))]
     if missing:
         pytest.fail(f"{', '.join(missing)} not answering: run `make services` (make test starts them itself).")
     yield

@@ -12,9 +12,15 @@
 #   scripts/services.sh down [--only-from FILE] stop the services this script started (pid files);
 #                                              with --only-from, only those named in FILE, then rm FILE
 #   scripts/services.sh status                 one line per service; exit 0 if all are up, else 1
+#   scripts/services.sh start|stop|restart SERVICE...   the same for some of kafka, redis, mongodb
+#                                              (up/down take service names too)
 #
 # Everything (jars, binaries, data, logs, pid files) lives under $ECHOSTREAM_HOME
-# (default: <repo>/.local/, git-ignored).
+# (default: <repo>/.local/, git-ignored). A second, private set of services (the fault tests
+# restart theirs) takes another ECHOSTREAM_HOME and other ports: ECHOSTREAM_KAFKA_PORT (9092),
+# ECHOSTREAM_KAFKA_CONTROLLER_PORT (9093), ECHOSTREAM_REDIS_PORT (6379), ECHOSTREAM_MONGODB_PORT
+# (27017); it reuses the Kafka jars and the FerretDB binary of ECHOSTREAM_TOOLS_HOME (default:
+# <repo>/.local/), installing them there when missing.
 set -euo pipefail
 
 # ----------------------------------------------------------------------------- settings
@@ -23,12 +29,12 @@ FERRETDB_VERSION=v1.24.2
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 
 KAFKA_HOST=127.0.0.1
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
+KAFKA_PORT=${ECHOSTREAM_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${ECHOSTREAM_KAFKA_CONTROLLER_PORT:-9093}
 REDIS_HOST=127.0.0.1
-REDIS_PORT=6379
+REDIS_PORT=${ECHOSTREAM_REDIS_PORT:-6379}
 MONGODB_HOST=127.0.0.1
-MONGODB_PORT=27017
+MONGODB_PORT=${ECHOSTREAM_MONGODB_PORT:-27017}
 
 KAFKA_HEAP_OPTS=${ECHOSTREAM_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
 START_TIMEOUT_KAFKA=${ECHOSTREAM_KAFKA_START_TIMEOUT:-180}
@@ -45,9 +51,16 @@ DEFAULT_HOME="$REPO_ROOT/.local"
 ECHOSTREAM_HOME=${ECHOSTREAM_HOME:-$DEFAULT_HOME}
 mkdir -p "$ECHOSTREAM_HOME"
 ECHOSTREAM_HOME=$(cd "$ECHOSTREAM_HOME" && pwd)
+# Where the installed tools (Kafka jars, the FerretDB binary) live: a second, private set of
+# services (another ECHOSTREAM_HOME, other ports) reuses those of the default home instead of
+# fetching and building its own.
+ECHOSTREAM_TOOLS_HOME=${ECHOSTREAM_TOOLS_HOME:-$DEFAULT_HOME}
+mkdir -p "$ECHOSTREAM_TOOLS_HOME"
+ECHOSTREAM_TOOLS_HOME=$(cd "$ECHOSTREAM_TOOLS_HOME" && pwd)
 
 RUN_DIR="$ECHOSTREAM_HOME/run"
-BIN_DIR="$ECHOSTREAM_HOME/bin"
+BIN_DIR="$ECHOSTREAM_TOOLS_HOME/bin"
+KAFKA_LIBS_DIR="$ECHOSTREAM_TOOLS_HOME/kafka/libs"
 KAFKA_HOME_DIR="$ECHOSTREAM_HOME/kafka"
 REDIS_HOME_DIR="$ECHOSTREAM_HOME/redis"
 FERRETDB_HOME_DIR="$ECHOSTREAM_HOME/ferretdb"
@@ -249,7 +262,7 @@ wait_ready() {
 preflight() {
     if ! port_open "$KAFKA_HOST" "$KAFKA_PORT" && ! managed_pid kafka >/dev/null; then
         need_java
-        [[ -f "$KAFKA_HOME_DIR/libs/.echostream-kafka-$KAFKA_VERSION" ]] || need_mvn
+        [[ -f "$KAFKA_LIBS_DIR/.echostream-kafka-$KAFKA_VERSION" ]] || need_mvn
     fi
     if [[ -z "${MONGODB_URI:-}" ]] && ! command -v mongod >/dev/null 2>&1 && [[ ! -x "$FERRETDB_BIN" ]] &&
         ! port_open "$MONGODB_HOST" "$MONGODB_PORT"; then
@@ -272,20 +285,22 @@ EOF
 }
 
 kafka_fetch_jars() {
-    local libs="$KAFKA_HOME_DIR/libs" marker tmp
+    local libs="$KAFKA_LIBS_DIR" marker tmp log
     marker="$libs/.echostream-kafka-$KAFKA_VERSION"
     [[ -f "$marker" ]] && return 0
     need_mvn
     say "kafka: fetching Kafka $KAFKA_VERSION jars from Maven Central (mvn, once)..."
-    tmp="$KAFKA_HOME_DIR/libs.tmp"
+    mkdir -p "$(dirname "$libs")"
+    tmp="$libs.tmp.$$"
+    log="$(dirname "$libs")/mvn.log"
     rm -rf "$tmp"
     if ! mvn -q -B -f "$SCRIPT_DIR/kafka/pom.xml" dependency:copy-dependencies \
         -Dkafka.version="$KAFKA_VERSION" -DincludeScope=runtime -DoutputDirectory="$tmp" \
-        >"$KAFKA_HOME_DIR/mvn.log" 2>&1; then
-        tail_log "$KAFKA_HOME_DIR/mvn.log"
-        die "kafka: mvn could not fetch the Kafka jars; see $KAFKA_HOME_DIR/mvn.log"
+        >"$log" 2>&1; then
+        tail_log "$log"
+        die "kafka: mvn could not fetch the Kafka jars; see $log"
     fi
-    ls "$tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 || die "kafka: kafka_2.13-$KAFKA_VERSION.jar missing after mvn; see $KAFKA_HOME_DIR/mvn.log"
+    ls "$tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 || die "kafka: kafka_2.13-$KAFKA_VERSION.jar missing after mvn; see $log"
     touch "$tmp/.echostream-kafka-$KAFKA_VERSION"
     rm -rf "$libs"
     mv "$tmp" "$libs"
@@ -327,7 +342,7 @@ kafka_jvm_args() {
         -Djava.awt.headless=true
         -Dkafka.logs.dir="$KAFKA_HOME_DIR/logs"
         -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.yaml"
-        -cp "$KAFKA_HOME_DIR/libs/*")
+        -cp "$KAFKA_LIBS_DIR/*")
 }
 
 kafka_java() { "${KAFKA_JVM[@]}" "$@"; }
@@ -524,15 +539,52 @@ mongodb_log_file() {
 }
 
 # ----------------------------------------------------------------------------- commands
+wait_service() {
+    case "$1" in
+        redis) wait_ready redis "$START_TIMEOUT_REDIS" redis_ready "PING on $REDIS_HOST:$REDIS_PORT" "$REDIS_HOME_DIR/redis.log" ;;
+        mongodb)
+            if [[ -n "${MONGODB_URI:-}" ]]; then
+                if py_has pymongo; then
+                    mongodb_external_ready || die "mongodb: MONGODB_URI is set but does not answer a ping"
+                else
+                    warn "mongodb: pymongo not importable; not checking MONGODB_URI"
+                fi
+            else
+                wait_ready mongodb "$START_TIMEOUT_MONGODB" mongodb_ready "ping on $MONGODB_HOST:$MONGODB_PORT" "$(mongodb_log_file)"
+            fi
+            ;;
+        kafka)
+            wait_ready kafka "$START_TIMEOUT_KAFKA" kafka_ready "metadata from $KAFKA_HOST:$KAFKA_PORT" \
+                "$KAFKA_HOME_DIR/logs/server.log" "$KAFKA_HOME_DIR/logs/kafka.out"
+            ;;
+    esac
+}
+
+# service_names ARG...: the services named (all when none), checked.
+service_names() {
+    local n
+    NAMES=()
+    (($#)) || { NAMES=("${SERVICES[@]}"); return 0; }
+    for n in "$@"; do
+        case "$n" in
+            kafka | redis | mongodb) NAMES+=("$n") ;;
+            *) die "unknown service '$n' (kafka, redis or mongodb)" ;;
+        esac
+    done
+}
+
 cmd_up() {
-    local record=""
+    local record="" args=() names
     while (($#)); do
         case "$1" in
             --record) [[ $# -ge 2 ]] || die "--record needs a FILE"; record=$2; shift 2 ;;
             --record=*) record=${1#*=}; shift ;;
-            *) die "up: unknown argument '$1' (usage: up [--record FILE])" ;;
+            -*) die "up: unknown argument '$1' (usage: up [--record FILE] [SERVICE...])" ;;
+            *) args+=("$1"); shift ;;
         esac
     done
+    service_names "${args[@]}"
+    names=("${NAMES[@]}")
     mkdir -p "$RUN_DIR"
     ensure_gitignore
     take_lock
@@ -545,25 +597,16 @@ cmd_up() {
     preflight
     # Start everything first (Kafka boots while FerretDB builds), then wait for each.
     local before svc
-    for svc in kafka redis mongodb; do
+    for svc in "${names[@]}"; do
         before=${#STARTED[@]}
         "up_$svc"
         if [[ -n "$record" && ${#STARTED[@]} -gt $before ]]; then
             echo "$svc" >>"$record" # recorded at once, so a failed wait can still be cleaned up
         fi
     done
-    wait_ready redis "$START_TIMEOUT_REDIS" redis_ready "PING on $REDIS_HOST:$REDIS_PORT" "$REDIS_HOME_DIR/redis.log"
-    if [[ -n "${MONGODB_URI:-}" ]]; then
-        if py_has pymongo; then
-            mongodb_external_ready || die "mongodb: MONGODB_URI is set but does not answer a ping"
-        else
-            warn "mongodb: pymongo not importable; not checking MONGODB_URI"
-        fi
-    else
-        wait_ready mongodb "$START_TIMEOUT_MONGODB" mongodb_ready "ping on $MONGODB_HOST:$MONGODB_PORT" "$(mongodb_log_file)"
-    fi
-    wait_ready kafka "$START_TIMEOUT_KAFKA" kafka_ready "metadata from $KAFKA_HOST:$KAFKA_PORT" \
-        "$KAFKA_HOME_DIR/logs/server.log" "$KAFKA_HOME_DIR/logs/kafka.out"
+    for svc in redis mongodb kafka; do
+        [[ " ${names[*]} " == *" $svc "* ]] && wait_service "$svc"
+    done
     py_has confluent_kafka || warn "kafka: confluent_kafka not importable with '$PY'; only checked that the port answers"
     py_has pymongo || [[ -n "${MONGODB_URI:-}" ]] || warn "mongodb: pymongo not importable with '$PY'; only checked that the port answers"
     if ((${#STARTED[@]})); then
@@ -602,7 +645,8 @@ cmd_down() {
         case "$1" in
             --only-from) [[ $# -ge 2 ]] || die "--only-from needs a FILE"; from=$2; shift 2 ;;
             --only-from=*) from=${1#*=}; shift ;;
-            *) die "down: unknown argument '$1' (usage: down [--only-from FILE])" ;;
+            -*) die "down: unknown argument '$1' (usage: down [--only-from FILE] [SERVICE...])" ;;
+            *) names+=("$1"); shift ;;
         esac
     done
     mkdir -p "$RUN_DIR"
@@ -621,7 +665,8 @@ cmd_down() {
             esac
         done <"$from"
     else
-        names=("${SERVICES[@]}")
+        service_names "${names[@]}"
+        names=("${NAMES[@]}")
     fi
     # Stop Kafka first (its clients may be other services' users), then the stores.
     for n in kafka mongodb redis; do
@@ -658,15 +703,21 @@ cmd_status() {
 }
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
     local cmd=${1:-}
     [[ $# -gt 0 ]] && shift
     case "$cmd" in
-        up) cmd_up "$@" ;;
-        down) cmd_down "$@" ;;
+        up | start) cmd_up "$@" ;;
+        down | stop) cmd_down "$@" ;;
+        restart)
+            (($#)) || die "restart: name the service(s) (kafka, redis, mongodb)"
+            cmd_down "$@"
+            exec 9>&- # the lock is taken again by up
+            cmd_up "$@"
+            ;;
         status) cmd_status "$@" ;;
         -h | --help | help) usage ;;
         *) usage >&2; exit 2 ;;

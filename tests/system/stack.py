@@ -101,6 +101,18 @@ class Stack:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
 
+    def terminate(self, role: str, timeout: float = 60) -> int | None:
+        """Asks one role to stop (SIGTERM) and waits; its exit status, or None if it did not end
+        within `timeout` (it is killed then)."""
+        process = self.processes.pop(role)
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+            return None
+
     def stop(self) -> None:
         for process in self.processes.values():
             process.send_signal(signal.SIGTERM)
