@@ -273,7 +273,7 @@ async def _project(event: events.RoomEvent) -> tuple[projector.MessageDoc | None
     document = projector.apply(current, event)
     if document is None or document is current:
         return current, False
-    await repository.replace(document)
+    await repository.replace_if_newer(document)
     return document, True
 
 
