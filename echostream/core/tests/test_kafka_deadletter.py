@@ -11,13 +11,14 @@ from echostream.core import kafka
 pytestmark = pytest.mark.usefixtures("services")
 
 
-def _one_record(topic: str, group: str) -> kafka.Message:
+def _one_record(topic: str, group: str, *, key: bytes | None = None) -> kafka.Message:
+    """The first record of `topic` (with `key`, when given: other tests of the run dead-letter too)."""
     consumer = kafka.make_consumer(group_id=group)
     try:
         consumer.subscribe([topic])
         for _ in range(60):
             record = consumer.poll(1)
-            if record is not None and record.error() is None:
+            if record is not None and record.error() is None and key in (None, record.key()):
                 return record
         raise AssertionError(f"nothing arrived on {topic}")
     finally:
@@ -34,7 +35,9 @@ def test_a_dead_lettered_record_keeps_its_bytes_its_place_and_the_error():
 
     kafka.dead_letter(record, error="not JSON", role="test")
 
-    letter = msgspec.json.decode(_one_record(kafka.deadletter_topic(), f"reader-{uuid.uuid4().hex}").value())
+    letter = msgspec.json.decode(
+        _one_record(kafka.deadletter_topic(), f"reader-{uuid.uuid4().hex}", key=topic.encode()).value()
+    )
     assert (letter["topic"], letter["partition"], letter["offset"]) == (topic, 0, record.offset())
     assert (letter["error"], letter["role"], letter["key"]) == ("not JSON", "test", "room-1")
     assert base64.b64decode(letter["value_base64"]) == poison
