@@ -10,6 +10,7 @@ cache cannot answer whole goes to MongoDB, and the newest page then fills it.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -72,7 +73,16 @@ def size() -> int:
 
 async def put(message: projector.MessageDoc) -> None:
     order, docs, floor = _keys(message["room"])
-    value = json.dumps({"version": message["version_seq"], "message": projector.to_api(message)})
+    # With the two fields the API shape leaves out, an entry is the whole document: the
+    # bridge's fan-out folds an edit onto it without asking MongoDB.
+    value = json.dumps(
+        {
+            "version": message["version_seq"],
+            "message": projector.to_api(message),
+            "sender_id": message["sender_id"],
+            "edit_id": message.get("edit_id"),
+        }
+    )
     await redis.client().eval(
         _PUT, 3, order, docs, floor, message["_id"], message["seq"], message["version_seq"], value, size()
     )
@@ -106,6 +116,34 @@ async def page(*, room_id: str, before: int | None, limit: int) -> tuple[list[di
     messages = [json.loads(value)["message"] for value in values]
     messages.reverse()
     return messages[-limit:], len(messages) > limit
+
+
+async def document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
+    """The cached message as a document (as MongoDB would hold it); None when not cached whole."""
+    _, docs, _ = _keys(room_id)
+    value = await redis.client().hget(docs, message_id)
+    if value is None:
+        return None
+    cached = json.loads(value)
+    if "sender_id" not in cached:
+        return None  # cached by an older version, without the whole document
+    api = cached["message"]
+    return {
+        "_id": api["id"],
+        "room": api["room"],
+        "seq": api["seq"],
+        "sender": api["sender"],
+        "sender_id": cached["sender_id"],
+        "body": api["body"],
+        "client_id": api["client_id"],
+        "attachments": api["attachments"],
+        "created_at": datetime.fromisoformat(api["created_at"]),
+        "edited_at": datetime.fromisoformat(api["edited_at"]) if "edited_at" in api else None,
+        "edit_id": cached["edit_id"],
+        "deleted": api.get("deleted", False),
+        "moderation": api.get("moderation"),
+        "version_seq": cached["version"],
+    }
 
 
 async def forget(room_id: str | None = None) -> None:

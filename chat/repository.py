@@ -41,6 +41,11 @@ async def store_new(message: MessageDoc) -> Stored:
     return Stored.NEW
 
 
+def check_storable(message: MessageDoc) -> None:
+    """Raises what storing the message would raise for its values alone (mongo.check_storable)."""
+    mongo.check_storable(message)
+
+
 async def get(message_id: str) -> MessageDoc | None:
     return await _messages().find_one({"_id": message_id})
 

@@ -248,53 +248,6 @@ async def do_submit_change(*, actor_id: str, change: Change) -> None:
     await kafka.send_inbound(room_id=change.room_id, value=events.encode(event))
 
 
-# --- Projecting room events (the bridge) ----------------------------------------------
-
-
-async def _project(event: events.RoomEvent) -> tuple[projector.MessageDoc | None, bool]:
-    """Store what `event` makes of its message: the document, and whether this call changed it."""
-    if isinstance(event, events.MessageCreated):
-        document = projector.apply(None, event)
-        outcome = await repository.store_new(document)
-        if outcome is repository.Stored.NEW:
-            return document, True
-        if outcome is repository.Stored.DUPLICATE:
-            logger.info("dropped duplicate of message %s at seq %s", event.id, event.seq)
-            return None, False
-        if outcome is repository.Stored.SEQ_TAKEN:
-            logger.error(
-                "room %s: seq %s already holds another message; its topic was re-created. "
-                "Run `python manage.py rebuild_projection --room %s --drop`.",
-                event.room, event.seq, event.room,
-            )  # fmt: skip
-            return None, False
-        return await repository.get(event.id), False
-    current = await repository.get(projector.message_id_of(event))
-    document = projector.apply(current, event)
-    if document is None or document is current:
-        return current, False
-    await repository.replace_if_newer(document)
-    return document, True
-
-
-async def do_apply_room_event(*, event: events.RoomEvent) -> None:
-    """Fold one room-topic event into the history, then show it to the room's members.
-
-    Safe to repeat after a crash: a redelivered event changes nothing stored, and
-    it is shown again only if the crash came before it was shown.
-    """
-    document, changed = await _project(event)
-    if document is None:
-        return
-    if not changed and (document["version_seq"] != event.seq or await cache.was_shown(event.id)):
-        return
-    await recent.put(document)
-    await cache.record_last_seq(room_id=event.room, seq=event.seq)
-    frame = projector.room_event_frame(new=isinstance(event, events.MessageCreated), seq=event.seq, message=document)
-    await groups.send_to_room(event.room, frame)
-    await cache.remember_shown(event.id)
-
-
 # --- Rebuilding the projection ----------------------------------------------------------
 
 

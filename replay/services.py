@@ -117,7 +117,12 @@ def room_events(room_id: str, *, start: int, end: int) -> Iterator[LoggedEvent]:
     """The room's log between offsets [start, end), decoded; reads Kafka, so call it from a thread."""
     for record in kafka.read_room(room_id, start=start, end=end):
         _, timestamp_ms = record.timestamp()
-        event = projector.record_to_event(room_id=room_id, offset=record.offset(), value=record.value())
+        event: events.RoomEvent | None
+        try:
+            event = projector.record_to_event(room_id=room_id, offset=record.offset(), value=record.value())
+        except projector.NotARoomEvent as exc:
+            logger.warning("skipped %s", exc)
+            event = None
         yield LoggedEvent(seq=record.offset(), timestamp_ms=timestamp_ms, event=event)
 
 

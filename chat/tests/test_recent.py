@@ -80,3 +80,9 @@ async def test_forgetting_a_room_empties_its_cache(room_id):
     await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
     await recent.forget(room_id)
     assert await recent.page(room_id=room_id, before=None, limit=2) is None
+
+
+async def test_a_cached_message_reads_back_as_the_whole_document(room_id):
+    stored = {**message(room_id, 3, "edited"), "edited_at": datetime(2026, 1, 2, tzinfo=UTC), "edit_id": "e9"}
+    await recent.put({**stored, "version_seq": 9})
+    assert await recent.document(room_id=room_id, message_id=f"{room_id}-3") == {**stored, "version_seq": 9}

@@ -1,0 +1,212 @@
+"""The bridge role run in-process against the real Kafka, MongoDB, Redis and channel layer:
+records written straight to a room topic, as a hostile or broken producer would."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import msgspec
+import pytest
+from channels.layers import get_channel_layer
+
+from chat import bridge, repository
+from echostream.core import events, groups, kafka, mongo, redis
+
+pytestmark = pytest.mark.usefixtures("services")
+
+# Everything here crosses Kafka on a busy shared machine: waits are generous, never asserted.
+WAIT = 90
+
+
+def created_json(room_id: str, message_id: str, body: str, *, occurred_at: str | None = None) -> bytes:
+    return json.dumps(
+        {
+            "type": "message.created",
+            "id": message_id,
+            "room": room_id,
+            "occurred_at": occurred_at or events.now().isoformat(),
+            "actor": "1",
+            "v": 1,
+            "data": {"client_id": f"c-{message_id}", "body": body, "sender": "alice"},
+        }
+    ).encode()
+
+
+def write(room_id: str, *values: bytes) -> None:
+    kafka.ensure_room_topic(room_id)
+    producer = kafka.make_sync_producer()
+    for value in values:
+        producer.produce(kafka.room_topic(room_id), value=value, key=room_id.encode())
+    assert producer.flush(30) == 0
+
+
+async def eventually_stored(message_id: str) -> dict:
+    for _ in range(WAIT * 5):
+        document = await repository.get(message_id)
+        if document is not None:
+            return document
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"message {message_id} never stored")
+
+
+def dead_letters_of(topic: str, count: int) -> list[dict]:
+    """The first `count` dead letters about records of `topic`."""
+    consumer = kafka.make_consumer(group_id=f"reader-{uuid.uuid4().hex}")
+    found: list[dict] = []
+    try:
+        consumer.subscribe([kafka.deadletter_topic()])
+        for _ in range(WAIT):
+            record = consumer.poll(1)
+            if record is None or record.error() is not None:
+                continue
+            letter = msgspec.json.decode(record.value())
+            if letter["topic"] == topic:
+                found.append(letter)
+                if len(found) == count:
+                    return found
+        raise AssertionError(f"only {len(found)} dead letters about {topic}")
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+async def room() -> AsyncIterator[tuple[str, object, str]]:
+    """A fresh room and a channel in its group, as a member's socket would be."""
+    room_id = f"r{uuid.uuid4().hex[:10]}"
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(groups.room_group(room_id), channel)
+    yield room_id, layer, channel
+    await layer.group_discard(groups.room_group(room_id), channel)
+    await mongo.close()
+    await redis.client().aclose()
+
+
+class Running:
+    """The bridge role in this process, started and stopped as the command does."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(bridge.run(self.stop))
+
+    async def finish(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, WAIT)
+
+
+@pytest.fixture
+async def running_bridge(room: tuple[str, object, str]) -> AsyncIterator[Running]:
+    running = Running()
+    yield running
+    if not running.task.done():
+        await running.finish()
+    running.task.result()  # a bridge that died fails the test with its error
+
+
+async def next_frame(layer: object, channel: str) -> dict:
+    return (await asyncio.wait_for(layer.receive(channel), WAIT))["frame"]
+
+
+async def test_a_record_that_cannot_be_stored_is_dead_lettered_and_the_next_is_stored_and_shown(room, running_bridge):
+    room_id, layer, channel = room
+    poison = created_json(room_id, f"{room_id}-poison", "from year 0", occurred_at="0001-01-01T00:00:00+14:00")
+    await asyncio.to_thread(write, room_id, poison, created_json(room_id, f"{room_id}-ok", "after the poison"))
+
+    frame = await next_frame(layer, channel)
+    assert (frame["type"], frame["seq"], frame["message"]["body"]) == ("message.new", 1, "after the poison")
+    assert (await eventually_stored(f"{room_id}-ok"))["seq"] == 1
+    letters = await asyncio.to_thread(dead_letters_of, kafka.room_topic(room_id), 2)
+    assert {(letter["offset"], letter["role"]) for letter in letters} == {(0, "bridge-fanout"), (0, "bridge-store")}
+    assert all("OverflowError" in letter["error"] for letter in letters)
+    assert await repository.get(f"{room_id}-poison") is None
+    assert not running_bridge.task.done()
+
+
+async def test_records_that_are_not_events_of_the_room_are_dead_lettered_and_skipped(room, running_bridge):
+    room_id, layer, channel = room
+    await asyncio.to_thread(
+        write,
+        room_id,
+        b"\xff\xfe{[ not json",
+        created_json("another-room", f"{room_id}-foreign", "misplaced"),
+        created_json(room_id, f"{room_id}-ok", "after the garbage"),
+    )
+    frame = await next_frame(layer, channel)
+    assert (frame["seq"], frame["message"]["body"]) == (2, "after the garbage")
+    assert (await eventually_stored(f"{room_id}-ok"))["seq"] == 2
+    letters = await asyncio.to_thread(dead_letters_of, kafka.room_topic(room_id), 4)
+    assert sorted((letter["offset"], letter["role"]) for letter in letters) == [
+        (0, "bridge-fanout"), (0, "bridge-store"), (1, "bridge-fanout"), (1, "bridge-store"),
+    ]  # fmt: skip
+    assert any("names room another-room" in letter["error"] for letter in letters)
+
+
+async def test_live_chat_goes_on_while_mongodb_is_unreachable_and_history_catches_up(room, settings):
+    room_id, layer, channel = room
+    outage = MongoOutage()
+    await outage.start()
+    settings.MONGODB_URI = outage.uri
+    running = Running()
+    try:
+        await asyncio.to_thread(write, room_id, created_json(room_id, f"{room_id}-m", "while mongo is down"))
+        frame = await next_frame(layer, channel)
+        assert (frame["type"], frame["message"]["body"]) == ("message.new", "while mongo is down")
+        assert outage.refused > 0  # the store half did try, and found MongoDB unreachable
+
+        outage.end()
+        assert (await eventually_stored(f"{room_id}-m"))["body"] == "while mongo is down"
+    finally:
+        await running.finish()
+        running.task.result()
+        await outage.close()
+
+
+class MongoOutage:
+    """A port in front of the real MongoDB that refuses every connection until `end()`,
+    then forwards them: MongoDB unreachable, and back, without touching the shared server."""
+
+    def __init__(self) -> None:
+        self.refused = 0
+        self._open = False
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task] = set()
+
+    @property
+    def uri(self) -> str:
+        port = self._server.sockets[0].getsockname()[1]
+        return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+
+    def end(self) -> None:
+        self._open = True
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._open:
+            self.refused += 1
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 27017)
+        for source, target in ((reader, upstream_writer), (upstream_reader, writer)):
+            pipe = asyncio.create_task(self._pipe(source, target))
+            self._pipes.add(pipe)
+            pipe.add_done_callback(self._pipes.discard)
+
+    @staticmethod
+    async def _pipe(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await source.read(65536):
+                target.write(data)
+                await target.drain()
+        target.close()
+
+    async def close(self) -> None:
+        await mongo.close()  # the client of the outage's port, before the port goes
+        self._server.close()
+        for pipe in list(self._pipes):
+            pipe.cancel()
