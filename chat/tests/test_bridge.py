@@ -4,12 +4,15 @@
 import uuid
 from datetime import datetime
 
+import bson.errors
 import msgspec
+import pymongo.errors
 import pytest
 from channels.layers import get_channel_layer
+from redis import exceptions as redis_exceptions
 
-from chat import cache, projection, projector, repository
-from echostream.core import events, groups, mongo, redis
+from chat import bridge, cache, projection, projector, repository
+from echostream.core import events, groups, kafka, mongo, redis
 
 
 def created(room_id: str, message_id: str, body: str = "hi", seq: int | None = None) -> events.MessageCreated:
@@ -160,3 +163,35 @@ async def test_fan_out_refuses_what_mongodb_could_not_store(room_listener):
         await projection.do_show_room_event(event=poison)
     await apply_both(created(room_id, f"{room_id}-ok", "fine", seq=1))
     assert (await layer.receive(channel))["frame"]["message"]["body"] == "fine"
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (pymongo.errors.ServerSelectionTimeoutError("no servers"), True),
+        (pymongo.errors.AutoReconnect("connection reset"), True),
+        (pymongo.errors.NetworkTimeout("timed out"), True),
+        (pymongo.errors.OperationFailure("shutting down", code=11600), True),
+        (redis_exceptions.ConnectionError("refused"), True),
+        (redis_exceptions.TimeoutError("timed out"), True),
+        (ConnectionRefusedError(), True),
+        (OverflowError("date value out of range"), False),
+        (bson.errors.InvalidDocument("key must not start with '$'"), False),
+        (pymongo.errors.WriteError("document failed validation", code=121), False),
+        (pymongo.errors.OperationFailure("bad value", code=2), False),
+        (redis_exceptions.ResponseError("WRONGTYPE"), False),
+        (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), False),
+    ],
+)
+def test_only_a_store_that_is_down_is_waited_for(error, outage):
+    assert bridge.is_outage(error) is outage
+
+
+def test_a_revoked_partition_commits_what_was_finished_in_it_and_nothing_else():
+    done = bridge._Done()
+    for topic, offset in (("room.a", 4), ("room.a", 5), ("room.b", 9)):
+        done.add(kafka.Message(topic=topic, partition=0, offset=offset))
+    revoked = done.take([kafka.TopicPartition("room.a", 0), kafka.TopicPartition("room.c", 0)])
+    assert [(p.topic, p.partition, p.offset) for p in revoked] == [("room.a", 0, 6)]
+    assert [(p.topic, p.offset) for p in done.take()] == [("room.b", 10)]
+    assert done.take() == []

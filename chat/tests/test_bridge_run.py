@@ -8,10 +8,14 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 
+import hypothesis
 import msgspec
 import pytest
 from channels.layers import get_channel_layer
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
 
 from chat import bridge, repository
 from echostream.core import events, groups, kafka, mongo, redis
@@ -210,3 +214,75 @@ class MongoOutage:
         self._server.close()
         for pipe in list(self._pipes):
             pipe.cancel()
+
+
+# --- Fuzz: near-valid room events with hostile values, and raw bytes ---------------------
+
+TEXT = st.text(st.characters(exclude_categories=()), max_size=30)  # lone surrogates included
+INTS = st.one_of(st.integers(-5, 5), st.integers(2**63 - 2, 2**80), st.integers(max_value=-(2**63)))
+TIMES = st.one_of(
+    st.datetimes(
+        timezones=st.builds(timezone, st.timedeltas(min_value=-timedelta(hours=23), max_value=timedelta(hours=23)))
+    ).map(datetime.isoformat),
+    st.sampled_from(["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-01-01T00:00:00", "soon", ""]),
+    INTS,
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | INTS | st.floats() | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def hostile_records(room_id: str, known_id: str) -> st.SearchStrategy[bytes]:
+    ids = st.just(known_id) | TEXT
+    created_data = st.fixed_dictionaries(
+        {"client_id": TEXT, "body": TEXT, "sender": TEXT},
+        optional={"attachments": st.lists(TEXT, max_size=2), "moderation": st.none() | TEXT},
+    )
+    typed = st.one_of(
+        st.tuples(st.just("message.created"), created_data),
+        st.tuples(st.just("message.edited"), st.fixed_dictionaries({"message_id": ids, "body": TEXT})),
+        st.tuples(st.just("message.deleted"), st.fixed_dictionaries({"message_id": ids})),
+        st.tuples(st.sampled_from(["message.submitted", "message.rejected"]) | TEXT, JSON),
+    )
+    # Mostly the shape the decoder accepts, with hostile values in it; now and then a broken shape.
+    fields = st.fixed_dictionaries(
+        {"id": TEXT, "room": st.one_of(st.just(room_id), st.just(room_id), TEXT), "occurred_at": TIMES, "actor": TEXT},
+        optional={"seq": INTS},
+    )
+    broken = st.fixed_dictionaries({}, optional={"v": INTS, "seq": JSON, "actor": INTS, "surprise": JSON})
+    envelopes = st.builds(
+        lambda typed, rest, broken: {"type": typed[0], "data": typed[1], **rest, **broken},
+        typed,
+        fields,
+        st.one_of(st.just({}), st.just({}), broken),
+    )
+    as_json = envelopes.map(lambda envelope: json.dumps(envelope).encode())
+    return st.one_of(as_json, as_json.map(lambda raw: raw[: len(raw) // 2]), st.binary(max_size=200))
+
+
+@hypothesis.settings(
+    max_examples=20,
+    deadline=None,
+    # One bridge serves every example, as one serves every record in production.
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_no_room_topic_record_stops_the_bridge_or_the_messages_after_it(running_bridge, data):
+    room_id = f"f{uuid.uuid4().hex[:10]}"
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(groups.room_group(room_id), channel)
+    known = created_json(room_id, f"{room_id}-known", "a message to edit")
+    hostile = data.draw(st.lists(hostile_records(room_id, f"{room_id}-known"), min_size=1, max_size=10))
+    after = created_json(room_id, f"{room_id}-after", "after the fuzz")
+    await asyncio.to_thread(write, room_id, known, *hostile, after)
+
+    async with asyncio.timeout(WAIT):
+        while (frame := await next_frame(layer, channel))["message"]["id"] != f"{room_id}-after":
+            assert frame["type"] in ("message.new", "message.updated")
+    assert frame["seq"] == len(hostile) + 1
+    assert (await eventually_stored(f"{room_id}-after"))["seq"] == len(hostile) + 1
+    assert not running_bridge.task.done()
+    await layer.group_discard(groups.room_group(room_id), channel)
