@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from typing import Any
 
 import bson
+import pymongo
 from django.conf import settings
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -23,6 +25,7 @@ __all__ = [
     "close",
     "collection",
     "database_name",
+    "deadline",
     "drop_collection",
     "drop_database",
     "is_outage",
@@ -70,7 +73,8 @@ def replace_op(filter_: dict[str, Any], document: dict[str, Any], *, upsert: boo
 
 # Server errors that mean "unreachable, shutting down or between primaries" (the retryable
 # codes of the retryable-writes spec): a write that met one succeeds later, unchanged.
-_OUTAGE_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436})
+# 50 (MaxTimeMSExpired) is what a `deadline` that ran out on the server raises.
+_OUTAGE_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436})
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -87,3 +91,9 @@ def check_storable(document: dict[str, Any]) -> None:
     """Raises what storing `document` would raise for its values alone (a date outside what
     BSON holds, an integer over 64 bits, a key it refuses), without asking MongoDB."""
     bson.encode(document)
+
+
+def deadline(seconds: float) -> contextlib.AbstractContextManager[None]:
+    """Operations inside give up after `seconds` in all, finding a server included (the client
+    waits 5 s for one otherwise): for a caller that has better things to do than wait."""
+    return pymongo.timeout(seconds)
