@@ -7,9 +7,10 @@ stops only the store half: live chat goes on, and the history catches up when Mo
 
 Every record is applied or dead-lettered, never the cause of a crash: a store that is down is
 waited for (never a reason to skip); any other failure a record causes puts it on the
-dead-letter topic with the error, and the half goes on. On stop, each half finishes the batch
-in hand (a record waiting for a store that is down stays for the next run), commits what it
-finished, and closes its consumer.
+dead-letter topic with the error, and the half goes on. A change to an older message that the
+fan-out cannot see without MongoDB parks only that room (its partition paused and sought back)
+until MongoDB has it. On stop, each half finishes the batch in hand (a record waiting for a
+store that is down stays for the next run), commits what it finished, and closes its consumer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -26,7 +28,9 @@ from echostream.core import kafka, mongo, redis
 logger = logging.getLogger(__name__)
 
 OUTAGE_RETRY_SECONDS = 1.0
-NOT_STORED_RETRY_SECONDS = 0.1
+# A room whose next event waits for the history is tried again after this, doubling to the most.
+PARKED_RETRY_SECONDS = 0.1
+PARKED_RETRY_MAX_SECONDS = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,9 +57,7 @@ class Stopping(Exception):
 
 def is_outage(exc: BaseException) -> bool:
     """A store (or Kafka, asked for the store half's position) that is down: wait, never skip."""
-    return (
-        mongo.is_outage(exc) or redis.is_outage(exc) or isinstance(exc, OSError | kafka.KafkaException)
-    )  # fmt: skip
+    return mongo.is_outage(exc) or redis.is_outage(exc) or isinstance(exc, OSError | kafka.KafkaException)
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -71,8 +73,6 @@ async def _until_done(action: Callable[[], Awaitable[None]], *, what: str, stop:
         try:
             await action()
             return
-        except projection.NotStoredYet:
-            await _pause(stop, NOT_STORED_RETRY_SECONDS)
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -82,7 +82,8 @@ async def _until_done(action: Callable[[], Awaitable[None]], *, what: str, stop:
 
 async def process(record: kafka.Message, *, half: Half, stop: asyncio.Event) -> str | None:
     """Applies one record of a room topic: None once applied, else why it cannot be (for the
-    dead-letter topic). Waits while a store is down; raises Stopping if the role stops meanwhile."""
+    dead-letter topic). Waits while a store is down; raises Stopping if the role stops meanwhile,
+    and HistoryNotReady if the event must wait for the store half (the caller parks its room)."""
     try:
         event = projector.record_to_event(
             room_id=kafka.room_id_from_topic(record.topic()), offset=record.offset(), value=record.value()
@@ -95,7 +96,7 @@ async def process(record: kafka.Message, *, half: Half, stop: asyncio.Event) -> 
 
     try:
         await _until_done(apply, what=f"{half.role}: event {event.id} at {event.room}@{event.seq}", stop=stop)
-    except Stopping:
+    except (Stopping, projection.HistoryNotReady):
         raise
     except Exception as exc:
         return f"{type(exc).__name__} applying {type(event).__name__} at {event.room}@{event.seq}: {exc}"
@@ -113,8 +114,101 @@ class _Done:
 
     def take(self, partitions: list[kafka.TopicPartition] | None = None) -> list[kafka.TopicPartition]:
         keys = list(self._next) if partitions is None else [(p.topic, p.partition) for p in partitions]
-        return [kafka.TopicPartition(topic, part, self._next.pop((topic, part))) for topic, part in keys
-                if (topic, part) in self._next]  # fmt: skip
+        return [kafka.TopicPartition(*key, self._next.pop(key)) for key in keys if key in self._next]
+
+
+class _Parked:
+    """Partitions whose next record waits for the store half: paused, so that the other rooms
+    go on, and sought back to that record, which comes again once they resume."""
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, int], float] = {}
+        self._resume_at: dict[tuple[str, int], int] = {}
+        self._delay: dict[tuple[str, int], float] = {}
+
+    def park(self, consumer: kafka.Consumer, record: kafka.Message) -> bool:
+        """Parks the record's partition at the record; False if Kafka refused (then wait inline)."""
+        key = (record.topic(), record.partition())
+        position = kafka.TopicPartition(record.topic(), record.partition(), record.offset())
+        try:
+            consumer.pause([position])
+            consumer.seek(position)
+        except kafka.KafkaException as exc:
+            logger.warning("could not park %s[%d]@%d: %s", *key, record.offset(), exc)
+            with contextlib.suppress(kafka.KafkaException):
+                consumer.resume([position])
+            return False
+        delay = self._delay.get(key, PARKED_RETRY_SECONDS / 2) * 2
+        self._delay[key] = min(delay, PARKED_RETRY_MAX_SECONDS)
+        self._until[key] = time.monotonic() + self._delay[key]
+        self._resume_at[key] = record.offset()
+        return True
+
+    def settled(self, record: kafka.Message) -> None:
+        """The record is done: its partition's next wait starts short again."""
+        self._delay.pop((record.topic(), record.partition()), None)
+
+    def passes_over(self, record: kafka.Message) -> bool:
+        """Whether to leave the record for later: its partition is parked, or it is a copy
+        fetched before the seek (the seek brings it again, in order)."""
+        key = (record.topic(), record.partition())
+        if key in self._until:
+            return True
+        expected = self._resume_at.get(key)
+        if expected is None:
+            return False
+        if record.offset() != expected:
+            return True
+        del self._resume_at[key]
+        return False
+
+    def release_due(self, consumer: kafka.Consumer) -> None:
+        now = time.monotonic()
+        due = [key for key, until in self._until.items() if until <= now]
+        for key in due:
+            del self._until[key]
+        if due:
+            consumer.resume([kafka.TopicPartition(topic, partition) for topic, partition in due])
+
+    def forget(self, partitions: list[kafka.TopicPartition]) -> None:
+        for partition in partitions:
+            for state in (self._until, self._resume_at, self._delay):
+                state.pop((partition.topic, partition.partition), None)
+
+
+async def _apply_or_park(
+    record: kafka.Message, *, half: Half, consumer: kafka.Consumer, parked: _Parked, stop: asyncio.Event
+) -> tuple[bool, str | None]:
+    """(parked, error): the record's partition parked to wait for the store half, or the
+    record processed, with why it cannot be applied when it cannot."""
+    while True:
+        try:
+            return False, await process(record, half=half, stop=stop)
+        except projection.HistoryNotReady:
+            if parked.park(consumer, record):
+                return True, None
+            await _pause(stop, PARKED_RETRY_SECONDS)
+
+
+async def _process_batch(
+    batch: list[kafka.Message],
+    *,
+    half: Half,
+    consumer: kafka.Consumer,
+    done: _Done,
+    parked: _Parked,
+    stop: asyncio.Event,
+) -> None:
+    for record in batch:
+        if parked.passes_over(record):
+            continue
+        now_parked, error = await _apply_or_park(record, half=half, consumer=consumer, parked=parked, stop=stop)
+        if now_parked:
+            continue
+        if error is not None:
+            await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role)
+        done.add(record)
+        parked.settled(record)
 
 
 def _commit(consumer: kafka.Consumer, done: _Done, partitions: list[kafka.TopicPartition] | None = None) -> None:
@@ -129,24 +223,22 @@ async def _consume(half: Half, stop: asyncio.Event) -> None:
             await _until_done(half.prepare, what=f"{half.role}: preparing", stop=stop)
         except Stopping:
             return
-    done = _Done()
+    done, parked = _Done(), _Parked()
 
     def on_revoke(consumer: kafka.Consumer, partitions: list[kafka.TopicPartition]) -> None:
         # A partition handed to another bridge (or given up on close) keeps what this one finished.
         _commit(consumer, done, partitions)
+        parked.forget(partitions)
 
     consumer = kafka.make_consumer(group_id=half.group(), **{"max.poll.interval.ms": 600000})
     consumer.subscribe([kafka.room_topic_pattern()], on_revoke=on_revoke)
     logger.info("%s consuming %s", half.role, kafka.room_topic_pattern())
     try:
         while not stop.is_set():
+            parked.release_due(consumer)
             batch = await asyncio.to_thread(kafka.next_batch, consumer)
             with contextlib.suppress(Stopping):
-                for record in batch:
-                    error = await process(record, half=half, stop=stop)
-                    if error is not None:
-                        await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role)
-                    done.add(record)
+                await _process_batch(batch, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
             await asyncio.to_thread(_commit, consumer, done)
     finally:
         await asyncio.to_thread(_commit, consumer, done)

@@ -12,15 +12,20 @@ import asyncio
 import logging
 
 from chat import cache, projector, recent, repository
-from echostream.core import events, groups, kafka
+from echostream.core import events, groups, kafka, mongo
 
 logger = logging.getLogger(__name__)
 
 
-class NotStoredYet(Exception):
+class HistoryNotReady(Exception):
     """The event changes a message the fan-out cannot see yet: it is not among the room's
-    cached recent messages, and MongoDB does not hold every event before this one (the store
-    half is behind, or MongoDB is down). Try again shortly; never show it on a guess."""
+    recent messages cached live, and MongoDB does not hold every event before this one (the
+    store half is behind) or does not answer. Try again later; never show it on a guess."""
+
+
+# The fan-out asks MongoDB only for a change to an older message; waiting longer would hold
+# up every room's live events for one that can wait.
+HISTORY_READ_SECONDS = 0.5
 
 
 # --- The store half: MongoDB ---------------------------------------------------------
@@ -51,15 +56,26 @@ async def do_store_room_event(*, event: events.RoomEvent) -> None:
 async def _current(event: events.MessageEdited | events.MessageDeleted) -> projector.MessageDoc | None:
     """The message an edit or delete changes, as of every event before it in the room."""
     message_id = projector.message_id_of(event)
-    cached = await recent.document(room_id=event.room, message_id=message_id)
+    cached = await recent.live_document(room_id=event.room, message_id=message_id)
     if cached is not None:
         return cached
     # Not among the recent ones: MongoDB knows it once the store half has passed every event
-    # before this one. While MongoDB is down, changes to older messages wait for it.
+    # before this one. While MongoDB is down, changes to older messages wait for it (the
+    # bridge parks that room meanwhile; the other rooms go on).
     stored_until = await asyncio.to_thread(kafka.bridge_store_position, event.room)
     if stored_until is None or stored_until < event.seq:
-        raise NotStoredYet(f"message {message_id} of room {event.room}: stored up to {stored_until}, event {event.seq}")
-    return await repository.get(message_id)
+        raise HistoryNotReady(
+            f"message {message_id} of room {event.room}: stored up to {stored_until}, event {event.seq}"
+        )
+    try:
+        with mongo.deadline(HISTORY_READ_SECONDS):
+            return await repository.get(message_id)
+    except Exception as exc:
+        if mongo.is_outage(exc):
+            raise HistoryNotReady(
+                f"message {message_id} of room {event.room}: MongoDB does not answer ({exc})"
+            ) from exc
+        raise
 
 
 async def _as_shown(event: events.RoomEvent) -> projector.MessageDoc | None:
@@ -88,7 +104,7 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
         return
     # What MongoDB cannot hold is not shown either: the store half dead-letters it too.
     repository.check_storable(document)
-    await recent.put(document)
+    await recent.put(document, live=True)
     await cache.record_last_seq(room_id=event.room, seq=event.seq)
     prev_seq = await cache.swap_last_shown(room_id=event.room, seq=event.seq)
     frame = projector.room_event_frame(

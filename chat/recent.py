@@ -71,16 +71,19 @@ def size() -> int:
     return settings.HISTORY_CACHE_SIZE
 
 
-async def put(message: projector.MessageDoc) -> None:
+async def put(message: projector.MessageDoc, *, live: bool = False) -> None:
+    """Caches the message unless a version at least as new is cached; `live`: the bridge's
+    fan-out made it, by folding every event of the room up to its version in order."""
     order, docs, floor = _keys(message["room"])
     # With the two fields the API shape leaves out, an entry is the whole document: the
-    # bridge's fan-out folds an edit onto it without asking MongoDB.
+    # bridge's fan-out folds an edit onto a live one without asking MongoDB.
     value = json.dumps(
         {
             "version": message["version_seq"],
             "message": projector.to_api(message),
             "sender_id": message["sender_id"],
             "edit_id": message.get("edit_id"),
+            "live": live,
         }
     )
     await redis.client().eval(
@@ -118,15 +121,17 @@ async def page(*, room_id: str, before: int | None, limit: int) -> tuple[list[di
     return messages[-limit:], len(messages) > limit
 
 
-async def document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
-    """The cached message as a document (as MongoDB would hold it); None when not cached whole."""
+async def live_document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
+    """The message as the bridge's fan-out last made it (as MongoDB would hold it); None when
+    the cache holds no such entry. An entry filled from MongoDB does not count: MongoDB may lag
+    behind the fan-out, so that entry may miss a change the fan-out already showed."""
     _, docs, _ = _keys(room_id)
     value = await redis.client().hget(docs, message_id)
     if value is None:
         return None
     cached = json.loads(value)
-    if "sender_id" not in cached:
-        return None  # cached by an older version, without the whole document
+    if not cached.get("live"):
+        return None
     api = cached["message"]
     return {
         "_id": api["id"],

@@ -128,7 +128,7 @@ async def test_fan_out_shows_an_edit_of_a_recent_message_without_the_store(room_
 
 async def test_fan_out_waits_for_the_store_for_a_change_to_a_message_it_cannot_see(room_listener):
     room_id, _, _ = room_listener
-    with pytest.raises(projection.NotStoredYet):
+    with pytest.raises(projection.HistoryNotReady):
         await projection.do_show_room_event(event=edited(room_id, f"{room_id}-old", "new text", seq=7))
 
 

@@ -40,6 +40,20 @@ def created_json(room_id: str, message_id: str, body: str, *, occurred_at: str |
     ).encode()
 
 
+def edited_json(room_id: str, message_id: str, body: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "message.edited",
+            "id": f"edit-{uuid.uuid4().hex}",
+            "room": room_id,
+            "occurred_at": events.now().isoformat(),
+            "actor": "1",
+            "v": 1,
+            "data": {"message_id": message_id, "body": body},
+        }
+    ).encode()
+
+
 def write(room_id: str, *values: bytes) -> None:
     kafka.ensure_room_topic(room_id)
     producer = kafka.make_sync_producer()
@@ -169,15 +183,55 @@ async def test_live_chat_goes_on_while_mongodb_is_unreachable_and_history_catche
         await outage.close()
 
 
+async def test_a_change_to_an_older_message_waits_for_mongodb_without_holding_up_other_rooms(room, settings):
+    room_id, layer, channel = room
+    other_id, other_channel = f"r{uuid.uuid4().hex[:10]}", await layer.new_channel()
+    await layer.group_add(groups.room_group(other_id), other_channel)
+    settings.HISTORY_CACHE_SIZE = 2
+    outage = MongoOutage()
+    await outage.start()
+    outage.end()
+    settings.MONGODB_URI = outage.uri
+    running = Running()
+    try:
+        older = [created_json(room_id, f"{room_id}-old", "original")]
+        older += [created_json(room_id, f"{room_id}-{n}", f"newer {n}") for n in range(3)]
+        await asyncio.to_thread(write, room_id, *older)
+        assert [(await next_frame(layer, channel))["seq"] for _ in older] == [0, 1, 2, 3]
+        await eventually_stored(f"{room_id}-2")
+
+        outage.begin()
+        change = edited_json(room_id, f"{room_id}-old", "changed")
+        await asyncio.to_thread(write, room_id, change, created_json(room_id, f"{room_id}-after", "after the change"))
+        await asyncio.to_thread(write, other_id, created_json(other_id, f"{other_id}-m", "elsewhere"))
+        assert (await next_frame(layer, other_channel))["message"]["body"] == "elsewhere"
+
+        outage.end()
+        frames = [await next_frame(layer, channel) for _ in range(2)]
+        assert [(f["type"], f["seq"], f["prev_seq"], f["message"]["body"]) for f in frames] == [
+            ("message.updated", 4, 3, "changed"),
+            ("message.new", 5, 4, "after the change"),
+        ]
+        assert (await eventually_stored(f"{room_id}-after"))["seq"] == 5
+        assert (await repository.get(f"{room_id}-old"))["body"] == "changed"
+    finally:
+        await running.finish()
+        running.task.result()
+        await outage.close()
+        await layer.group_discard(groups.room_group(other_id), other_channel)
+
+
 class MongoOutage:
-    """A port in front of the real MongoDB that refuses every connection until `end()`,
-    then forwards them: MongoDB unreachable, and back, without touching the shared server."""
+    """A port in front of the real MongoDB that refuses every connection until `end()`, then
+    forwards them until `begin()` cuts them all: MongoDB unreachable, and back, without
+    touching the shared server."""
 
     def __init__(self) -> None:
         self.refused = 0
         self._open = False
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def uri(self) -> str:
@@ -190,12 +244,19 @@ class MongoOutage:
     def end(self) -> None:
         self._open = True
 
+    def begin(self) -> None:
+        self._open = False
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._open:
             self.refused += 1
             writer.close()
             return
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 27017)
+        self._writers.update((writer, upstream_writer))
         for source, target in ((reader, upstream_writer), (upstream_reader, writer)):
             pipe = asyncio.create_task(self._pipe(source, target))
             self._pipes.add(pipe)

@@ -82,7 +82,12 @@ async def test_forgetting_a_room_empties_its_cache(room_id):
     assert await recent.page(room_id=room_id, before=None, limit=2) is None
 
 
-async def test_a_cached_message_reads_back_as_the_whole_document(room_id):
+async def test_a_message_the_fan_out_cached_reads_back_as_the_whole_document(room_id):
     stored = {**message(room_id, 3, "edited"), "edited_at": datetime(2026, 1, 2, tzinfo=UTC), "edit_id": "e9"}
-    await recent.put({**stored, "version_seq": 9})
-    assert await recent.document(room_id=room_id, message_id=f"{room_id}-3") == {**stored, "version_seq": 9}
+    await recent.put({**stored, "version_seq": 9}, live=True)
+    assert await recent.live_document(room_id=room_id, message_id=f"{room_id}-3") == {**stored, "version_seq": 9}
+
+
+async def test_a_message_filled_from_mongodb_is_not_taken_as_the_live_state(room_id):
+    await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
+    assert await recent.live_document(room_id=room_id, message_id=f"{room_id}-0") is None
