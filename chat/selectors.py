@@ -76,6 +76,11 @@ async def message_page(
         # The newest page missed the cache: read enough to fill it for the next reader.
         newest, has_more = await repository.page(room_id=room_id, before=None, after=None, limit=recent.size())
         await recent.fill(room_id=room_id, newest=newest, complete=not has_more)
+        # The cache now holds what MongoDB had and what the bridge showed since, which MongoDB
+        # may not have yet (its store half runs apart from the fan-out): read the newer of each.
+        cached = await recent.page(room_id=room_id, before=before, limit=limit)
+        if cached is not None:
+            return cached
         return [projector.to_api(document) for document in newest[-limit:]], has_more or len(newest) > limit
     documents, has_more = await repository.page(room_id=room_id, before=before, after=after, limit=limit)
     return [projector.to_api(document) for document in documents], has_more

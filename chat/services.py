@@ -218,7 +218,9 @@ async def check_message_change(
     """An edit (with `body`) or a delete (without) that the actor may make."""
     if not await ais_member(user_id=actor_id, room_id=room_id):
         raise SendRefused("forbidden", "You are not a member of that room.")
-    message = await repository.get(message_id)
+    # The live cache first: the bridge shows a message before MongoDB may have it, and a
+    # member may change it at once (while MongoDB is down, too).
+    message = await recent.live_document(room_id=room_id, message_id=message_id) or await repository.get(message_id)
     if message is None or message["room"] != room_id:
         raise SendRefused("invalid", "No such message in that room.")
     if message["deleted"]:

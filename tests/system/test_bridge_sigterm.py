@@ -56,7 +56,7 @@ async def test_sigterm_of_the_bridge_mid_stream_exits_0_and_loses_and_repeats_no
         assert [f for f in await bob.quiet_frames(2.0) if f["type"] == "message.new"] == []
         # Each frame names the one shown before it: across the restart too, the chain has no hole.
         assert [frame["prev_seq"] for frame in frames] == [None] + [frame["seq"] for frame in frames[:-1]]
-        stored = await stored_messages(room["id"])
+        stored = await stored_messages(room["id"], at_least=MESSAGES)
         assert sorted(document["body"] for document in stored) == sorted(acked)
         assert "bridge-fanout stopped" in stack.log_path("bridge").read_text()
     finally:

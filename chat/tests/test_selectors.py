@@ -1,0 +1,32 @@
+"""Chat's reads, against the real MongoDB and Redis."""
+
+import uuid
+
+import pytest
+
+from chat import projection, repository, selectors
+from echostream.core import events, mongo, redis
+
+pytestmark = pytest.mark.usefixtures("services")
+
+
+async def test_the_newest_page_shows_what_the_bridge_showed_before_mongodb_has_it():
+    room_id = f"r{uuid.uuid4().hex[:10]}"
+    await repository.ensure_indexes()
+    common = {"room": room_id, "occurred_at": events.now(), "actor": "1"}
+    made = events.MessageCreated(
+        id=f"{room_id}-m", seq=0, **common, data=events.CreatedData(client_id="c", body="original", sender="alice")
+    )
+    edit = events.MessageEdited(
+        id=f"{room_id}-e", seq=1, **common, data=events.EditedData(message_id=made.id, body="edited")
+    )
+    try:
+        for event in (made, edit):
+            await projection.do_show_room_event(event=event)
+        await projection.do_store_room_event(event=made)  # the store half is one event behind
+
+        messages, has_more = await selectors.message_page(room_id=room_id, before=None, after=None, limit=20)
+        assert ([m["body"] for m in messages], has_more) == (["edited"], False)
+    finally:
+        await mongo.close()
+        await redis.client().aclose()
