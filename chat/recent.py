@@ -18,13 +18,18 @@ from django.conf import settings
 from chat import projector
 from echostream.core import redis
 
-# KEYS: order, docs, floor. ARGV: id, seq, version, json, size.
-# Keeps the newer version of a message, trims to the newest `size`, and raises the
-# floor past what the trim dropped.
+# KEYS: order, docs, floor. ARGV: id, seq, version, json, size, live (1/0).
+# Keeps the newer version of a message (of two at the same version, the fan-out's: the same
+# document, known to be live), trims to the newest `size`, and raises the floor past what
+# the trim dropped.
 _PUT = """
 local current = redis.call('HGET', KEYS[2], ARGV[1])
-if current and cjson.decode(current)['version'] >= tonumber(ARGV[3]) then
-  return 0
+if current then
+  local cached = cjson.decode(current)
+  local version = tonumber(ARGV[3])
+  if cached['version'] > version or (cached['version'] == version and (cached['live'] or ARGV[6] ~= '1')) then
+    return 0
+  end
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
@@ -87,7 +92,7 @@ async def put(message: projector.MessageDoc, *, live: bool = False) -> None:
         }
     )
     await redis.client().eval(
-        _PUT, 3, order, docs, floor, message["_id"], message["seq"], message["version_seq"], value, size()
+        _PUT, 3, order, docs, floor, message["_id"], message["seq"], message["version_seq"], value, size(), int(live)
     )
 
 

@@ -91,3 +91,15 @@ async def test_a_message_the_fan_out_cached_reads_back_as_the_whole_document(roo
 async def test_a_message_filled_from_mongodb_is_not_taken_as_the_live_state(room_id):
     await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
     assert await recent.live_document(room_id=room_id, message_id=f"{room_id}-0") is None
+
+
+async def test_the_fan_out_caching_a_filled_version_again_makes_it_live(room_id):
+    await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
+    await recent.put(message(room_id, 0), live=True)
+    assert (await recent.live_document(room_id=room_id, message_id=f"{room_id}-0"))["version_seq"] == 0
+
+
+async def test_a_fill_never_takes_the_live_mark_from_the_same_version(room_id):
+    await recent.put(message(room_id, 0), live=True)
+    await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
+    assert await recent.live_document(room_id=room_id, message_id=f"{room_id}-0") is not None
