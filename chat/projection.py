@@ -1,5 +1,5 @@
 """Room events into what the bridge keeps: the history in MongoDB (its store half) and what
-the room's members see (its fan-out half).
+the room's members see (its fan-out half); and the history rebuilt from the log.
 
 The halves run as two consumer groups, so each may be ahead of the other; neither needs the
 other to be up. Each is safe to repeat after a crash: storing is idempotent by message id and
@@ -112,3 +112,25 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
     )
     await groups.send_to_room(event.room, frame)
     await cache.remember_shown(event.id)
+
+
+# --- Rebuilding from the log (the replay app's commands) ------------------------------
+
+
+async def do_store_rebuilt(*, messages: list[projector.MessageDoc]) -> tuple[int, list[projector.MessageDoc]]:
+    """Stores messages folded from the log; never replaces a version the live bridge already moved past."""
+    await repository.ensure_indexes()
+    written = await repository.put_all_unless_newer(messages)
+    for room_id in {message["room"] for message in messages}:
+        await recent.forget(room_id)
+    return written
+
+
+async def do_drop_history(*, room_id: str | None) -> None:
+    """Forgets the stored history of one room, or of every room."""
+    if room_id is None:
+        await repository.drop()
+    else:
+        await repository.delete_room(room_id)
+    await recent.forget(room_id)
+    await repository.ensure_indexes()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -12,13 +11,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from chat import cache, projector, ratelimit, recent, repository
+from chat import cache, ratelimit, recent, repository
 from chat.errors import ChatError, NotRoomAdmin
 from chat.models import Membership, Room
 from chat.selectors import ais_member, ais_moderator, is_admin
 from echostream.core import events, groups, kafka
 
-logger = logging.getLogger(__name__)
 User = get_user_model()
 
 # --- Accounts -----------------------------------------------------------------
@@ -248,25 +246,3 @@ async def do_submit_change(*, actor_id: str, change: Change) -> None:
     else:
         event = events.MessageEdited(**common, data=events.EditedData(message_id=change.message_id, body=change.body))
     await kafka.send_inbound(room_id=change.room_id, value=events.encode(event))
-
-
-# --- Rebuilding the projection ----------------------------------------------------------
-
-
-async def do_store_rebuilt(*, messages: list[projector.MessageDoc]) -> tuple[int, list[projector.MessageDoc]]:
-    """Stores messages folded from the log; never replaces a version the live bridge already moved past."""
-    await repository.ensure_indexes()
-    written = await repository.put_all_unless_newer(messages)
-    for room_id in {message["room"] for message in messages}:
-        await recent.forget(room_id)
-    return written
-
-
-async def do_drop_history(*, room_id: str | None) -> None:
-    """Forgets the stored history of one room, or of every room."""
-    if room_id is None:
-        await repository.drop()
-    else:
-        await repository.delete_room(room_id)
-    await recent.forget(room_id)
-    await repository.ensure_indexes()
