@@ -1,6 +1,6 @@
 """Chat's keys in Redis: each room's newest seq, the ids of sends Kafka already
-acknowledged, the ids of events already shown to their room, the seq at which each
-message was first shown, and each room's chain of shown seqs."""
+acknowledged, the ids of events already shown to their room, where each message was
+first seen, and each room's chain of shown seqs."""
 
 from __future__ import annotations
 
@@ -64,25 +64,26 @@ async def was_shown(event_id: str) -> bool:
     return bool(await redis.client().exists(_shown_key(event_id)))
 
 
-# KEYS: the message's key. ARGV: seq, ttl. The first seq claimed stays; returns it.
+# KEYS: the message's key. ARGV: where (room and seq), ttl. The first claim stays; returns it.
 _CLAIM = """
 local first = redis.call('GET', KEYS[1])
 if first then
-  return tonumber(first)
+  return first
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return tonumber(ARGV[1])
+return ARGV[1]
 """
 
 
-def _first_seq_key(message_id: str) -> str:
-    return redis.key("message-first-seq", message_id)
+def _first_seen_key(message_id: str) -> str:
+    return redis.key("message-first-seen", message_id)
 
 
-async def claim_first_seq(*, message_id: str, seq: int) -> int:
-    """The seq at which the message was first created: `seq` unless another seq claimed it
-    first (the same send published twice, whose first copy is the message)."""
-    return int(await redis.client().eval(_CLAIM, 1, _first_seq_key(message_id), seq, FIRST_SEQ_TTL_SECONDS))
+async def claim_first_sight(*, message_id: str, room_id: str, seq: int) -> bool:
+    """Whether the message's creation at (room, seq) is its first: not when another copy was
+    seen first (the same send published twice, or its id reused in another room)."""
+    where = f"{room_id}:{seq}"
+    return await redis.client().eval(_CLAIM, 1, _first_seen_key(message_id), where, FIRST_SEQ_TTL_SECONDS) == where
 
 
 # KEYS: the room's chain. ARGV: seq. Moves the room's last shown seq up to `seq` and returns

@@ -82,7 +82,7 @@ async def _as_shown(event: events.RoomEvent) -> projector.MessageDoc | None:
     """The message as the frame for `event` shows it; None when the event shows nothing."""
     if isinstance(event, events.MessageCreated):
         # The event alone makes the message: live chat needs no MongoDB.
-        if await cache.claim_first_seq(message_id=event.id, seq=event.seq) != event.seq:
+        if not await cache.claim_first_sight(message_id=event.id, room_id=event.room, seq=event.seq):
             logger.info("not showing duplicate of message %s at seq %s", event.id, event.seq)
             return None
         return projector.apply(None, event)

@@ -195,3 +195,11 @@ def test_a_revoked_partition_commits_what_was_finished_in_it_and_nothing_else():
     assert [(p.topic, p.partition, p.offset) for p in revoked] == [("room.a", 0, 6)]
     assert [(p.topic, p.offset) for p in done.take()] == [("room.b", 10)]
     assert done.take() == []
+
+
+async def test_a_message_id_seen_in_another_room_first_is_not_shown_again(room_listener):
+    room_id, layer, channel = room_listener
+    await apply_both(created(f"{room_id}-elsewhere", f"{room_id}-m", "first", seq=0))
+    await apply_both(created(room_id, f"{room_id}-m", "same id, same seq, another room", seq=0))
+    await apply_both(created(room_id, f"{room_id}-n", "next", seq=1))
+    assert (await layer.receive(channel))["frame"]["message"]["body"] == "next"
