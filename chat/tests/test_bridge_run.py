@@ -183,6 +183,30 @@ async def test_live_chat_goes_on_while_mongodb_is_unreachable_and_history_catche
         await outage.close()
 
 
+async def test_a_stop_while_mongodb_is_down_keeps_the_unstored_event_for_the_next_run(room, settings):
+    room_id, layer, channel = room
+    real_uri = settings.MONGODB_URI
+    outage = MongoOutage()
+    await outage.start()
+    settings.MONGODB_URI = outage.uri
+    first = Running()
+    try:
+        await asyncio.to_thread(write, room_id, created_json(room_id, f"{room_id}-m", "kept"))
+        assert (await next_frame(layer, channel))["message"]["body"] == "kept"
+    finally:
+        await first.finish()  # returns: the store half gives up waiting, and commits nothing it did not do
+        first.task.result()
+        await outage.close()
+
+    settings.MONGODB_URI = real_uri
+    second = Running()
+    try:
+        assert (await eventually_stored(f"{room_id}-m"))["body"] == "kept"
+    finally:
+        await second.finish()
+        second.task.result()
+
+
 async def test_a_change_to_an_older_message_waits_for_mongodb_without_holding_up_other_rooms(room, settings):
     room_id, layer, channel = room
     other_id, other_channel = f"r{uuid.uuid4().hex[:10]}", await layer.new_channel()
