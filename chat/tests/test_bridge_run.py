@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -77,7 +78,8 @@ def dead_letters_of(topic: str, count: int) -> list[dict]:
     found: list[dict] = []
     try:
         consumer.subscribe([kafka.deadletter_topic()])
-        for _ in range(WAIT):
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
             record = consumer.poll(1)
             if record is None or record.error() is not None:
                 continue
