@@ -185,6 +185,21 @@ async def test_live_chat_goes_on_while_mongodb_is_unreachable_and_history_catche
         await outage.close()
 
 
+async def test_the_prev_seq_chain_goes_on_across_a_bridge_restart(room):
+    room_id, layer, channel = room
+    chain = []
+    for batch in (["one", "two"], ["three"]):
+        running = Running()
+        try:
+            values = [created_json(room_id, f"{room_id}-{body}", body) for body in batch]
+            await asyncio.to_thread(write, room_id, *values)
+            chain += [((frame := await next_frame(layer, channel))["seq"], frame["prev_seq"]) for _ in batch]
+        finally:
+            await running.finish()
+            running.task.result()
+    assert chain == [(0, None), (1, 0), (2, 1)]
+
+
 async def test_a_stop_while_mongodb_is_down_keeps_the_unstored_event_for_the_next_run(room, settings):
     room_id, layer, channel = room
     real_uri = settings.MONGODB_URI
