@@ -11,7 +11,7 @@ ACKED_SEND_TTL_SECONDS = 24 * 3600
 SHOWN_EVENT_TTL_SECONDS = 6 * 3600
 # A send published twice (a client's retry, a moderation replay) lands within the day
 # in which web remembers its ack.
-FIRST_SEQ_TTL_SECONDS = ACKED_SEND_TTL_SECONDS
+FIRST_SIGHT_TTL_SECONDS = ACKED_SEND_TTL_SECONDS
 
 # Watermarks only move forward, even when a redelivered older event arrives last.
 _RAISE_TO = """
@@ -83,7 +83,7 @@ async def claim_first_sight(*, message_id: str, room_id: str, seq: int) -> bool:
     """Whether the message's creation at (room, seq) is its first: not when another copy was
     seen first (the same send published twice, or its id reused in another room)."""
     where = f"{room_id}:{seq}"
-    return await redis.client().eval(_CLAIM, 1, _first_seen_key(message_id), where, FIRST_SEQ_TTL_SECONDS) == where
+    return await redis.client().eval(_CLAIM, 1, _first_seen_key(message_id), where, FIRST_SIGHT_TTL_SECONDS) == where
 
 
 # KEYS: the room's chain. ARGV: seq. Moves the room's last shown seq up to `seq` and returns

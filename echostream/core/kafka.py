@@ -9,7 +9,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -380,20 +380,20 @@ def _store_probe() -> Consumer:
     return make_consumer(group_id=bridge_store_group())
 
 
-def _committed(probe: Consumer, room_id: str) -> int | None:
+def _committed(probe: Callable[[], Consumer], room_id: str) -> int | None:
     with _probe_lock:
-        (position,) = probe.committed([TopicPartition(room_topic(room_id), 0)], timeout=10)
+        (position,) = probe().committed([TopicPartition(room_topic(room_id), 0)], timeout=10)
     return None if position.offset < 0 else position.offset
 
 
 def bridge_position(room_id: str) -> int | None:
     """The next offset the bridges will show live in the room's topic; None before their first commit."""
-    return _committed(_probe(), room_id)
+    return _committed(_probe, room_id)
 
 
 def bridge_store_position(room_id: str) -> int | None:
     """The next offset the bridges will store in MongoDB from the room's topic; None before their first commit."""
-    return _committed(_store_probe(), room_id)
+    return _committed(_store_probe, room_id)
 
 
 def read_room(room_id: str, *, start: int, end: int) -> Iterator[Message]:
