@@ -2,9 +2,11 @@
 
 MongoDB behind FerretDB reads a whole collection for every query, so opening a
 room must not go there. Per room: a sorted set of message ids by seq, a hash of
-their API shape, and a floor: every message with seq >= floor is cached (-1: the
-room's whole history is). The bridge writes every message it stores; a page the
-cache cannot answer whole goes to MongoDB, and the newest page then fills it.
+their documents (the API shape plus what it leaves out), and a floor: every message
+with seq >= floor is cached (-1: the room's whole history is). The bridge's fan-out
+writes every message it shows, before MongoDB may have it (marked live: the fan-out
+folds later edits onto those); a page the cache cannot answer whole goes to MongoDB,
+and the newest page then fills it.
 """
 
 from __future__ import annotations
