@@ -105,6 +105,10 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
     # What MongoDB cannot hold is not shown either: the store half dead-letters it too.
     repository.check_storable(document)
     await recent.put(document, live=True)
+    if event.seq == 0 and isinstance(event, events.MessageCreated):
+        # A new room's first message: the cache holds its whole history, so history pages and
+        # unread counts come from it, not from a MongoDB that may not have it yet.
+        await recent.mark_whole(event.room)
     await cache.record_last_seq(room_id=event.room, seq=event.seq)
     prev_seq = await cache.swap_last_shown(room_id=event.room, seq=event.seq)
     frame = projector.room_event_frame(

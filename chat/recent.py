@@ -107,6 +107,32 @@ async def fill(*, room_id: str, newest: list[projector.MessageDoc], complete: bo
     await redis.client().eval(_SET_FLOOR, 2, order, floor, proposed, size())
 
 
+async def mark_whole(room_id: str) -> None:
+    """Every message of the room is cached: the bridge just cached its first."""
+    order, _, floor = _keys(room_id)
+    await redis.client().eval(_SET_FLOOR, 2, order, floor, -1, size())
+
+
+async def count_after(*, room_id: str, seq: int, exclude_sender_id: str) -> int | None:
+    """How many messages after `seq`, not deleted, others than `exclude_sender_id` sent; None
+    when the cache cannot tell for sure."""
+    order, docs, floor_key = _keys(room_id)
+    client = redis.client()
+    floor_value = await client.get(floor_key)
+    if floor_value is None or int(floor_value) > seq + 1:
+        return None  # some message after `seq` may be below the floor
+    ids = await client.zrangebyscore(order, f"({seq}", "+inf")
+    values = await client.hmget(docs, ids) if ids else []
+    if any(value is None for value in values):
+        return None  # trimmed between the two reads
+    entries = [json.loads(value) for value in values]
+    if any("sender_id" not in entry for entry in entries):
+        return None  # cached by an older version, without the sender's id
+    return sum(
+        1 for entry in entries if entry["sender_id"] != exclude_sender_id and not entry["message"].get("deleted")
+    )
+
+
 async def page(*, room_id: str, before: int | None, limit: int) -> tuple[list[dict[str, Any]], bool] | None:
     """The newest `limit` messages before `before` (API shape, oldest first) and whether
     older ones exist; None when the cache cannot tell for sure."""

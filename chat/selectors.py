@@ -116,7 +116,11 @@ async def unread_counts(*, user_id: str, last_seqs: dict[str, int | None]) -> di
     for room_id in active:
         mark = marks.get(room_id, -1)
         if last_seqs[room_id] > mark:
-            counts[room_id] = await repository.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
+            # The cache first: it holds what the bridge showed, which MongoDB may not have yet.
+            count = await recent.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
+            if count is None:
+                count = await repository.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
+            counts[room_id] = count
     return counts
 
 

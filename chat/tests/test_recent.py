@@ -103,3 +103,17 @@ async def test_a_fill_never_takes_the_live_mark_from_the_same_version(room_id):
     await recent.put(message(room_id, 0), live=True)
     await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
     assert await recent.live_document(room_id=room_id, message_id=f"{room_id}-0") is not None
+
+
+async def test_unread_messages_are_counted_from_the_cache_when_it_holds_all_after_the_mark(room_id):
+    theirs = [message(room_id, seq) for seq in range(4)]
+    theirs[2] = {**theirs[2], "deleted": True, "body": ""}
+    mine = {**message(room_id, 4), "sender_id": "me"}
+    await recent.fill(room_id=room_id, newest=[*theirs, mine], complete=True)
+    assert await recent.count_after(room_id=room_id, seq=0, exclude_sender_id="me") == 2
+
+
+async def test_the_cache_does_not_count_what_may_lie_below_its_floor(room_id):
+    await recent.fill(room_id=room_id, newest=[message(room_id, seq) for seq in range(10, 14)], complete=False)
+    assert await recent.count_after(room_id=room_id, seq=5, exclude_sender_id="me") is None
+    assert await recent.count_after(room_id=room_id, seq=9, exclude_sender_id="me") == 4

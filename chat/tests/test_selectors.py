@@ -30,3 +30,18 @@ async def test_the_newest_page_shows_what_the_bridge_showed_before_mongodb_has_i
     finally:
         await mongo.close()
         await redis.client().aclose()
+
+
+async def test_a_new_room_s_first_message_is_unread_before_mongodb_has_it():
+    room_id = f"r{uuid.uuid4().hex[:10]}"
+    first = events.MessageCreated(
+        id=f"{room_id}-m", room=room_id, seq=0, occurred_at=events.now(), actor="1",
+        data=events.CreatedData(client_id="c", body="hello", sender="alice"),
+    )  # fmt: skip
+    try:
+        await projection.do_show_room_event(event=first)  # shown; the store half has not run
+        last_seqs = await selectors.last_seqs([room_id])
+        assert await selectors.unread_counts(user_id="2", last_seqs=last_seqs) == {room_id: 1}
+    finally:
+        await mongo.close()
+        await redis.client().aclose()
