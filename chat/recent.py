@@ -154,6 +154,22 @@ async def page(*, room_id: str, before: int | None, limit: int) -> tuple[list[di
     return messages[-limit:], len(messages) > limit
 
 
+async def page_after(*, room_id: str, after: int, limit: int) -> tuple[list[dict[str, Any]], bool] | None:
+    """The oldest `limit` messages after `after` (API shape, oldest first) and whether newer
+    ones exist; None when the cache cannot tell for sure."""
+    order, docs, floor_key = _keys(room_id)
+    client = redis.client()
+    floor_value = await client.get(floor_key)
+    if floor_value is None or int(floor_value) > after + 1:
+        return None  # some message after `after` may be below the floor
+    ids = await client.zrangebyscore(order, f"({after}", "+inf", start=0, num=limit + 1)
+    values = await client.hmget(docs, ids) if ids else []
+    if any(value is None for value in values):
+        return None  # trimmed between the two reads
+    messages = [json.loads(value)["message"] for value in values]
+    return messages[:limit], len(messages) > limit
+
+
 async def live_document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
     """The message as the bridge's fan-out last made it (as MongoDB would hold it); None when
     the cache holds no such entry. An entry filled from MongoDB does not count: MongoDB may lag

@@ -72,6 +72,11 @@ async def message_page(
         cached = await recent.page(room_id=room_id, before=before, limit=limit)
         if cached is not None:
             return cached
+    if after is not None and before is None and limit < recent.size():
+        # Newer than what a client has: what the bridge just showed, which MongoDB may not have yet.
+        cached = await recent.page_after(room_id=room_id, after=after, limit=limit)
+        if cached is not None:
+            return cached
     if after is None and before is None and limit < recent.size():
         # The newest page missed the cache: read enough to fill it for the next reader.
         newest, has_more = await repository.page(room_id=room_id, before=None, after=None, limit=recent.size())

@@ -117,3 +117,10 @@ async def test_the_cache_does_not_count_what_may_lie_below_its_floor(room_id):
     await recent.fill(room_id=room_id, newest=[message(room_id, seq) for seq in range(10, 14)], complete=False)
     assert await recent.count_after(room_id=room_id, seq=5, exclude_sender_id="me") is None
     assert await recent.count_after(room_id=room_id, seq=9, exclude_sender_id="me") == 4
+
+
+async def test_a_page_after_a_seq_comes_from_the_cache_when_it_holds_all_after_it(room_id):
+    await recent.fill(room_id=room_id, newest=[message(room_id, seq) for seq in range(10, 15)], complete=False)
+    assert bodies(await recent.page_after(room_id=room_id, after=10, limit=2)) == ["m11", "m12"]
+    assert (await recent.page_after(room_id=room_id, after=12, limit=5))[1] is False
+    assert await recent.page_after(room_id=room_id, after=5, limit=2) is None

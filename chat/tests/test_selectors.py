@@ -45,3 +45,25 @@ async def test_a_new_room_s_first_message_is_unread_before_mongodb_has_it():
     finally:
         await mongo.close()
         await redis.client().aclose()
+
+
+async def test_a_page_after_a_seq_shows_what_the_bridge_showed_before_mongodb_has_it():
+    room_id = f"r{uuid.uuid4().hex[:10]}"
+    common = {"room": room_id, "occurred_at": events.now(), "actor": "1"}
+    shown = [
+        events.MessageCreated(
+            id=f"{room_id}-{seq}",
+            seq=seq,
+            **common,
+            data=events.CreatedData(client_id=f"c{seq}", body=f"m{seq}", sender="a"),
+        )
+        for seq in range(3)
+    ]
+    try:
+        for event in shown:
+            await projection.do_show_room_event(event=event)  # the store half has not run
+        messages, has_more = await selectors.message_page(room_id=room_id, before=None, after=0, limit=5)
+        assert ([m["body"] for m in messages], has_more) == (["m1", "m2"], False)
+    finally:
+        await mongo.close()
+        await redis.client().aclose()
