@@ -1,49 +1,253 @@
-"""The bridge role: room topics in Kafka -> MongoDB history -> members' sockets.
+"""The bridge role: room topics in Kafka -> members' sockets, and -> MongoDB history.
 
-Offsets are committed only after every event of a batch is stored and sent, so a
-crash replays at most one batch, which the idempotent projection absorbs.
+Two halves in one process, each its own consumer group that commits only what it finished:
+fan-out (`kafka.bridge_group()`, the position resume reads) shows each event to its room and
+keeps the Redis caches; store (`kafka.bridge_store_group()`) writes MongoDB. A MongoDB outage
+stops only the store half: live chat goes on, and the history catches up when MongoDB returns.
+
+Every record is applied or dead-lettered, never the cause of a crash: a store that is down is
+waited for (never a reason to skip); any other failure a record causes puts it on the
+dead-letter topic with the error, and the half goes on. A change to an older message that the
+fan-out cannot see without MongoDB parks only that room (its partition paused and sought back)
+until MongoDB has it. On stop, each half finishes the batch in hand (a record waiting for a
+store that is down stays for the next run), commits what it finished, and closes its consumer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from chat import projector, repository, services
-from echostream.core import events, kafka, mongo, redis
+from chat import projection, projector, repository
+from echostream.core import kafka, mongo, redis
 
 logger = logging.getLogger(__name__)
 
-RETRY_SECONDS = 1.0
+OUTAGE_RETRY_SECONDS = 1.0
+# A room whose next event waits for the history is tried again after this, doubling to the most.
+PARKED_RETRY_SECONDS = 0.1
+PARKED_RETRY_MAX_SECONDS = 5.0
 
 
-async def _apply_until_done(event: events.RoomEvent) -> None:
-    # A store that is down must not turn into a lost event: wait and try again.
+@dataclass(frozen=True, kw_only=True)
+class Half:
+    role: str
+    group: Callable[[], str]
+    apply: Callable[..., Awaitable[None]]
+    # Run before consuming, retried while a store is down.
+    prepare: Callable[[], Awaitable[None]] | None = None
+
+
+FANOUT = Half(role="bridge-fanout", group=kafka.bridge_group, apply=projection.do_show_room_event)
+STORE = Half(
+    role="bridge-store",
+    group=kafka.bridge_store_group,
+    apply=projection.do_store_room_event,
+    prepare=repository.ensure_indexes,
+)
+
+
+class Stopping(Exception):
+    """The role stops while a record waits for a store: the record stays for the next run."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A store (or Kafka, asked for the store half's position) that is down: wait, never skip."""
+    return mongo.is_outage(exc) or redis.is_outage(exc) or isinstance(exc, OSError | kafka.KafkaException)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    if stop.is_set():
+        raise Stopping()
+
+
+async def _until_done(action: Callable[[], Awaitable[None]], *, what: str, stop: asyncio.Event) -> None:
+    """Runs `action` until it succeeds, waiting while a store is down; other errors propagate."""
     while True:
         try:
-            await services.do_apply_room_event(event=event)
+            await action()
             return
-        except (mongo.PyMongoError, redis.RedisError, OSError) as exc:
-            logger.warning("event %s at %s@%s not applied (%s); retrying", event.id, event.room, event.seq, exc)
-            await asyncio.sleep(RETRY_SECONDS)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            logger.warning("%s waits: %s: %s", what, type(exc).__name__, exc)
+            await _pause(stop, OUTAGE_RETRY_SECONDS)
+
+
+async def process(record: kafka.Message, *, half: Half, stop: asyncio.Event) -> str | None:
+    """Applies one record of a room topic: None once applied, else why it cannot be (for the
+    dead-letter topic). Waits while a store is down; raises Stopping if the role stops meanwhile,
+    and HistoryNotReady if the event must wait for the store half (the caller parks its room)."""
+    try:
+        event = projector.record_to_event(
+            room_id=kafka.room_id_from_topic(record.topic()), offset=record.offset(), value=record.value()
+        )
+    except projector.NotARoomEvent as exc:
+        return str(exc)
+
+    async def apply() -> None:
+        await half.apply(event=event)
+
+    try:
+        await _until_done(apply, what=f"{half.role}: event {event.id} at {event.room}@{event.seq}", stop=stop)
+    except (Stopping, projection.HistoryNotReady):
+        raise
+    except Exception as exc:
+        return f"{type(exc).__name__} applying {type(event).__name__} at {event.room}@{event.seq}: {exc}"
+    return None
+
+
+class _Done:
+    """The next offset of each partition whose records this half finished, not yet committed."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, int], int] = {}
+
+    def add(self, record: kafka.Message) -> None:
+        self._next[(record.topic(), record.partition())] = record.offset() + 1
+
+    def take(self, partitions: list[kafka.TopicPartition] | None = None) -> list[kafka.TopicPartition]:
+        keys = list(self._next) if partitions is None else [(p.topic, p.partition) for p in partitions]
+        return [kafka.TopicPartition(*key, self._next.pop(key)) for key in keys if key in self._next]
+
+
+class _Parked:
+    """Partitions whose next record waits for the store half: paused, so that the other rooms
+    go on, and sought back to that record, which comes again once they resume."""
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, int], float] = {}
+        self._resume_at: dict[tuple[str, int], int] = {}
+        self._delay: dict[tuple[str, int], float] = {}
+
+    def park(self, consumer: kafka.Consumer, record: kafka.Message) -> bool:
+        """Parks the record's partition at the record; False if Kafka refused (then wait inline)."""
+        key = (record.topic(), record.partition())
+        position = kafka.TopicPartition(record.topic(), record.partition(), record.offset())
+        try:
+            consumer.pause([position])
+            consumer.seek(position)
+        except kafka.KafkaException as exc:
+            logger.warning("could not park %s[%d]@%d: %s", *key, record.offset(), exc)
+            with contextlib.suppress(kafka.KafkaException):
+                consumer.resume([position])
+            return False
+        delay = self._delay.get(key, PARKED_RETRY_SECONDS / 2) * 2
+        self._delay[key] = min(delay, PARKED_RETRY_MAX_SECONDS)
+        self._until[key] = time.monotonic() + self._delay[key]
+        self._resume_at[key] = record.offset()
+        return True
+
+    def settled(self, record: kafka.Message) -> None:
+        """The record is done: its partition's next wait starts short again."""
+        self._delay.pop((record.topic(), record.partition()), None)
+
+    def passes_over(self, record: kafka.Message) -> bool:
+        """Whether to leave the record for later: its partition is parked, or it is a copy
+        fetched before the seek (the seek brings it again, in order)."""
+        key = (record.topic(), record.partition())
+        if key in self._until:
+            return True
+        expected = self._resume_at.get(key)
+        if expected is None:
+            return False
+        if record.offset() != expected:
+            return True
+        del self._resume_at[key]
+        return False
+
+    def release_due(self, consumer: kafka.Consumer) -> None:
+        now = time.monotonic()
+        due = [key for key, until in self._until.items() if until <= now]
+        for key in due:
+            del self._until[key]
+        if due:
+            consumer.resume([kafka.TopicPartition(topic, partition) for topic, partition in due])
+
+    def forget(self, partitions: list[kafka.TopicPartition]) -> None:
+        for partition in partitions:
+            for state in (self._until, self._resume_at, self._delay):
+                state.pop((partition.topic, partition.partition), None)
+
+
+async def _apply_or_park(
+    record: kafka.Message, *, half: Half, consumer: kafka.Consumer, parked: _Parked, stop: asyncio.Event
+) -> tuple[bool, str | None]:
+    """(parked, error): the record's partition parked to wait for the store half, or the
+    record processed, with why it cannot be applied when it cannot."""
+    while True:
+        try:
+            return False, await process(record, half=half, stop=stop)
+        except projection.HistoryNotReady:
+            if parked.park(consumer, record):
+                return True, None
+            await _pause(stop, PARKED_RETRY_SECONDS)
+
+
+async def _process_batch(
+    batch: list[kafka.Message],
+    *,
+    half: Half,
+    consumer: kafka.Consumer,
+    done: _Done,
+    parked: _Parked,
+    stop: asyncio.Event,
+) -> None:
+    for record in batch:
+        if parked.passes_over(record):
+            continue
+        now_parked, error = await _apply_or_park(record, half=half, consumer=consumer, parked=parked, stop=stop)
+        if now_parked:
+            continue
+        if error is not None:
+            await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role)
+        done.add(record)
+        parked.settled(record)
+
+
+def _commit(consumer: kafka.Consumer, done: _Done, partitions: list[kafka.TopicPartition] | None = None) -> None:
+    offsets = done.take(partitions)
+    if offsets:
+        kafka.commit_done(consumer, offsets)
+
+
+async def _consume(half: Half, stop: asyncio.Event) -> None:
+    if half.prepare is not None:
+        try:
+            await _until_done(half.prepare, what=f"{half.role}: preparing", stop=stop)
+        except Stopping:
+            return
+    done, parked = _Done(), _Parked()
+
+    def on_revoke(consumer: kafka.Consumer, partitions: list[kafka.TopicPartition]) -> None:
+        # A partition handed to another bridge (or given up on close) keeps what this one finished.
+        _commit(consumer, done, partitions)
+        parked.forget(partitions)
+
+    consumer = kafka.make_consumer(group_id=half.group(), **{"max.poll.interval.ms": 600000})
+    consumer.subscribe([kafka.room_topic_pattern()], on_revoke=on_revoke)
+    logger.info("%s consuming %s", half.role, kafka.room_topic_pattern())
+    try:
+        while not stop.is_set():
+            parked.release_due(consumer)
+            batch = await asyncio.to_thread(kafka.next_batch, consumer)
+            with contextlib.suppress(Stopping):
+                await _process_batch(batch, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
+            await asyncio.to_thread(_commit, consumer, done)
+    finally:
+        await asyncio.to_thread(_commit, consumer, done)
+        await asyncio.to_thread(consumer.close)
+        logger.info("%s stopped", half.role)
 
 
 async def run(stop: asyncio.Event) -> None:
-    await repository.ensure_indexes()
-    consumer = kafka.make_consumer(group_id=kafka.bridge_group(), **{"max.poll.interval.ms": 600000})
-    consumer.subscribe([kafka.room_topic_pattern()])
-    logger.info("bridge consuming %s", kafka.room_topic_pattern())
-    try:
-        while not stop.is_set():
-            batch = await asyncio.to_thread(kafka.next_batch, consumer)
-            if not batch:
-                continue
-            for record in batch:
-                event = projector.record_to_event(
-                    room_id=kafka.room_id_from_topic(record.topic()), offset=record.offset(), value=record.value()
-                )
-                if event is not None:
-                    await _apply_until_done(event)
-            await asyncio.to_thread(kafka.commit_done, consumer)
-    finally:
-        await asyncio.to_thread(consumer.close)
+    """Both halves until `stop` is set; each then finishes its batch, commits and closes."""
+    async with asyncio.TaskGroup() as halves:
+        for half in (FANOUT, STORE):
+            halves.create_task(_consume(half, stop))

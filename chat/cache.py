@@ -1,5 +1,6 @@
 """Chat's keys in Redis: each room's newest seq, the ids of sends Kafka already
-acknowledged, and the ids of events already shown to their room."""
+acknowledged, the ids of events already shown to their room, where each message was
+first seen, and each room's chain of shown seqs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from echostream.core import redis
 ACKED_SEND_TTL_SECONDS = 24 * 3600
 # A redelivery comes within a rebalance or a restart of the bridge: hours are plenty.
 SHOWN_EVENT_TTL_SECONDS = 6 * 3600
+# A send published twice (a client's retry, a moderation replay) lands within the day
+# in which web remembers its ack.
+FIRST_SIGHT_TTL_SECONDS = ACKED_SEND_TTL_SECONDS
 
 # Watermarks only move forward, even when a redelivered older event arrives last.
 _RAISE_TO = """
@@ -58,3 +62,53 @@ async def remember_shown(event_id: str) -> None:
 
 async def was_shown(event_id: str) -> bool:
     return bool(await redis.client().exists(_shown_key(event_id)))
+
+
+# KEYS: the message's key. ARGV: where (room and seq), ttl. The first claim stays; returns it.
+_CLAIM = """
+local first = redis.call('GET', KEYS[1])
+if first then
+  return first
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return ARGV[1]
+"""
+
+
+def _first_seen_key(message_id: str) -> str:
+    return redis.key("message-first-seen", message_id)
+
+
+async def claim_first_sight(*, message_id: str, room_id: str, seq: int) -> bool:
+    """Whether the message's creation at (room, seq) is its first: not when another copy was
+    seen first (the same send published twice, or its id reused in another room)."""
+    where = f"{room_id}:{seq}"
+    return await redis.client().eval(_CLAIM, 1, _first_seen_key(message_id), where, FIRST_SIGHT_TTL_SECONDS) == where
+
+
+# KEYS: the room's chain. ARGV: seq. Moves the room's last shown seq up to `seq` and returns
+# the one before it (-1: none). The same seq again (a redelivery after a crash between
+# this and the shown mark) gets the same answer, so the chain a client checks stays whole.
+_SWAP_LAST_SHOWN = """
+local last = tonumber(redis.call('HGET', KEYS[1], 'seq'))
+local seq = tonumber(ARGV[1])
+if last == nil or last < seq then
+  redis.call('HSET', KEYS[1], 'seq', seq, 'prev', last or -1)
+  return last or -1
+end
+if last == seq then
+  return tonumber(redis.call('HGET', KEYS[1], 'prev'))
+end
+return -1
+"""
+
+
+def _shown_chain_key(room_id: str) -> str:
+    return redis.key("room-shown-chain", room_id)
+
+
+async def swap_last_shown(*, room_id: str, seq: int) -> int | None:
+    """Records `seq` as the room's last shown event; the seq shown before it (None: none known,
+    or `seq` is older than the last shown, which only a replay of old events brings)."""
+    previous = int(await redis.client().eval(_SWAP_LAST_SHOWN, 1, _shown_chain_key(room_id), seq))
+    return None if previous < 0 else previous

@@ -6,7 +6,6 @@ room's whole topic. Both get the same documents because both use this function.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,25 +14,24 @@ import msgspec
 from echostream.core import events, wire
 from echostream.core.events import MessageCreated, MessageDeleted, MessageEdited, RoomEvent
 
-logger = logging.getLogger(__name__)
-
 MessageDoc = dict[str, Any]
 
 
-def record_to_event(*, room_id: str, offset: int, value: bytes | None) -> RoomEvent | None:
+class NotARoomEvent(ValueError):
+    """A record of a room's topic that is not an event of that room; the message says why."""
+
+
+def record_to_event(*, room_id: str, offset: int, value: bytes | None) -> RoomEvent:
     """The room event in a record of the room's topic, its seq set to the record's offset;
-    None (and a warning in the log) for a record that is not one."""
+    NotARoomEvent for a record that is not one."""
     try:
         event = events.decode(value or b"")
     except events.InvalidEvent as exc:
-        logger.warning("skipped malformed record in room %s at %d: %s", room_id, offset, exc)
-        return None
+        raise NotARoomEvent(f"malformed record in room {room_id} at {offset}: {exc}") from exc
     if not isinstance(event, RoomEvent):
-        logger.warning("skipped %s record in room %s at %d: not a room event", type(event).__name__, room_id, offset)
-        return None
+        raise NotARoomEvent(f"{type(event).__name__} record in room {room_id} at {offset}: not a room event")
     if event.room != room_id:
-        logger.warning("skipped record in room %s at %d: it names room %s", room_id, offset, event.room)
-        return None
+        raise NotARoomEvent(f"record in room {room_id} at {offset} names room {event.room}")
     return msgspec.structs.replace(event, seq=offset)
 
 
@@ -67,8 +65,9 @@ def apply(message: MessageDoc | None, event: RoomEvent) -> MessageDoc | None:
             "moderation": event.data.moderation,
             "version_seq": event.seq,
         }
-    if message is None or event.seq <= message["version_seq"] or message["deleted"]:
-        # Unknown message, an event already folded in, or a change after a delete.
+    if message is None or event.seq <= message["version_seq"] or message["deleted"] or message["room"] != event.room:
+        # Unknown message, an event already folded in, a change after a delete, or a
+        # record that reaches for another room's message.
         return message
     if isinstance(event, MessageEdited):
         # A republished copy of an older edit comes later in the log than the edit that

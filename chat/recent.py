@@ -2,14 +2,17 @@
 
 MongoDB behind FerretDB reads a whole collection for every query, so opening a
 room must not go there. Per room: a sorted set of message ids by seq, a hash of
-their API shape, and a floor: every message with seq >= floor is cached (-1: the
-room's whole history is). The bridge writes every message it stores; a page the
-cache cannot answer whole goes to MongoDB, and the newest page then fills it.
+their documents (the API shape plus what it leaves out), and a floor: every message
+with seq >= floor is cached (-1: the room's whole history is). The bridge's fan-out
+writes every message it shows, before MongoDB may have it (marked live: the fan-out
+folds later edits onto those); a page the cache cannot answer whole goes to MongoDB,
+and the newest page then fills it.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -17,13 +20,18 @@ from django.conf import settings
 from chat import projector
 from echostream.core import redis
 
-# KEYS: order, docs, floor. ARGV: id, seq, version, json, size.
-# Keeps the newer version of a message, trims to the newest `size`, and raises the
-# floor past what the trim dropped.
+# KEYS: order, docs, floor. ARGV: id, seq, version, json, size, live (1/0).
+# Keeps the newer version of a message (of two at the same version, the fan-out's: the same
+# document, known to be live), trims to the newest `size`, and raises the floor past what
+# the trim dropped.
 _PUT = """
 local current = redis.call('HGET', KEYS[2], ARGV[1])
-if current and cjson.decode(current)['version'] >= tonumber(ARGV[3]) then
-  return 0
+if current then
+  local cached = cjson.decode(current)
+  local version = tonumber(ARGV[3])
+  if cached['version'] > version or (cached['version'] == version and (cached['live'] or ARGV[6] ~= '1')) then
+    return 0
+  end
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
@@ -70,11 +78,23 @@ def size() -> int:
     return settings.HISTORY_CACHE_SIZE
 
 
-async def put(message: projector.MessageDoc) -> None:
+async def put(message: projector.MessageDoc, *, live: bool = False) -> None:
+    """Caches the message unless a version at least as new is cached; `live`: the bridge's
+    fan-out made it, by folding every event of the room up to its version in order."""
     order, docs, floor = _keys(message["room"])
-    value = json.dumps({"version": message["version_seq"], "message": projector.to_api(message)})
+    # With the two fields the API shape leaves out, an entry is the whole document: the
+    # bridge's fan-out folds an edit onto a live one without asking MongoDB.
+    value = json.dumps(
+        {
+            "version": message["version_seq"],
+            "message": projector.to_api(message),
+            "sender_id": message["sender_id"],
+            "edit_id": message.get("edit_id"),
+            "live": live,
+        }
+    )
     await redis.client().eval(
-        _PUT, 3, order, docs, floor, message["_id"], message["seq"], message["version_seq"], value, size()
+        _PUT, 3, order, docs, floor, message["_id"], message["seq"], message["version_seq"], value, size(), int(live)
     )
 
 
@@ -85,6 +105,32 @@ async def fill(*, room_id: str, newest: list[projector.MessageDoc], complete: bo
     order, _, floor = _keys(room_id)
     proposed = -1 if complete or not newest else min(message["seq"] for message in newest)
     await redis.client().eval(_SET_FLOOR, 2, order, floor, proposed, size())
+
+
+async def mark_whole(room_id: str) -> None:
+    """Every message of the room is cached: the bridge just cached its first."""
+    order, _, floor = _keys(room_id)
+    await redis.client().eval(_SET_FLOOR, 2, order, floor, -1, size())
+
+
+async def count_after(*, room_id: str, seq: int, exclude_sender_id: str) -> int | None:
+    """How many messages after `seq`, not deleted, others than `exclude_sender_id` sent; None
+    when the cache cannot tell for sure."""
+    order, docs, floor_key = _keys(room_id)
+    client = redis.client()
+    floor_value = await client.get(floor_key)
+    if floor_value is None or int(floor_value) > seq + 1:
+        return None  # some message after `seq` may be below the floor
+    ids = await client.zrangebyscore(order, f"({seq}", "+inf")
+    values = await client.hmget(docs, ids) if ids else []
+    if any(value is None for value in values):
+        return None  # trimmed between the two reads
+    entries = [json.loads(value) for value in values]
+    if any("sender_id" not in entry for entry in entries):
+        return None  # cached by an older version, without the sender's id
+    return sum(
+        1 for entry in entries if entry["sender_id"] != exclude_sender_id and not entry["message"].get("deleted")
+    )
 
 
 async def page(*, room_id: str, before: int | None, limit: int) -> tuple[list[dict[str, Any]], bool] | None:
@@ -106,6 +152,52 @@ async def page(*, room_id: str, before: int | None, limit: int) -> tuple[list[di
     messages = [json.loads(value)["message"] for value in values]
     messages.reverse()
     return messages[-limit:], len(messages) > limit
+
+
+async def page_after(*, room_id: str, after: int, limit: int) -> tuple[list[dict[str, Any]], bool] | None:
+    """The oldest `limit` messages after `after` (API shape, oldest first) and whether newer
+    ones exist; None when the cache cannot tell for sure."""
+    order, docs, floor_key = _keys(room_id)
+    client = redis.client()
+    floor_value = await client.get(floor_key)
+    if floor_value is None or int(floor_value) > after + 1:
+        return None  # some message after `after` may be below the floor
+    ids = await client.zrangebyscore(order, f"({after}", "+inf", start=0, num=limit + 1)
+    values = await client.hmget(docs, ids) if ids else []
+    if any(value is None for value in values):
+        return None  # trimmed between the two reads
+    messages = [json.loads(value)["message"] for value in values]
+    return messages[:limit], len(messages) > limit
+
+
+async def live_document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
+    """The message as the bridge's fan-out last made it (as MongoDB would hold it); None when
+    the cache holds no such entry. An entry filled from MongoDB does not count: MongoDB may lag
+    behind the fan-out, so that entry may miss a change the fan-out already showed."""
+    _, docs, _ = _keys(room_id)
+    value = await redis.client().hget(docs, message_id)
+    if value is None:
+        return None
+    cached = json.loads(value)
+    if not cached.get("live"):
+        return None
+    api = cached["message"]
+    return {
+        "_id": api["id"],
+        "room": api["room"],
+        "seq": api["seq"],
+        "sender": api["sender"],
+        "sender_id": cached["sender_id"],
+        "body": api["body"],
+        "client_id": api["client_id"],
+        "attachments": api["attachments"],
+        "created_at": datetime.fromisoformat(api["created_at"]),
+        "edited_at": datetime.fromisoformat(api["edited_at"]) if "edited_at" in api else None,
+        "edit_id": cached["edit_id"],
+        "deleted": api.get("deleted", False),
+        "moderation": api.get("moderation"),
+        "version_seq": cached["version"],
+    }
 
 
 async def forget(room_id: str | None = None) -> None:

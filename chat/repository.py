@@ -41,12 +41,27 @@ async def store_new(message: MessageDoc) -> Stored:
     return Stored.NEW
 
 
+def check_storable(message: MessageDoc) -> None:
+    """Raises what storing the message would raise for its values alone (mongo.check_storable)."""
+    mongo.check_storable(message)
+
+
 async def get(message_id: str) -> MessageDoc | None:
     return await _messages().find_one({"_id": message_id})
 
 
-async def replace(message: MessageDoc) -> None:
-    await _messages().replace_one({"_id": message["_id"]}, message, upsert=True)
+async def replace_if_newer(message: MessageDoc) -> bool:
+    """Writes the message unless the stored one already reflects this event or a later one
+    (a rebuild, or another bridge during a rebalance, may have written meanwhile); whether it wrote."""
+    try:
+        await _messages().replace_one(
+            {"_id": message["_id"], "version_seq": {"$lt": message["version_seq"]}}, message, upsert=True
+        )
+    except mongo.DuplicateKeyError:
+        # The filter missed because a version at least as new is stored, so the upsert
+        # collided with it on _id.
+        return False
+    return True
 
 
 async def put_all_unless_newer(messages: list[MessageDoc]) -> tuple[int, list[MessageDoc]]:

@@ -76,10 +76,20 @@ async def message_page(
         cached = await recent.page(room_id=room_id, before=before, limit=limit)
         if cached is not None:
             return cached
+    if after is not None and before is None and limit < recent.size():
+        # Newer than what a client has: what the bridge just showed, which MongoDB may not have yet.
+        cached = await recent.page_after(room_id=room_id, after=after, limit=limit)
+        if cached is not None:
+            return cached
     if after is None and before is None and limit < recent.size():
         # The newest page missed the cache: read enough to fill it for the next reader.
         newest, has_more = await repository.page(room_id=room_id, before=None, after=None, limit=recent.size())
         await recent.fill(room_id=room_id, newest=newest, complete=not has_more)
+        # The cache now holds what MongoDB had and what the bridge showed since, which MongoDB
+        # may not have yet (its store half runs apart from the fan-out): read the newer of each.
+        cached = await recent.page(room_id=room_id, before=before, limit=limit)
+        if cached is not None:
+            return cached
         return [projector.to_api(document) for document in newest[-limit:]], has_more or len(newest) > limit
     documents, has_more = await repository.page(room_id=room_id, before=before, after=after, limit=limit)
     return [projector.to_api(document) for document in documents], has_more
@@ -115,7 +125,11 @@ async def unread_counts(*, user_id: str, last_seqs: dict[str, int | None]) -> di
     for room_id in active:
         mark = marks.get(room_id, -1)
         if last_seqs[room_id] > mark:
-            counts[room_id] = await repository.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
+            # The cache first: it holds what the bridge showed, which MongoDB may not have yet.
+            count = await recent.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
+            if count is None:
+                count = await repository.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
+            counts[room_id] = count
     return counts
 
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from chat import backpressure, cache, projector, ratelimit, recent, repository
+from chat import backpressure, cache, ratelimit, recent, repository
 from chat.errors import ChatError, NotRoomAdmin
 from chat.models import Membership, Room
 from chat.selectors import ais_member, ais_moderator, is_admin
@@ -248,7 +248,9 @@ async def check_message_change(
     await _check_rate(user_id=actor_id, kind="delete" if body is None else "edit")
     if not await ais_member(user_id=actor_id, room_id=room_id):
         raise SendRefused("forbidden", "You are not a member of that room.")
-    message = await repository.get(message_id)
+    # The live cache first: the bridge shows a message before MongoDB may have it, and a
+    # member may change it at once (while MongoDB is down, too).
+    message = await recent.live_document(room_id=room_id, message_id=message_id) or await repository.get(message_id)
     if message is None or message["room"] != room_id:
         raise SendRefused("invalid", "No such message in that room.")
     if message["deleted"]:
@@ -277,77 +279,3 @@ async def do_submit_change(*, actor_id: str, change: Change) -> None:
     else:
         event = events.MessageEdited(**common, data=events.EditedData(**target, body=change.body))
     await kafka.send_inbound(room_id=change.room_id, value=events.encode(event))
-
-
-# --- Projecting room events (the bridge) ----------------------------------------------
-
-
-async def _project(event: events.RoomEvent) -> tuple[projector.MessageDoc | None, bool]:
-    """Store what `event` makes of its message: the document, and whether this call changed it."""
-    if isinstance(event, events.MessageCreated):
-        document = projector.apply(None, event)
-        outcome = await repository.store_new(document)
-        if outcome is repository.Stored.NEW:
-            return document, True
-        if outcome is repository.Stored.DUPLICATE:
-            logger.info("dropped duplicate of message %s at seq %s", event.id, event.seq)
-            return None, False
-        if outcome is repository.Stored.SEQ_TAKEN:
-            logger.error(
-                "room %s: seq %s already holds another message; its topic was re-created. "
-                "Run `python manage.py rebuild_projection --room %s --drop`.",
-                event.room, event.seq, event.room,
-            )  # fmt: skip
-            return None, False
-        return await repository.get(event.id), False
-    current = await repository.get(projector.message_id_of(event))
-    document = projector.apply(current, event)
-    if document is None or document is current:
-        return current, False
-    await repository.replace(document)
-    return document, True
-
-
-async def do_apply_room_event(*, event: events.RoomEvent) -> None:
-    """Fold one room-topic event into the history, then show it to the room's members.
-
-    Safe to repeat after a crash: a redelivered event changes nothing stored, and
-    it is shown again only if the crash came before it was shown.
-    """
-    document, changed = await _project(event)
-    if document is None:
-        return
-    if not changed and (document["version_seq"] != event.seq or await cache.was_shown(event.id)):
-        return
-    await recent.put(document)
-    # prev_seq (delivery slice): a minimal read-then-record; the bridge slice makes it atomic.
-    prev_seq = (await cache.last_seqs([event.room]))[event.room]
-    await cache.record_last_seq(room_id=event.room, seq=event.seq)
-    frame = projector.room_event_frame(
-        new=isinstance(event, events.MessageCreated), seq=event.seq, message=document, prev_seq=prev_seq
-    )
-    await groups.send_to_room(event.room, frame)
-    await cache.remember_shown(event.id)
-    await backpressure.note_shown(occurred_at=event.occurred_at)
-
-
-# --- Rebuilding the projection ----------------------------------------------------------
-
-
-async def do_store_rebuilt(*, messages: list[projector.MessageDoc]) -> tuple[int, list[projector.MessageDoc]]:
-    """Stores messages folded from the log; never replaces a version the live bridge already moved past."""
-    await repository.ensure_indexes()
-    written = await repository.put_all_unless_newer(messages)
-    for room_id in {message["room"] for message in messages}:
-        await recent.forget(room_id)
-    return written
-
-
-async def do_drop_history(*, room_id: str | None) -> None:
-    """Forgets the stored history of one room, or of every room."""
-    if room_id is None:
-        await repository.drop()
-    else:
-        await repository.delete_room(room_id)
-    await recent.forget(room_id)
-    await repository.ensure_indexes()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,8 @@ from echostream.core import delivery, events, kafka, wire
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+STORE_CATCH_UP_SECONDS = 2.0
 
 
 @dataclass(kw_only=True)
@@ -45,6 +48,7 @@ async def replay_room(*, room_id: str, after: int) -> RoomReplay:
     _, next_offset = await _ask_kafka(kafka.room_offsets, room_id, default=(None, None))
     if next_offset is not None and after >= next_offset:
         return RoomReplay(seq=next_offset - 1, reload=True)
+    await _until_stored_as_shown(room_id)
     documents = await messages_changed_after(room_id=room_id, seq=after)
     replay = RoomReplay(seq=max([after, *(document["version_seq"] for document in documents)]))
     keyed = [
@@ -64,6 +68,20 @@ async def replay_room(*, room_id: str, after: int) -> RoomReplay:
             logger.warning("resume of room %s goes without the log from seq %s: %s", room_id, replay.seq + 1, exc)
     replay.frames = delivery.chained(replay.frames, after=after)
     return replay
+
+
+async def _until_stored_as_shown(room_id: str) -> None:
+    """Waits a moment for MongoDB to hold what the bridges showed of the room: they store apart
+    from showing (docs/architecture.md, "The bridge"), so MongoDB may trail by a moment. Then the
+    snapshot compacts it (a message deleted since the cursor never shows its body); past that
+    moment (MongoDB down), the log part covers the difference, one frame per event."""
+    deadline = time.monotonic() + STORE_CATCH_UP_SECONDS
+    shown = await _ask_kafka(kafka.bridge_position, room_id, default=None)
+    while shown is not None and time.monotonic() < deadline:
+        stored = await _ask_kafka(kafka.bridge_store_position, room_id, default=None)
+        if stored is not None and stored >= shown:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _ask_kafka(question: Callable[[str], T], room_id: str, *, default: T) -> T:
@@ -120,7 +138,12 @@ def room_events(room_id: str, *, start: int, end: int) -> Iterator[LoggedEvent]:
     """The room's log between offsets [start, end), decoded; reads Kafka, so call it from a thread."""
     for record in kafka.read_room(room_id, start=start, end=end):
         _, timestamp_ms = record.timestamp()
-        event = projector.record_to_event(room_id=room_id, offset=record.offset(), value=record.value())
+        event: events.RoomEvent | None
+        try:
+            event = projector.record_to_event(room_id=room_id, offset=record.offset(), value=record.value())
+        except projector.NotARoomEvent as exc:
+            logger.warning("skipped %s", exc)
+            event = None
         yield LoggedEvent(seq=record.offset(), timestamp_ms=timestamp_ms, event=event)
 
 

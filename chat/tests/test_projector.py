@@ -101,3 +101,12 @@ def test_a_republished_older_edit_does_not_undo_a_newer_one():
     republished_first = events.MessageEdited(**{**{f: getattr(first, f) for f in first.__struct_fields__}, "seq": 3})
     state = projector.fold([created("m1", 0), first, second, republished_first])
     assert state["m1"]["body"] == "second edit"
+
+
+def test_a_change_naming_another_rooms_message_changes_nothing():
+    message = projector.apply(None, created("m1", 0))
+    foreign = events.MessageEdited(
+        id="e-foreign", room="elsewhere", seq=9, occurred_at=events.now(), actor="1",
+        data=events.EditedData(message_id=message["_id"], body="hijacked"),
+    )  # fmt: skip
+    assert projector.apply(message, foreign) is message

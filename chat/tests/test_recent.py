@@ -80,3 +80,47 @@ async def test_forgetting_a_room_empties_its_cache(room_id):
     await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
     await recent.forget(room_id)
     assert await recent.page(room_id=room_id, before=None, limit=2) is None
+
+
+async def test_a_message_the_fan_out_cached_reads_back_as_the_whole_document(room_id):
+    stored = {**message(room_id, 3, "edited"), "edited_at": datetime(2026, 1, 2, tzinfo=UTC), "edit_id": "e9"}
+    await recent.put({**stored, "version_seq": 9}, live=True)
+    assert await recent.live_document(room_id=room_id, message_id=f"{room_id}-3") == {**stored, "version_seq": 9}
+
+
+async def test_a_message_filled_from_mongodb_is_not_taken_as_the_live_state(room_id):
+    await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
+    assert await recent.live_document(room_id=room_id, message_id=f"{room_id}-0") is None
+
+
+async def test_the_fan_out_caching_a_filled_version_again_makes_it_live(room_id):
+    await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
+    await recent.put(message(room_id, 0), live=True)
+    assert (await recent.live_document(room_id=room_id, message_id=f"{room_id}-0"))["version_seq"] == 0
+
+
+async def test_a_fill_never_takes_the_live_mark_from_the_same_version(room_id):
+    await recent.put(message(room_id, 0), live=True)
+    await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
+    assert await recent.live_document(room_id=room_id, message_id=f"{room_id}-0") is not None
+
+
+async def test_unread_messages_are_counted_from_the_cache_when_it_holds_all_after_the_mark(room_id):
+    theirs = [message(room_id, seq) for seq in range(4)]
+    theirs[2] = {**theirs[2], "deleted": True, "body": ""}
+    mine = {**message(room_id, 4), "sender_id": "me"}
+    await recent.fill(room_id=room_id, newest=[*theirs, mine], complete=True)
+    assert await recent.count_after(room_id=room_id, seq=0, exclude_sender_id="me") == 2
+
+
+async def test_the_cache_does_not_count_what_may_lie_below_its_floor(room_id):
+    await recent.fill(room_id=room_id, newest=[message(room_id, seq) for seq in range(10, 14)], complete=False)
+    assert await recent.count_after(room_id=room_id, seq=5, exclude_sender_id="me") is None
+    assert await recent.count_after(room_id=room_id, seq=9, exclude_sender_id="me") == 4
+
+
+async def test_a_page_after_a_seq_comes_from_the_cache_when_it_holds_all_after_it(room_id):
+    await recent.fill(room_id=room_id, newest=[message(room_id, seq) for seq in range(10, 15)], complete=False)
+    assert bodies(await recent.page_after(room_id=room_id, after=10, limit=2)) == ["m11", "m12"]
+    assert (await recent.page_after(room_id=room_id, after=12, limit=5))[1] is False
+    assert await recent.page_after(room_id=room_id, after=5, limit=2) is None

@@ -72,3 +72,14 @@ async def test_another_message_in_a_taken_seq_slot_is_refused(room_id):
     await repository.store_new(document(room_id, f"{room_id}-a", 0))
     assert await repository.store_new(document(room_id, f"{room_id}-b", 0)) is repository.Stored.SEQ_TAKEN
     assert await repository.get(f"{room_id}-b") is None
+
+
+async def test_an_older_version_never_replaces_a_newer_one(room_id):
+    # A rebuild (or a second bridge during a rebalance) may write after the live bridge moved on.
+    await repository.store_new(document(room_id, f"{room_id}-a", 0))
+    newer = {**document(room_id, f"{room_id}-a", 0, "fifth"), "version_seq": 5}
+    older = {**document(room_id, f"{room_id}-a", 0, "third"), "version_seq": 3}
+    assert await repository.replace_if_newer(newer) is True
+    assert await repository.replace_if_newer(older) is False
+    stored = await repository.get(f"{room_id}-a")
+    assert (stored["version_seq"], stored["body"]) == (5, "fifth")

@@ -6,10 +6,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 
-from chat import services
+from chat import projection, services
 from chat.errors import ChatError
 from chat.models import Membership, Room
-from echostream.core import kafka
+from echostream.core import events, kafka
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("services")]
 User = get_user_model()
@@ -97,3 +97,16 @@ def test_a_send_by_a_non_member_is_forbidden(people):
 def test_a_member_s_good_send_passes_the_checks(people):
     room = services.do_create_group(creator=people[0], name="g", member_usernames=[])
     assert check_send(sender=people[0], room_id=room.id, body="hi").body == "hi"
+
+
+def test_a_message_shown_live_before_mongodb_has_it_can_be_edited_at_once(people):
+    room = services.do_create_group(creator=people[0], name="g", member_usernames=[])
+    shown = events.MessageCreated(
+        id=f"{room.id}-m", room=room.id, seq=0, occurred_at=events.now(), actor=str(people[0].pk),
+        data=events.CreatedData(client_id="c", body="typo", sender=people[0].get_username()),
+    )  # fmt: skip
+    async_to_sync(projection.do_show_room_event)(event=shown)
+    change = async_to_sync(services.check_message_change)(
+        actor_id=str(people[0].pk), room_id=room.id, message_id=shown.id, body="fixed", max_body_chars=4000
+    )
+    assert (change.message_id, change.body) == (shown.id, "fixed")

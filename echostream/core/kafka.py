@@ -9,7 +9,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,8 @@ __all__ = [
     "TopicPartition",
     "bridge_group",
     "bridge_position",
+    "bridge_store_group",
+    "bridge_store_position",
     "commit_done",
     "dead_letter",
     "deadletter_topic",
@@ -82,7 +84,13 @@ def room_id_from_topic(topic: str) -> str:
 
 
 def bridge_group() -> str:
+    # The bridge's fan-out half: what it committed was shown live, so resume reads its position.
     return f"{_prefix()}.bridge"
+
+
+def bridge_store_group() -> str:
+    # The bridge's store half: what it committed is in MongoDB.
+    return f"{_prefix()}.bridge-store"
 
 
 def moderation_group() -> str:
@@ -360,11 +368,15 @@ def next_batch(consumer: Consumer, *, max_records: int = 500, timeout: float = 0
     return records
 
 
-def commit_done(consumer: Consumer) -> None:
-    """Commits the positions after the last batch, which is done; a failure only means the
-    batch may be processed again, which every consumer here absorbs."""
+def commit_done(consumer: Consumer, offsets: list[TopicPartition] | None = None) -> None:
+    """Commits the positions after the last batch, which is done (or `offsets`, the next offset
+    of each partition whose records are done); a failure only means the records may be processed
+    again, which every consumer here absorbs."""
     try:
-        consumer.commit(asynchronous=False)
+        if offsets is None:
+            consumer.commit(asynchronous=False)
+        else:
+            consumer.commit(offsets=offsets, asynchronous=False)
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError._NO_OFFSET:
             logger.warning("offset commit failed (%s); the batch may be processed again", exc)
@@ -402,11 +414,25 @@ def room_offset_at(room_id: str, timestamp_ms: int) -> int | None:
     return None if found.offset < 0 else found.offset
 
 
-def bridge_position(room_id: str) -> int | None:
-    """The next offset the bridges will process in the room's topic; None before their first commit."""
+@functools.cache
+def _store_probe() -> Consumer:
+    return make_consumer(group_id=bridge_store_group())
+
+
+def _committed(probe: Callable[[], Consumer], room_id: str) -> int | None:
     with _probe_lock:
-        (position,) = _probe().committed([TopicPartition(room_topic(room_id), 0)], timeout=10)
+        (position,) = probe().committed([TopicPartition(room_topic(room_id), 0)], timeout=10)
     return None if position.offset < 0 else position.offset
+
+
+def bridge_position(room_id: str) -> int | None:
+    """The next offset the bridges will show live in the room's topic; None before their first commit."""
+    return _committed(_probe, room_id)
+
+
+def bridge_store_position(room_id: str) -> int | None:
+    """The next offset the bridges will store in MongoDB from the room's topic; None before their first commit."""
+    return _committed(_store_probe, room_id)
 
 
 def read_room(room_id: str, *, start: int, end: int) -> Iterator[Message]:

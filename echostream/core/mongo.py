@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from typing import Any
 
+import bson
+import pymongo
 from django.conf import settings
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 __all__ = [
     "ASCENDING",
@@ -18,11 +21,14 @@ __all__ = [
     "BulkWriteError",
     "DuplicateKeyError",
     "PyMongoError",
+    "check_storable",
     "close",
     "collection",
     "database_name",
+    "deadline",
     "drop_collection",
     "drop_database",
+    "is_outage",
     "replace_op",
 ]
 
@@ -63,3 +69,31 @@ async def drop_database() -> None:
 
 def replace_op(filter_: dict[str, Any], document: dict[str, Any], *, upsert: bool) -> ReplaceOne:
     return ReplaceOne(filter_, document, upsert=upsert)
+
+
+# Server errors that mean "unreachable, shutting down or between primaries" (the retryable
+# codes of the retryable-writes spec): a write that met one succeeds later, unchanged.
+# 50 (MaxTimeMSExpired) is what a `deadline` that ran out on the server raises.
+_OUTAGE_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436})
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says MongoDB is down for now (wait and retry), rather than that the
+    operation itself is wrong (retrying would fail the same way forever)."""
+    if isinstance(exc, ConnectionFailure):
+        return True
+    if isinstance(exc, OperationFailure):
+        return exc.code in _OUTAGE_CODES or exc.has_error_label("RetryableWriteError")
+    return False
+
+
+def check_storable(document: dict[str, Any]) -> None:
+    """Raises what storing `document` would raise for its values alone (a date outside what
+    BSON holds, an integer over 64 bits, a key it refuses), without asking MongoDB."""
+    bson.encode(document)
+
+
+def deadline(seconds: float) -> contextlib.AbstractContextManager[None]:
+    """Operations inside give up after `seconds` in all, finding a server included (the client
+    waits 5 s for one otherwise): for a caller that has better things to do than wait."""
+    return pymongo.timeout(seconds)

@@ -8,9 +8,11 @@ import weakref
 
 from django.conf import settings
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["Redis", "RedisError", "client", "key"]
+__all__ = ["Redis", "RedisError", "client", "is_outage", "key"]
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
 
@@ -33,3 +35,8 @@ async def delete_namespace_keys() -> None:
     redis = client()
     async for name in redis.scan_iter(match=key("*"), count=1000):
         await redis.delete(name)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says Redis is unreachable or still loading (wait and retry)."""
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)

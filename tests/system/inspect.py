@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from chat import repository
@@ -27,8 +28,15 @@ def room_topic_events(room_id: str) -> list[tuple[int, events.Event]]:
         consumer.close()
 
 
-async def stored_messages(room_id: str) -> list[dict]:
+async def stored_messages(room_id: str, *, at_least: int = 0) -> list[dict]:
+    """The room's stored messages, once there are `at_least` of them (for up to a minute): the
+    bridge stores apart from showing, so MongoDB may trail what a client just received."""
     try:
-        return await repository.all_of_room(room_id)
+        for _ in range(300):
+            found = await repository.all_of_room(room_id)
+            if len(found) >= at_least:
+                break
+            await asyncio.sleep(0.2)
+        return found
     finally:
         await mongo.close()

@@ -141,7 +141,7 @@ async def test_a_room_whose_topic_was_recreated_is_to_be_reloaded(pair):
     assert done["reload"] == [room_id]
 
 
-async def test_a_malformed_record_on_a_room_topic_is_skipped_and_later_messages_arrive(pair, stack):
+async def test_a_malformed_record_on_a_room_topic_is_dead_lettered_and_later_messages_arrive(pair, stack):
     room_id, alice, bob = pair
     producer = kafka.make_sync_producer()
     producer.produce(kafka.room_topic(room_id), value=b"{this is not an event")
@@ -154,8 +154,8 @@ async def test_a_malformed_record_on_a_room_topic_is_skipped_and_later_messages_
     await send_all(alice, room_id, ["after the garbage"])
     assert (await bob.next_frame("message.new"))["message"]["body"] == "after the garbage"
     bridge_log = stack.log_path("bridge").read_text()
-    assert f"skipped malformed record in room {room_id}" in bridge_log
-    assert f"skipped record in room {room_id}" in bridge_log and "names room another-room" in bridge_log
+    assert f"dead-lettered {kafka.room_topic(room_id)}" in bridge_log
+    assert f"malformed record in room {room_id}" in bridge_log and "names room another-room" in bridge_log
 
 
 async def test_a_live_message_before_the_resume_does_not_overtake_the_replay(pair):

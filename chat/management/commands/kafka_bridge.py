@@ -7,7 +7,10 @@ from chat import bridge
 
 
 class Command(BaseCommand):
-    help = "Consume the room topics: store each event in MongoDB and send it to the room's members."
+    help = (
+        "Consume the room topics twice: show each event to the room's members (fan-out) and store it in "
+        "MongoDB (store). SIGTERM or Ctrl-C: finish the batch in hand, commit, exit 0."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
         asyncio.run(self._run())

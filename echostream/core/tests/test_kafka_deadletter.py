@@ -1,6 +1,7 @@
 """The dead-letter topic, against the real Kafka: a record no consumer can process is kept there with why."""
 
 import base64
+import time
 import uuid
 
 import msgspec
@@ -12,10 +13,12 @@ pytestmark = pytest.mark.usefixtures("services")
 
 
 def _one_record(topic: str, group: str) -> kafka.Message:
+    """The first record of `topic`."""
     consumer = kafka.make_consumer(group_id=group)
     try:
         consumer.subscribe([topic])
-        for _ in range(60):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             record = consumer.poll(1)
             if record is not None and record.error() is None:
                 return record

@@ -4,7 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from chat import services as chat_services
+from chat import projection
 from replay import services
 
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
 
     async def _rebuild(self, bounds: dict[str, tuple[int, int]], *, drop: bool, one_room: object) -> None:
         if drop:
-            await chat_services.do_drop_history(room_id=str(one_room) if one_room else None)
+            await projection.do_drop_history(room_id=str(one_room) if one_room else None)
         written = 0
         conflicts: dict[str, int] = {}
         total = sum(end - oldest for oldest, end in bounds.values())
@@ -55,7 +55,7 @@ class Command(BaseCommand):
                     return logged
 
                 messages = services.fold_room(await asyncio.to_thread(read))
-                stored, refused = await chat_services.do_store_rebuilt(messages=messages)
+                stored, refused = await projection.do_store_rebuilt(messages=messages)
                 written += stored
                 if refused:
                     conflicts[room_id] = len(refused)
