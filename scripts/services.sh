@@ -425,10 +425,13 @@ up_redis() {
     mkdir -p "$REDIS_HOME_DIR"
     say "redis: starting redis-server on $REDIS_HOST:$REDIS_PORT (log: $REDIS_HOME_DIR/redis.log)"
     rm -f "$(pid_file redis)"
+    # The append-only file keeps what Redis holds for delivery (shown marks, acknowledged sends,
+    # the rooms' prev_seq chains) across a restart; without it a restarted Redis can show a
+    # retried message twice (docs/reliability.md).
     # shellcheck disable=SC2094 # redis appends to its log itself once daemonized
     if ! (close_fds; exec redis-server --port "$REDIS_PORT" --bind "$REDIS_HOST" --dir "$REDIS_HOME_DIR" \
         --daemonize yes --pidfile "$(pid_file redis)" --logfile "$REDIS_HOME_DIR/redis.log" \
-        --save '' --appendonly no) >>"$REDIS_HOME_DIR/redis.log" 2>&1 </dev/null; then
+        --save '' --appendonly yes --appendfsync everysec) >>"$REDIS_HOME_DIR/redis.log" 2>&1 </dev/null; then
         tail_log "$REDIS_HOME_DIR/redis.log"
         die "redis: redis-server failed to start; see $REDIS_HOME_DIR/redis.log"
     fi
