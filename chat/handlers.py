@@ -47,16 +47,7 @@ def _rejecter(connection: frames.Connection, frame: dict[str, Any], *, client_id
     message_id = wire.UNSET if frame["type"] == "message.send" else _string(frame, "id")
 
     async def reject(refusal: services.SendRefused) -> None:
-        await connection.send_frame(
-            wire.MessageRejected(
-                client_id=client_id,
-                room=room,
-                id=message_id,
-                reason=refusal.reason,
-                detail=refusal.detail,
-                retry_after=wire.UNSET if refusal.retry_after is None else refusal.retry_after,
-            )
-        )
+        await connection.send_frame(refusal.frame(room=room, client_id=client_id, message_id=message_id))
 
     return reject
 

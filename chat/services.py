@@ -152,7 +152,7 @@ def do_remove_member(*, actor: AbstractBaseUser, room: Room, username: str) -> N
 
 
 class SendRefused(Exception):
-    """A `message.send` that will not be submitted; answered with `message.rejected`."""
+    """A frame that will not be acted on; answered with `message.rejected`."""
 
     def __init__(self, reason: wire.RejectReason, detail: str, *, retry_after: float | None = None) -> None:
         super().__init__(detail)
@@ -161,8 +161,23 @@ class SendRefused(Exception):
         # Seconds to wait before sending again (with `rate_limited`).
         self.retry_after = retry_after
 
+    def frame(
+        self, *, room: str | None, client_id: str | None = None, message_id: str | wire.UnsetType | None = wire.UNSET
+    ) -> wire.MessageRejected:
+        """The `message.rejected` that tells the client, naming what its frame named."""
+        return wire.MessageRejected(
+            client_id=client_id,
+            room=room,
+            id=message_id,
+            reason=self.reason,
+            detail=self.detail,
+            retry_after=wire.UNSET if self.retry_after is None else self.retry_after,
+        )
 
-async def _check_rate(*, user_id: str, kind: ratelimit.Kind) -> None:
+
+async def check_rate(*, user_id: str, kind: ratelimit.Kind) -> None:
+    """Takes one of the user's tokens for this kind of frame; SendRefused (`rate_limited`,
+    with `retry_after`) when none is left."""
     wait = await ratelimit.take_token(user_id=user_id, kind=kind)
     if wait is not None:
         raise SendRefused("rate_limited", f"Too many at once; try again in {wait:g} s.", retry_after=wait)
@@ -211,7 +226,7 @@ async def do_submit_message(*, sender_id: str, sender_name: str, submission: Sub
     message_id = events.message_id_for(room_id=submission.room_id, sender_id=sender_id, client_id=submission.client_id)
     if await cache.was_acked(message_id):
         return  # a retry of a send Kafka already has
-    await _check_rate(user_id=sender_id, kind="send")
+    await check_rate(user_id=sender_id, kind="send")
     event = events.MessageSubmitted(
         id=message_id,
         room=submission.room_id,
@@ -245,7 +260,7 @@ async def check_message_change(
 ) -> Change:
     """An edit (with `body`) or a delete (without) that the actor may make. Counts against the
     actor's rate limit first, so that a flood costs no lookups."""
-    await _check_rate(user_id=actor_id, kind="delete" if body is None else "edit")
+    await check_rate(user_id=actor_id, kind="delete" if body is None else "edit")
     if not await ais_member(user_id=actor_id, room_id=room_id):
         raise SendRefused("forbidden", "You are not a member of that room.")
     # The live cache first: the bridge shows a message before MongoDB may have it, and a

@@ -9,9 +9,9 @@ from typing import Any
 
 from django.conf import settings
 
-from chat import ratelimit
 from chat.selectors import ais_member
-from echostream.core import frames, kafka, wire
+from chat.services import SendRefused, check_rate
+from echostream.core import frames, kafka
 from echostream.core.redis import RedisError
 from presence import services, store
 
@@ -63,20 +63,12 @@ async def handle_receipt(connection: frames.Connection, frame: dict[str, Any]) -
         raise frames.FrameError("invalid_frame", "receipt needs `room` (string) and `seq` (integer >= 0).")
     if kind not in ("delivered", "read"):
         raise frames.FrameError("invalid_frame", "receipt `kind` is `delivered` or `read`.")
-    wait = await ratelimit.take_token(user_id=connection.user_id, kind="receipt")
-    if wait is not None:
-        await connection.send_frame(
-            wire.MessageRejected(
-                client_id=None, room=room_id, reason="rate_limited", detail="Too many receipts.", retry_after=wait
-            )
-        )
-        return
-    if not await ais_member(user_id=connection.user_id, room_id=room_id):
-        await connection.send_frame(
-            wire.MessageRejected(
-                client_id=None, room=room_id, reason="forbidden", detail="You are not a member of that room."
-            )
-        )
+    try:
+        await check_rate(user_id=connection.user_id, kind="receipt")
+        if not await ais_member(user_id=connection.user_id, room_id=room_id):
+            raise SendRefused("forbidden", "You are not a member of that room.")
+    except SendRefused as refusal:
+        await connection.send_frame(refusal.frame(room=room_id))
         return
     try:
         await services.check_receipt_seq(room_id=room_id, seq=seq)
