@@ -222,7 +222,7 @@ async def _from_log(
         elif current is None:
             logger.warning(
                 "resume of room %s leaves out the %s at seq %s: message %s is in neither MongoDB nor the recent cache",
-                room_id, event.type, event.seq, message_id,
+                room_id, event.__struct_config__.tag, event.seq, message_id,
             )  # fmt: skip
         else:
             # Unchanged when the state already shows this event or a later one.
