@@ -51,8 +51,7 @@ async def handle_resume(connection: frames.Connection, frame: dict[str, Any]) ->
 
 
 async def _replay(connection: frames.Connection, cursors: dict[str, int]) -> None:
-    done: dict[str, int] = {}
-    reload: list[str] = []
+    members: dict[str, int] = {}
     for room_id, after in cursors.items():
         if not await ais_member(user_id=connection.user_id, room_id=room_id):
             await connection.send_frame(
@@ -61,7 +60,13 @@ async def _replay(connection: frames.Connection, cursors: dict[str, int]) -> Non
                 )
             )
             continue
-        replay = await services.replay_room(room_id=room_id, after=after)
+        members[room_id] = after
+    # All the rooms at once: one wait for the bridges' store half, however many rooms.
+    replays = await services.replay_rooms(members)
+    done: dict[str, int] = {}
+    reload: list[str] = []
+    for room_id in members:
+        replay = replays[room_id]
         # All of it, even what went out live before: the client's cursor says what it has.
         for replayed in replay.frames:
             await connection.send_frame(replayed)

@@ -30,8 +30,10 @@ __all__ = [
     "TopicPartition",
     "bridge_group",
     "bridge_position",
+    "bridge_positions",
     "bridge_store_group",
     "bridge_store_position",
+    "bridge_store_positions",
     "commit_done",
     "dead_letter",
     "deadletter_topic",
@@ -419,20 +421,40 @@ def _store_probe() -> Consumer:
     return make_consumer(group_id=bridge_store_group())
 
 
-def _committed(probe: Callable[[], Consumer], room_id: str) -> int | None:
+def _committed(probe: Callable[[], Consumer], room_ids: Iterable[str]) -> dict[str, int | None]:
+    """The group's committed position in each room's topic, asked in one call (one round trip
+    under the lock, however many rooms); None for a room before the group's first commit."""
+    rooms = list(room_ids)
+    if not rooms:
+        return {}
     with _probe_lock:
-        (position,) = probe().committed([TopicPartition(room_topic(room_id), 0)], timeout=10)
-    return None if position.offset < 0 else position.offset
+        positions = probe().committed([TopicPartition(room_topic(room_id), 0) for room_id in rooms], timeout=10)
+    by_topic = {position.topic: position for position in positions}
+    answer: dict[str, int | None] = {}
+    for room_id in rooms:
+        position = by_topic.get(room_topic(room_id))
+        answer[room_id] = None if position is None or position.error or position.offset < 0 else position.offset
+    return answer
 
 
 def bridge_position(room_id: str) -> int | None:
     """The next offset the bridges will show live in the room's topic; None before their first commit."""
-    return _committed(_probe, room_id)
+    return _committed(_probe, [room_id])[room_id]
 
 
 def bridge_store_position(room_id: str) -> int | None:
     """The next offset the bridges will store in MongoDB from the room's topic; None before their first commit."""
-    return _committed(_store_probe, room_id)
+    return _committed(_store_probe, [room_id])[room_id]
+
+
+def bridge_positions(room_ids: Iterable[str]) -> dict[str, int | None]:
+    """`bridge_position` of each room, in one call."""
+    return _committed(_probe, room_ids)
+
+
+def bridge_store_positions(room_ids: Iterable[str]) -> dict[str, int | None]:
+    """`bridge_store_position` of each room, in one call."""
+    return _committed(_store_probe, room_ids)
 
 
 def read_room(room_id: str, *, start: int, end: int) -> Iterator[Message]:

@@ -29,6 +29,7 @@ __all__ = [
     "drop_collection",
     "drop_database",
     "is_outage",
+    "ping",
     "replace_op",
 ]
 
@@ -65,6 +66,11 @@ async def close() -> None:
 
 async def drop_database() -> None:
     await _client().drop_database(database_name())
+
+
+async def ping() -> None:
+    """Returns once MongoDB answers; raises what asking it raised (see `is_outage`)."""
+    await _client().admin.command("ping")
 
 
 def replace_op(filter_: dict[str, Any], document: dict[str, Any], *, upsert: bool) -> ReplaceOne:
