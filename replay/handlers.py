@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat import ratelimit
 from chat.selectors import ais_member
+from chat.services import SendRefused, check_rate
 from echostream.core import frames, wire
 from replay import services
 
 MAX_ROOMS_PER_RESUME = 500
-# Room ids are UUIDs; a longer key is no room, and is not echoed back at length.
+# Room ids are 16 hex digits; a longer key is no room, and is not echoed back at length.
 MAX_ROOM_ID_CHARS = 64
 
 
@@ -33,14 +33,11 @@ async def handle_resume(connection: frames.Connection, frame: dict[str, Any]) ->
     # Live frames are held while this runs (see echostream.core.delivery); the socket
     # then drops those the replay covered.
     cursors = _cursors(frame)
-    wait = await ratelimit.take_token(user_id=connection.user_id, kind="resume")
-    if wait is not None:
+    try:
+        await check_rate(user_id=connection.user_id, kind="resume")
+    except SendRefused as refusal:
         # The hold stays until a resume goes through or its grace ends.
-        await connection.send_frame(
-            wire.MessageRejected(
-                client_id=None, room=None, reason="rate_limited", detail="Too many resumes.", retry_after=wait
-            )
-        )
+        await connection.send_frame(refusal.frame(room=None))
         return
     connection.delivery.begin_resume()
     try:
@@ -54,11 +51,8 @@ async def _replay(connection: frames.Connection, cursors: dict[str, int]) -> Non
     members: dict[str, int] = {}
     for room_id, after in cursors.items():
         if not await ais_member(user_id=connection.user_id, room_id=room_id):
-            await connection.send_frame(
-                wire.MessageRejected(
-                    client_id=None, room=room_id, reason="forbidden", detail="You are not a member of that room."
-                )
-            )
+            refusal = SendRefused("forbidden", "You are not a member of that room.")
+            await connection.send_frame(refusal.frame(room=room_id))
             continue
         members[room_id] = after
     # All the rooms at once: one wait for the bridges' store half, however many rooms.
