@@ -17,15 +17,28 @@ from tests.system import test_browser
 from tests.system.stack import Stack
 from tests.system.test_browser import WAIT_MS, Person, pages_stayed_healthy
 from tests.system.test_browser_delivery import dropping
-from tests.system.test_browser_resume import SocketTap, connection_state, history_requests, shows_each_once
+from tests.system.test_browser_resume import (
+    SocketTap,
+    connection_state,
+    edit_through_the_page,
+    history_requests,
+    message_item,
+    shows_each_once,
+)
 
 browser = test_browser.browser
 person = test_browser.person
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=False, databases=[])]
 
-# Two sends at once, then one a second: five sends in a row are three over the limit.
-TIGHT_SENDS = {"RATE_LIMIT_BURST": "2", "RATE_LIMIT_PER_SECOND": "1"}
+# Two sends at once, then one a second: five sends in a row are three over the limit. One edit,
+# then one each 4 seconds: an edit right after another is refused.
+TIGHT_SENDS = {
+    "RATE_LIMIT_BURST": "2",
+    "RATE_LIMIT_PER_SECOND": "1",
+    "RATE_LIMIT_EDIT_BURST": "1",
+    "RATE_LIMIT_EDIT_PER_SECOND": "0.25",
+}
 
 
 @pytest.fixture(scope="module")
@@ -140,4 +153,27 @@ def test_a_resume_refused_with_rate_limited_is_sent_again_on_the_same_socket(per
     assert tap.opened == 1
     assert len(history_requests(bob)) == loads
     expect(connection_state(bob)).to_have_text("online")
+    pages_stayed_healthy(alice, bob)
+
+
+def test_an_edit_refused_with_rate_limited_is_sent_again(person):
+    alice, bob = person("alice"), person("bob")
+    alice.open_dm(bob.username)
+    alice.send_with_enter("one")
+    alice.send_with_enter("two")
+    expect(bob.room_item(alice.username)).to_be_visible(timeout=WAIT_MS)
+    bob.open_room(alice.username)
+    bob.shows_delivered(["one", "two"], [alice.username] * 2)
+
+    edit_through_the_page(alice, "one", "one, edited")
+    edit_through_the_page(alice, "two", "two, edited")
+    # The second came right after the first: refused at first, it says so, and goes again.
+    expect(message_item(alice, "two, edited").locator(".status")).to_have_text("slowed down, retrying…")
+
+    edited = ["one, edited", "two, edited"]
+    for someone in (alice, bob):
+        someone.shows_delivered(edited, [alice.username] * 2)
+        expect(someone.page.locator("#messages .message .edited-mark")).to_have_count(2)
+        expect(someone.page.locator("#messages .message.slowed")).to_have_count(0)
+    assert alice.page.locator("#side-error").text_content() == ""
     pages_stayed_healthy(alice, bob)
