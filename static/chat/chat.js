@@ -400,7 +400,7 @@
       if (retry.kind === "open") {
         for (const [roomId, seq] of state.cursors) if (state.messages.has(roomId)) cursors[roomId] = seq;
       }
-      resume(cursors, retry.kind);
+      if (retry.kind === "open" || Object.keys(cursors).length) resume(cursors, retry.kind);
     }, retryDelayMs(frame));
     state.resumeRetry = retry;
   }
