@@ -9,6 +9,11 @@
 // frame at or below the cursor is a copy already had. Every socket open resumes all
 // loaded rooms in one `resume` frame; the server replays what changed after each
 // cursor and ends with `resume.done`. Messages are kept by id, so copies show once.
+//
+// Rate limits (docs/protocol.md, "Retrying after rate_limited"): a frame refused with
+// `rate_limited` goes again after `retry_after` seconds. A refused send stays pending and
+// keeps its client_id; while a room has refused sends, its sends go one at a time, each
+// once the one before is acknowledged, so that messages keep the order they were written in.
 (() => {
   "use strict";
 
@@ -30,8 +35,9 @@
     cursors: new Map(), // room id -> seq up to which every event is here (the resume cursor)
     loading: new Map(), // room id -> the Map a history load in flight fills
     liveDuringLoad: new Map(), // room id -> highest seq of a live frame that came during its load
-    pending: new Map(), // client_id -> {room, body, status, failed}
-    changes: new Map(), // message id -> {room, kind: "edit"|"delete", body, timer}: unconfirmed
+    pending: new Map(), // client_id -> {room, body, status, failed, held}, in the order written
+    throttled: new Map(), // room id -> {timer, inFlight}: the room's sends wait their turn (rate_limited)
+    changes: new Map(), // message id -> {room, kind: "edit"|"delete", body, timer, slowed}: unconfirmed
     hasMore: new Map(), // room id -> bool (older history exists)
     editing: null, // {id, input} while one of my messages is being edited inline
     confirmingDelete: null, // message id whose delete waits for "yes"
@@ -40,7 +46,9 @@
     socket: null,
     generation: 0, // counts socket opens
     resuming: null, // {rooms: Set of room ids, timer} while resumes are answered
-    resumeKinds: [], // "open" or "gap" per resume in flight, oldest first (answered in order)
+    resumesInFlight: [], // {kind: "open"|"gap", cursors} per resume sent, oldest first (answered in order)
+    resumeRetry: null, // {timer, kind, rooms} while a resume refused with rate_limited waits to go again
+    receiptRetry: null, // timer: a read receipt refused with rate_limited goes again
     everOnline: false,
     backoff: 500,
     reconnectTimer: null,
@@ -237,7 +245,9 @@
   }
 
   function clearPendingOf(message) {
-    if (message.client_id && message.sender === me.username) state.pending.delete(message.client_id);
+    if (message.client_id && message.sender === me.username && state.pending.delete(message.client_id)) {
+      sendSettled(message.room, message.client_id);
+    }
   }
 
   function receive(frame, isNew) {
@@ -298,9 +308,109 @@
 
   function send(body) {
     const clientId = crypto.randomUUID();
-    state.pending.set(clientId, { room: state.current, body, status: "sending…" });
+    const pending = { room: state.current, body, status: "sending…" };
+    state.pending.set(clientId, pending);
+    if (state.throttled.has(pending.room)) hold(pending); // it waits its turn, behind the refused ones
+    else sendPending(clientId, pending);
     renderMessages(true);
-    sendFrame({ type: "message.send", room: state.current, client_id: clientId, body });
+  }
+
+  function sendPending(clientId, pending) {
+    return sendFrame({ type: "message.send", room: pending.room, client_id: clientId, body: pending.body });
+  }
+
+  // --- Retrying after rate_limited ------------------------------------------------------
+  const SLOWED = "sending slowed down, retrying…";
+
+  function retryDelayMs(frame) {
+    const seconds = Number(frame.retry_after);
+    return Math.ceil((Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000);
+  }
+
+  function hold(pending) {
+    pending.held = true;
+    pending.status = SLOWED;
+  }
+
+  // A send refused with rate_limited: it stays pending, and it and the room's later sends
+  // go again, in order, after retry_after.
+  function sendRefused(clientId, frame) {
+    const pending = state.pending.get(clientId);
+    hold(pending);
+    const throttle = state.throttled.get(pending.room) || { timer: null, inFlight: null };
+    state.throttled.set(pending.room, throttle);
+    clearTimeout(throttle.timer);
+    throttle.inFlight = null;
+    throttle.timer = setTimeout(() => releaseHeld(pending.room), retryDelayMs(frame));
+    if (pending.room === state.current) renderMessages(false);
+  }
+
+  // Sends the room's first held send; the next goes when this one is acknowledged.
+  function releaseHeld(roomId) {
+    const throttle = state.throttled.get(roomId);
+    if (!throttle) return;
+    clearTimeout(throttle.timer);
+    throttle.timer = null;
+    const next = [...state.pending].find(([, pending]) => pending.room === roomId && pending.held && !pending.failed);
+    if (!next) {
+      state.throttled.delete(roomId);
+      return;
+    }
+    const [clientId, pending] = next;
+    pending.held = false; // keeps its "slowed down" status until acknowledged
+    throttle.inFlight = clientId;
+    sendPending(clientId, pending); // with the socket down, it goes after the next resume.done
+  }
+
+  // A send got its answer (acknowledged, shown, or refused for good): the next held one goes.
+  function sendSettled(roomId, clientId) {
+    const throttle = state.throttled.get(roomId);
+    if (throttle && throttle.inFlight === clientId) releaseHeld(roomId);
+  }
+
+  // An edit or delete refused with rate_limited goes again after retry_after.
+  function changeRefused(id, frame) {
+    const change = state.changes.get(id);
+    clearTimeout(change.timer);
+    change.slowed = true;
+    change.timer = setTimeout(() => {
+      if (state.changes.get(id) === change) sendChange(id);
+    }, retryDelayMs(frame));
+    if (change.room === state.current) renderMessages(false);
+  }
+
+  // A resume refused with rate_limited (it names no room) goes again after retry_after, from
+  // the cursors as they are then; refusals that come meanwhile are folded into the one retry.
+  function resumeRefused(frame) {
+    const refused = state.resumesInFlight.shift() || { kind: "gap", cursors: {} };
+    if (state.resuming) {
+      clearTimeout(state.resuming.timer); // the retry sets it again
+      state.resuming.timer = null;
+    }
+    const retry = state.resumeRetry || { timer: null, kind: "gap", rooms: {} };
+    clearTimeout(retry.timer);
+    if (refused.kind === "open") retry.kind = "open";
+    Object.assign(retry.rooms, refused.cursors);
+    const socket = state.socket;
+    retry.timer = setTimeout(() => {
+      state.resumeRetry = null;
+      if (state.socket !== socket) return; // a new socket resumes everything anyway
+      const cursors = {};
+      for (const [roomId, seq] of Object.entries(retry.rooms)) cursors[roomId] = state.cursors.get(roomId) ?? seq;
+      if (retry.kind === "open") {
+        for (const [roomId, seq] of state.cursors) if (state.messages.has(roomId)) cursors[roomId] = seq;
+      }
+      if (retry.kind === "open" || Object.keys(cursors).length) resume(cursors, retry.kind);
+    }, retryDelayMs(frame));
+    state.resumeRetry = retry;
+  }
+
+  function receiptRefused(frame) {
+    if (state.receiptRetry) return;
+    state.receiptRetry = setTimeout(() => {
+      state.receiptRetry = null;
+      if (document.visibilityState === "visible") markRead();
+    }, retryDelayMs(frame));
   }
 
   // --- Editing and deleting one's own messages -----------------------------------------
@@ -312,6 +422,7 @@
         : { type: "message.delete", room: change.room, id };
     clearTimeout(change.timer);
     change.timer = null;
+    change.slowed = false;
     if (sendFrame(frame)) {
       change.timer = setTimeout(() => {
         if (state.changes.get(id) !== change) return;
@@ -423,7 +534,13 @@
     }
     const status = document.createElement("span");
     status.className = "status";
-    status.textContent = pending || (change ? (change.kind === "edit" ? "saving…" : "deleting…") : "");
+    if (change && change.slowed) {
+      status.textContent = "slowed down, retrying…";
+      item.classList.add("slowed");
+    } else {
+      status.textContent = pending || (change ? (change.kind === "edit" ? "saving…" : "deleting…") : "");
+    }
+    if (pending === SLOWED) item.classList.add("slowed");
     meta.append(status);
     item.append(meta);
 
@@ -511,7 +628,7 @@
       const editing = !!(state.editing && state.editing.id === message.id && !message.deleted && !change);
       const signature = JSON.stringify([
         message.seq, message.body, !!message.deleted, message.edited_at || null, message.sender,
-        change && [change.kind, change.body], editing, state.confirmingDelete === message.id,
+        change && [change.kind, change.body, !!change.slowed], editing, state.confirmingDelete === message.id,
       ]);
       wanted.push({ key: "m:" + message.id, signature, make: () => messageElement(message, null, change, editing) });
     }
@@ -569,8 +686,9 @@
     clearTimeout(state.pongTimer);
     clearTimeout(state.openTimer);
     if (state.resuming) clearTimeout(state.resuming.timer);
-    state.pongTimer = state.openTimer = state.resuming = null;
-    state.resumeKinds = [];
+    if (state.resumeRetry) clearTimeout(state.resumeRetry.timer);
+    state.pongTimer = state.openTimer = state.resuming = state.resumeRetry = null;
+    state.resumesInFlight = [];
   }
 
   function connect() {
@@ -615,7 +733,7 @@
   // "gap": rooms that missed frames on a socket that stays.
   function resume(cursors, kind) {
     if (!sendFrame({ type: "resume", rooms: cursors })) return;
-    state.resumeKinds.push(kind);
+    state.resumesInFlight.push({ kind, cursors });
     const socket = state.socket;
     if (state.resuming) clearTimeout(state.resuming.timer);
     const rooms = new Set([...(state.resuming ? state.resuming.rooms : []), ...Object.keys(cursors)]);
@@ -628,8 +746,8 @@
   }
 
   function resumeDone(frame) {
-    const kind = state.resumeKinds.shift() || "open";
-    if (state.resuming && !state.resumeKinds.length) {
+    const kind = (state.resumesInFlight.shift() || { kind: "open" }).kind;
+    if (state.resuming && !state.resumesInFlight.length && !state.resumeRetry) {
       clearTimeout(state.resuming.timer);
       state.resuming = null;
     } else if (state.resuming) {
@@ -657,11 +775,14 @@
         .catch((error) => showError(error.message));
     }
     // Sends that were never acknowledged go again; the same client_id makes a retry
-    // harmless. Those the resume showed delivered are no longer pending.
+    // harmless. Those the resume showed delivered are no longer pending. In a room whose
+    // sends were refused with rate_limited they wait their turn, in order.
     for (const [clientId, pending] of state.pending) {
       if (pending.failed) continue;
-      sendFrame({ type: "message.send", room: pending.room, client_id: clientId, body: pending.body });
+      if (state.throttled.has(pending.room)) hold(pending);
+      else sendPending(clientId, pending);
     }
+    for (const [roomId, throttle] of state.throttled) if (!throttle.timer) releaseHeld(roomId);
     resendChanges();
     if (state.current) {
       renderMessages(false);
@@ -707,6 +828,19 @@
     }, PONG_TIMEOUT_MS);
   }
 
+  // A frame refused with rate_limited: what it was is told by what the refusal names.
+  function rateLimited(frame) {
+    if (frame.client_id) {
+      if (state.pending.has(frame.client_id)) sendRefused(frame.client_id, frame);
+    } else if (frame.id) {
+      if (state.changes.has(frame.id)) changeRefused(frame.id, frame);
+    } else if (frame.room) {
+      receiptRefused(frame);
+    } else {
+      resumeRefused(frame);
+    }
+  }
+
   function onFrame(frame) {
     switch (frame.type) {
       case "message.new":
@@ -726,11 +860,15 @@
       }
       case "message.ack":
         setPendingStatus(frame.client_id, "sent");
+        sendSettled(frame.room, frame.client_id);
         break;
       case "message.rejected":
-        if (frame.client_id && state.pending.has(frame.client_id)) {
+        if (frame.reason === "rate_limited") {
+          rateLimited(frame);
+        } else if (frame.client_id && state.pending.has(frame.client_id)) {
           state.pending.get(frame.client_id).failed = true;
           setPendingStatus(frame.client_id, `not sent: ${frame.detail}`);
+          sendSettled(state.pending.get(frame.client_id).room, frame.client_id);
         } else if (frame.id) {
           // An edit or a delete was refused.
           resolveChange(frame.id);
@@ -752,9 +890,14 @@
           showError(frame.detail);
         }
         break;
-      case "error":
+      case "error": {
         showError(frame.detail);
+        // A send of a room whose sends go one at a time was not stored (`unavailable`): it
+        // goes again shortly, still ahead of the others.
+        const throttle = state.throttled.get(state.pending.get(frame.client_id)?.room);
+        if (throttle && throttle.inFlight === frame.client_id) sendRefused(frame.client_id, { retry_after: 1 });
         break;
+      }
       default:
         break;
     }

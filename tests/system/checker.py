@@ -20,7 +20,7 @@ from pymongo.errors import PyMongoError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.protocol import State
 
-from tests.system.client import ChatClient
+from tests.system.client import ChatClient, refused_resume
 from tests.system.inspect import stored_messages
 
 ACK = "ack"
@@ -82,6 +82,8 @@ class Member:
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._resume_retry: asyncio.Task[None] | None = None
+        self.resumes_refused = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -119,6 +121,24 @@ class Member:
             if resume:
                 with contextlib.suppress(ConnectionClosed):
                     await self.chat.send_frame({"type": "resume", "rooms": resume})
+            if not isinstance(frame, Exception) and refused_resume(frame):
+                self._resume_later(frame["retry_after"])
+
+    def _resume_later(self, seconds: float) -> None:
+        """A resume was refused with `rate_limited`: what is still unanswered goes again after
+        `retry_after` (docs/protocol.md, "Retrying after rate_limited")."""
+        self.resumes_refused += 1
+        if self._resume_retry is None or self._resume_retry.done():
+            self._resume_retry = asyncio.create_task(self._resume_again(seconds))
+
+    async def _resume_again(self, seconds: float) -> None:
+        socket = self.chat.socket
+        await asyncio.sleep(seconds)
+        # Before the first resume.done, the refused one may be the socket's opening resume: all rooms.
+        rooms = dict(self.cursors) if not self.ready.is_set() else {room: self.cursors[room] for room in self._resuming}
+        if rooms and not self._closing and self.chat.socket is socket:
+            with contextlib.suppress(ConnectionClosed):
+                await self.chat.send_frame({"type": "resume", "rooms": rooms})
 
     def handle(self, frame: dict[str, Any]) -> dict[str, int] | None:
         """Takes in one frame from the server; the `resume` cursors to send when the frame shows
@@ -189,6 +209,8 @@ class Member:
 
     async def close(self) -> None:
         self._closing = True
+        if self._resume_retry is not None:
+            self._resume_retry.cancel()
         if self._task is not None:
             await self._task
         await self.chat.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -28,6 +30,8 @@ class ChatClient:
         self.username = ""
         self._reader: asyncio.Task[None] | None = None
         self.rooms = RoomCursors()
+        self.resumes_refused = 0  # resumes the server refused with rate_limited (each sent again)
+        self._resume_retry: asyncio.Task[None] | None = None
 
     async def _csrf(self) -> str:
         response = await self.http.get("/api/auth/csrf/")
@@ -71,8 +75,22 @@ class ChatClient:
         self.socket = await connect(ws_url, origin=origin or self.base_url, additional_headers=headers, max_size=None)
         self._reader = asyncio.create_task(self._read())
         if resume and with_session:
-            await self.send_frame({"type": "resume", "rooms": dict(self.rooms.cursors)})
-            await self.next_frame("resume.done")
+            await self._resumed(lambda: dict(self.rooms.cursors), timeout=60)
+
+    async def _resumed(self, rooms: Callable[[], dict[str, int]], *, timeout: float) -> dict[str, Any]:
+        """Sends `resume {rooms: rooms()}` and waits for `resume.done`, dropping the frames before it;
+        a resume refused with `rate_limited` goes again after `retry_after`, from the cursors as they
+        are then (docs/protocol.md, "Retrying after rate_limited")."""
+        async with asyncio.timeout(timeout):
+            while True:
+                await self.send_frame({"type": "resume", "rooms": rooms()})
+                while True:
+                    frame = await self._next()
+                    if frame["type"] == "resume.done":
+                        return frame
+                    if refused_resume(frame):
+                        await asyncio.sleep(frame["retry_after"])
+                        break
 
     async def _read(self) -> None:
         assert self.socket is not None
@@ -158,20 +176,46 @@ class ChatClient:
         and waits for `resume.done`; from then on, a gap makes the client resume by itself."""
         for room_id, seq in cursors.items():
             self.rooms.cursors[room_id] = seq
-        await self.send_frame({"type": "resume", "rooms": cursors})
-        await self.next_frame("resume.done", timeout=60)
+        await self._resumed(lambda: {room_id: self.rooms.cursors[room_id] for room_id in cursors}, timeout=120)
 
     async def _follow(self, frame: dict[str, Any]) -> None:
+        if refused_resume(frame):
+            # Perhaps the resume of a gap: those still unanswered go again after retry_after.
+            self.resumes_refused += 1
+            if self.rooms.awaiting() and (self._resume_retry is None or self._resume_retry.done()):
+                self._resume_retry = asyncio.create_task(self._resume_awaiting_after(frame["retry_after"]))
+            return
         resume_from = self.rooms.take(frame)
         if resume_from is not None and self.socket is not None:
             await self.socket.send(json.dumps({"type": "resume", "rooms": resume_from}))
 
+    async def _resume_awaiting_after(self, seconds: float) -> None:
+        socket = self.socket
+        await asyncio.sleep(seconds)
+        awaiting = self.rooms.awaiting()
+        if awaiting and socket is not None and self.socket is socket:
+            with contextlib.suppress(ConnectionClosed):
+                await socket.send(json.dumps({"type": "resume", "rooms": awaiting}))
+
     async def close(self) -> None:
+        if self._resume_retry is not None:
+            self._resume_retry.cancel()
         if self.socket is not None:
             await self.socket.close()
         if self._reader is not None:
             self._reader.cancel()
         await self.http.aclose()
+
+
+def refused_resume(frame: dict[str, Any]) -> bool:
+    """Whether the frame refuses a `resume` for now: `rate_limited`, naming no send, message or room."""
+    return (
+        frame.get("type") == "message.rejected"
+        and frame.get("reason") == "rate_limited"
+        and frame.get("client_id") is None
+        and frame.get("room") is None
+        and "id" not in frame
+    )
 
 
 def _checked(raw: str | bytes) -> dict[str, Any] | ContractViolation:
@@ -227,6 +271,11 @@ class RoomCursors:
         self.cursors[room_id] = seq
         self.applied.setdefault(room_id, []).append(frame)
         return None
+
+    def awaiting(self) -> dict[str, int]:
+        """The rooms resumed for a gap and not answered yet, from their cursors now: what to resume
+        again when a resume was refused (`rate_limited`)."""
+        return {room_id: self.cursors[room_id] for room_id in self._resuming}
 
     def _resume(self, room_id: str) -> dict[str, int] | None:
         if room_id in self._resuming:

@@ -1,0 +1,179 @@
+"""The chat page under a tight send limit (headless Chromium, a stack of its own): sends refused
+with `rate_limited` stay pending, show that they are slowed down, and go again by themselves after
+`retry_after` with the same client_id; each message ends up sent once, in the order written. A
+resume refused with `rate_limited` goes again too: the page never stays stuck resuming."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import WebSocketRoute, expect
+
+from tests.system import test_browser
+from tests.system.stack import Stack
+from tests.system.test_browser import WAIT_MS, Person, pages_stayed_healthy
+from tests.system.test_browser_delivery import dropping
+from tests.system.test_browser_resume import (
+    SocketTap,
+    connection_state,
+    edit_through_the_page,
+    history_requests,
+    message_item,
+    shows_each_once,
+)
+
+browser = test_browser.browser
+person = test_browser.person
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=False, databases=[])]
+
+# Two sends at once, then one a second: five sends in a row are three over the limit. One edit,
+# then one each 4 seconds: an edit right after another is refused.
+TIGHT_SENDS = {
+    "RATE_LIMIT_BURST": "2",
+    "RATE_LIMIT_PER_SECOND": "1",
+    "RATE_LIMIT_EDIT_BURST": "1",
+    "RATE_LIMIT_EDIT_PER_SECOND": "0.25",
+}
+
+
+@pytest.fixture(scope="module")
+def stack(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """This module's own roles, with the tight send limit."""
+    running = Stack(Path(tmp_path_factory.mktemp("stack-rate-limits")), services_env=TIGHT_SENDS)
+    running.migrate()
+    for role in ("web", "moderation", "bridge"):
+        running.start(role)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def test_sends_over_the_rate_limit_are_retried_and_each_is_sent_once_in_order(person):
+    alice, bob = person("alice"), person("bob")
+    alice.open_dm(bob.username)
+    # The conversation has no message yet: Bob's list shows it once loaded again.
+    bob.page.reload()
+    expect(bob.room_item(alice.username)).to_be_visible(timeout=WAIT_MS)
+    bob.open_room(alice.username)
+
+    sent = [f"quick {n}" for n in range(1, 6)]
+    for body in sent:
+        alice.send_with_enter(body)
+    # Some were refused: they say so on their bubble, and are not failed.
+    slowed = alice.page.locator("#messages .message.pending.slowed .status")
+    expect(slowed.first).to_have_text("sending slowed down, retrying…")
+
+    senders = [alice.username] * len(sent)
+    alice.shows_delivered(sent, senders)
+    bob.shows_delivered(sent, senders)
+    for someone in (alice, bob):
+        shows_each_once(someone, sent)
+        expect(someone.page.locator("#messages .message.slowed")).to_have_count(0)
+        expect(someone.page.locator("#messages .message .status", has_text="not sent")).to_have_count(0)
+
+    # Stored once each, in order: a reload shows the same from history.
+    bob.page.reload()
+    expect(bob.page.locator("#connection-state")).to_have_text("online")
+    bob.open_room(alice.username)
+    bob.shows_delivered(sent, senders)
+    pages_stayed_healthy(alice, bob)
+
+
+class RefusingTap(SocketTap):
+    """A SocketTap that also plays the server refusing the page's next `refuse` resumes with
+    `rate_limited` (those frames never reach the server)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse = 0
+        self.refused: list[dict] = []
+
+    def route(self, socket: WebSocketRoute) -> None:
+        self.opened += 1
+        server = socket.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "resume" and self.refuse > 0:
+                self.refuse -= 1
+                self.refused.append(frame["rooms"])
+                refusal = {"client_id": None, "room": None, "reason": "rate_limited", "retry_after": 0.5}
+                socket.send(json.dumps({"type": "message.rejected", **refusal, "detail": "Too many resumes."}))
+                return
+            server.send(message)
+
+        def to_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            rewrite = self.rewrites.get(frame.get("type"))
+            rewritten = rewrite(frame) if rewrite else frame
+            if rewritten is not None:
+                socket.send(json.dumps(rewritten) if rewrite else message)
+
+        socket.on_message(to_server)
+        server.on_message(to_page)
+
+
+def refusing_tap(someone: Person) -> RefusingTap:
+    tap = RefusingTap()
+    someone.page.route_web_socket(re.compile(r".*/ws/$"), tap.route)
+    someone.page.reload()
+    expect(connection_state(someone)).to_have_text("online")
+    assert tap.opened == 1
+    return tap
+
+
+def test_a_resume_refused_with_rate_limited_is_sent_again_on_the_same_socket(person):
+    alice, bob = person("alice"), person("bob")
+    alice.open_dm(bob.username)
+    alice.send_with_enter("before")
+    tap = refusing_tap(bob)
+    bob.open_room(alice.username)
+    bob.shows_delivered(["before"], [alice.username])
+    loads = len(history_requests(bob))
+
+    # "after" shows that "lost" was lost; the page's resume for it is refused once.
+    tap.refuse = 1
+    dropped: list[str] = []
+    tap.rewrites["message.new"] = dropping({"lost"}, dropped)
+    alice.send_with_enter("lost")
+    alice.send_with_enter("after")
+    shown = ["before", "lost", "after"]
+    bob.shows_delivered(shown, [alice.username] * 3)
+    shows_each_once(bob, shown)
+    assert dropped == ["lost"]
+    assert len(tap.refused) == 1
+    # Caught up by the resume sent again: not by a new socket (the resume timeout's), not by a reload.
+    assert tap.opened == 1
+    assert len(history_requests(bob)) == loads
+    expect(connection_state(bob)).to_have_text("online")
+    pages_stayed_healthy(alice, bob)
+
+
+def test_an_edit_refused_with_rate_limited_is_sent_again(person):
+    alice, bob = person("alice"), person("bob")
+    alice.open_dm(bob.username)
+    alice.send_with_enter("one")
+    alice.send_with_enter("two")
+    expect(bob.room_item(alice.username)).to_be_visible(timeout=WAIT_MS)
+    bob.open_room(alice.username)
+    bob.shows_delivered(["one", "two"], [alice.username] * 2)
+
+    edit_through_the_page(alice, "one", "one, edited")
+    edit_through_the_page(alice, "two", "two, edited")
+    # The second came right after the first: refused at first, it says so, and goes again.
+    expect(message_item(alice, "two, edited").locator(".status")).to_have_text("slowed down, retrying…")
+
+    edited = ["one, edited", "two, edited"]
+    for someone in (alice, bob):
+        someone.shows_delivered(edited, [alice.username] * 2)
+        expect(someone.page.locator("#messages .message .edited-mark")).to_have_count(2)
+        expect(someone.page.locator("#messages .message.slowed")).to_have_count(0)
+    assert alice.page.locator("#side-error").text_content() == ""
+    pages_stayed_healthy(alice, bob)
