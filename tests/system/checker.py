@@ -244,7 +244,10 @@ class Workload:
                 if one.answer == ACK:
                     attempt.acked_at = one.answered_at
                     break
-                if one.answer.startswith("rejected:") or self._stop.is_set():
+                # A send slowed down (rate limit, backpressure) goes again, like the browser's.
+                if (
+                    one.answer.startswith("rejected:") and one.answer != "rejected:rate_limited"
+                ) or self._stop.is_set():
                     break
                 await asyncio.sleep(0.5)
             n += 1
