@@ -287,3 +287,13 @@ class RoomCursors:
 def _contiguous(prev_seq: int | None, cursor: int) -> bool:
     # None: the server knows no earlier event in the room, which is sure only for a client that has none.
     return cursor < 0 if prev_seq is None else prev_seq <= cursor
+
+
+async def milestone(reached: asyncio.Event, sender: asyncio.Task[None]) -> None:
+    """Waits until the sender reaches the milestone; a sender that failed first fails the test."""
+    waiting = asyncio.create_task(reached.wait())
+    await asyncio.wait([waiting, sender], return_when=asyncio.FIRST_COMPLETED)
+    if not reached.is_set():
+        waiting.cancel()
+        sender.result()
+        raise AssertionError("the sender stopped before the milestone")

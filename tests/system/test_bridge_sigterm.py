@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.system.client import ChatClient
+from tests.system.client import ChatClient, milestone
 from tests.system.inspect import stored_messages
 from tests.system.stack import Stack
 
@@ -43,11 +43,11 @@ async def test_sigterm_of_the_bridge_mid_stream_exits_0_and_loses_and_repeats_no
         send_steadily(alice, room["id"], acked, {MESSAGES // 3: stop_at, 2 * MESSAGES // 3: restart_at})
     )
     try:
-        await stop_at.wait()
+        await milestone(stop_at, sender)
         bridge = stack.processes.pop("bridge")
         bridge.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(bridge.wait, 60) == 0
-        await restart_at.wait()
+        await milestone(restart_at, sender)
         stack.start("bridge")
         await sender
 

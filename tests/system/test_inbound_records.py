@@ -14,7 +14,7 @@ import pytest
 
 from echostream.core import events, kafka
 from moderation.tests.kafka_probe import dead_letters
-from tests.system.client import ChatClient
+from tests.system.client import ChatClient, milestone
 from tests.system.inspect import stored_messages
 from tests.system.stack import Stack
 
@@ -122,7 +122,7 @@ async def test_sigterm_of_the_moderation_role_exits_cleanly_and_loses_and_repeat
 
     sender = asyncio.create_task(send_steadily())
     try:
-        await halfway.wait()
+        await milestone(halfway, sender)
         moderation = stack.processes.pop("moderation")
         moderation.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(moderation.wait, 120) == 0
