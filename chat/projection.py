@@ -32,9 +32,14 @@ HISTORY_READ_SECONDS = 0.5
 
 
 async def do_store_room_event(*, event: events.RoomEvent) -> None:
-    """Folds one room-topic event into the stored history."""
+    """Folds one room-topic event into the stored history. What the event makes is checked
+    against what MongoDB can hold before it is written (a failure there is the record's: the
+    bridge dead-letters it), so that any error MongoDB raises after that is taken as the
+    store's, waited out, and never a reason to skip the record (`mongo.is_outage`)."""
     if isinstance(event, events.MessageCreated):
-        outcome = await repository.store_new(projector.apply(None, event))
+        document = projector.apply(None, event)
+        repository.check_storable(document)
+        outcome = await repository.store_new(document)
         if outcome is repository.Stored.DUPLICATE:
             logger.info("dropped duplicate of message %s at seq %s", event.id, event.seq)
         elif outcome is repository.Stored.SEQ_TAKEN:
@@ -47,6 +52,7 @@ async def do_store_room_event(*, event: events.RoomEvent) -> None:
     current = await repository.get(projector.message_id_of(event))
     document = projector.apply(current, event)
     if document is not None and document is not current:
+        repository.check_storable(document)
         await repository.replace_if_newer(document)
 
 
@@ -70,7 +76,7 @@ async def _current(event: events.MessageEdited | events.MessageDeleted) -> proje
     try:
         with mongo.deadline(HISTORY_READ_SECONDS):
             return await repository.get(message_id)
-    except Exception as exc:
+    except mongo.PyMongoError as exc:
         if mongo.is_outage(exc):
             raise HistoryNotReady(
                 f"message {message_id} of room {event.room}: MongoDB does not answer ({exc})"
