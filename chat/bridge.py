@@ -209,7 +209,11 @@ async def _process_batch(
         if now_parked:
             continue
         if error is not None:
-            await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role)
+            try:
+                # Waits while Kafka is down; a stop meanwhile leaves the record for the next run.
+                await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role, stop=stop.is_set)
+            except kafka.DeadLetterStopped:
+                raise Stopping() from None
         done.add(record)
         parked.settled(record)
 

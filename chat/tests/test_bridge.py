@@ -271,3 +271,16 @@ async def test_a_message_id_seen_in_another_room_first_is_not_shown_again(room_l
     await apply_both(created(room_id, f"{room_id}-m", "same id, same seq, another room", seq=0))
     await apply_both(created(room_id, f"{room_id}-n", "next", seq=1))
     assert (await layer.receive(channel))["frame"]["message"]["body"] == "next"
+
+
+async def test_a_record_to_dead_letter_while_kafka_is_down_is_left_uncommitted_on_stop(kafka_unreachable):
+    # Kafka unreachable used to raise KafkaException out of the half, and the task group
+    # cancelled both halves.
+    poison = kafka.Message(topic=kafka.room_topic("r1"), partition=0, offset=9, value=b"garbage")
+    stop, done = asyncio.Event(), bridge._Done()
+    stop.set()
+    with pytest.raises(bridge.Stopping):
+        await bridge._process_batch(
+            [poison], half=bridge.FANOUT, consumer=None, done=done, parked=bridge._Parked(), stop=stop
+        )
+    assert done.take() == []
