@@ -115,7 +115,6 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
         # A new room's first message: the cache holds its whole history, so history pages and
         # unread counts come from it, not from a MongoDB that may not have it yet.
         await recent.mark_whole(event.room)
-    await cache.record_last_seq(room_id=event.room, seq=event.seq)
     prev_seq = await cache.swap_last_shown(room_id=event.room, seq=event.seq)
     frame = projector.room_event_frame(
         new=isinstance(event, events.MessageCreated), seq=event.seq, message=document, prev_seq=prev_seq
