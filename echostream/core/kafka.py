@@ -29,6 +29,7 @@ __all__ = [
     "KafkaException",
     "Message",
     "Producer",
+    "Stop",
     "TopicPartition",
     "bridge_group",
     "bridge_position",
