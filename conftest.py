@@ -54,3 +54,21 @@ def services() -> Iterator[None]:
 def fast_password_hashing(settings: Any) -> None:
     # Real hashing costs half a second a user; tests that make users need none of it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def kafka_unreachable(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Kafka clients made from here on point at a closed port (Kafka itself keeps running for
+    the other tests): the dead-letter topic and producer are made again, and again after."""
+    from echostream.core import kafka
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.KAFKA_BOOTSTRAP_SERVERS = f"127.0.0.1:{port}"
+    monkeypatch.setattr(kafka, "_deadletter_topics_made", set(), raising=False)
+    kafka._admin.cache_clear()
+    kafka._deadletter_producer.cache_clear()
+    yield
+    kafka._admin.cache_clear()
+    kafka._deadletter_producer.cache_clear()

@@ -56,7 +56,10 @@ class Stopping(Exception):
 
 
 def is_outage(exc: BaseException) -> bool:
-    """A store (or Kafka, asked for the store half's position) that is down: wait, never skip."""
+    """A store (or Kafka, asked for the store half's position) that cannot do it for now: wait,
+    never skip. Any MongoDB error but a duplicate key (the store half checks first what MongoDB
+    can hold, and a failure there is the record's) and any Redis error but a value its client
+    cannot encode."""
     return mongo.is_outage(exc) or redis.is_outage(exc) or isinstance(exc, OSError | kafka.KafkaException)
 
 
@@ -206,7 +209,11 @@ async def _process_batch(
         if now_parked:
             continue
         if error is not None:
-            await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role)
+            try:
+                # Waits while Kafka is down; a stop meanwhile leaves the record for the next run.
+                await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role, stop=stop.is_set)
+            except kafka.DeadLetterStopped:
+                raise Stopping() from None
         done.add(record)
         parked.settled(record)
 

@@ -1,6 +1,6 @@
-"""Chat's keys in Redis: each room's newest seq, the ids of sends Kafka already
-acknowledged, the ids of events already shown to their room, where each message was
-first seen, and each room's chain of shown seqs."""
+"""Chat's keys in Redis: the ids of sends Kafka already acknowledged, the ids of events
+already shown to their room, where each message was first seen, and each room's chain of
+shown seqs (whose head is the room's newest shown seq: `last_seqs`)."""
 
 from __future__ import annotations
 
@@ -12,32 +12,6 @@ SHOWN_EVENT_TTL_SECONDS = 6 * 3600
 # A send published twice (a client's retry, a moderation replay) lands within the day
 # in which web remembers its ack.
 FIRST_SIGHT_TTL_SECONDS = ACKED_SEND_TTL_SECONDS
-
-# Watermarks only move forward, even when a redelivered older event arrives last.
-_RAISE_TO = """
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
-if current == nil or current < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-end
-return 1
-"""
-
-
-def _last_seq_key() -> str:
-    return redis.key("room-last-seq")
-
-
-async def record_last_seq(*, room_id: str, seq: int) -> None:
-    await redis.client().eval(_RAISE_TO, 1, _last_seq_key(), room_id, seq)
-
-
-async def last_seqs(room_ids: list[str]) -> dict[str, int | None]:
-    if not room_ids:
-        return {}
-    values = await redis.client().hmget(_last_seq_key(), room_ids)
-    return {
-        room_id: int(value) if value is not None else None for room_id, value in zip(room_ids, values, strict=False)
-    }
 
 
 def _acked_key(message_id: str) -> str:
@@ -112,3 +86,14 @@ async def swap_last_shown(*, room_id: str, seq: int) -> int | None:
     or `seq` is older than the last shown, which only a replay of old events brings)."""
     previous = int(await redis.client().eval(_SWAP_LAST_SHOWN, 1, _shown_chain_key(room_id), seq))
     return None if previous < 0 else previous
+
+
+async def last_seqs(room_ids: list[str]) -> dict[str, int | None]:
+    """Each room's last shown seq, as its chain holds it (None: nothing shown that Redis knows)."""
+    if not room_ids:
+        return {}
+    async with redis.client().pipeline(transaction=False) as pipe:
+        for room_id in room_ids:
+            pipe.hget(_shown_chain_key(room_id), "seq")
+        values = await pipe.execute()
+    return {room_id: int(value) if value is not None else None for room_id, value in zip(room_ids, values, strict=True)}

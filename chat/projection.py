@@ -32,9 +32,14 @@ HISTORY_READ_SECONDS = 0.5
 
 
 async def do_store_room_event(*, event: events.RoomEvent) -> None:
-    """Folds one room-topic event into the stored history."""
+    """Folds one room-topic event into the stored history. What the event makes is checked
+    against what MongoDB can hold before it is written (a failure there is the record's: the
+    bridge dead-letters it), so that any error MongoDB raises after that is taken as the
+    store's, waited out, and never a reason to skip the record (`mongo.is_outage`)."""
     if isinstance(event, events.MessageCreated):
-        outcome = await repository.store_new(projector.apply(None, event))
+        document = projector.apply(None, event)
+        repository.check_storable(document)
+        outcome = await repository.store_new(document)
         if outcome is repository.Stored.DUPLICATE:
             logger.info("dropped duplicate of message %s at seq %s", event.id, event.seq)
         elif outcome is repository.Stored.SEQ_TAKEN:
@@ -47,6 +52,7 @@ async def do_store_room_event(*, event: events.RoomEvent) -> None:
     current = await repository.get(projector.message_id_of(event))
     document = projector.apply(current, event)
     if document is not None and document is not current:
+        repository.check_storable(document)
         await repository.replace_if_newer(document)
 
 
@@ -70,7 +76,7 @@ async def _current(event: events.MessageEdited | events.MessageDeleted) -> proje
     try:
         with mongo.deadline(HISTORY_READ_SECONDS):
             return await repository.get(message_id)
-    except Exception as exc:
+    except mongo.PyMongoError as exc:
         if mongo.is_outage(exc):
             raise HistoryNotReady(
                 f"message {message_id} of room {event.room}: MongoDB does not answer ({exc})"
@@ -109,7 +115,6 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
         # A new room's first message: the cache holds its whole history, so history pages and
         # unread counts come from it, not from a MongoDB that may not have it yet.
         await recent.mark_whole(event.room)
-    await cache.record_last_seq(room_id=event.room, seq=event.seq)
     prev_seq = await cache.swap_last_shown(room_id=event.room, seq=event.seq)
     frame = projector.room_event_frame(
         new=isinstance(event, events.MessageCreated), seq=event.seq, message=document, prev_seq=prev_seq

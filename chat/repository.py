@@ -90,10 +90,6 @@ async def delete_room(room_id: str) -> None:
     await _messages().delete_many({"room": room_id})
 
 
-async def all_of_room(room_id: str) -> list[MessageDoc]:
-    return await _messages().find({"room": room_id}).sort("seq", mongo.ASCENDING).to_list(length=None)
-
-
 async def page(*, room_id: str, before: int | None, after: int | None, limit: int) -> tuple[list[MessageDoc], bool]:
     """Up to `limit` messages of a room, oldest first, and whether more lie beyond.
 

@@ -96,14 +96,15 @@ async def message_page(
 
 
 async def last_seqs(room_ids: list[str]) -> dict[str, int | None]:
-    """Each room's newest seq: from the Redis cache, else from the history."""
+    """Each room's newest seq: the last the bridge showed (the head of the room's chain in
+    Redis), else the newest message in the history. A read: it writes nothing (only the
+    bridge's fan-out moves the chain, which `prev_seq` hangs on)."""
     known = await cache.last_seqs(room_ids)
     for room_id, seq in known.items():
         if seq is None:
             newest, _ = await repository.page(room_id=room_id, before=None, after=None, limit=1)
             if newest:
                 known[room_id] = newest[-1]["seq"]
-                await cache.record_last_seq(room_id=room_id, seq=known[room_id])
     return known
 
 

@@ -199,10 +199,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.send_frame(wire.RoomHead(room=room_id, seq=seq))
 
     async def _refresh_groups_forever(self) -> None:
+        # Each refresh is tried on its own: a Redis error must not end the refreshes for good
+        # (the socket would silently drop out of every group at channels_redis's group expiry).
         while True:
             await asyncio.sleep(GROUP_REFRESH_SECONDS)
             for group in [groups.user_group(self.user_id), *self.room_groups]:
-                await self.channel_layer.group_add(group, self.channel_name)
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                except Exception as exc:
+                    logger.warning("could not refresh %s in %s (next try in %ss): %s", self.channel_name, group,
+                                   GROUP_REFRESH_SECONDS, exc)  # fmt: skip
 
     async def _sync_room_groups(self) -> None:
         wanted = {groups.room_group(room_id) for room_id in await aroom_ids_of(user_id=self.user_id)}

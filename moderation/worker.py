@@ -87,7 +87,11 @@ def judge(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
     # Whatever the record makes the checks raise is the record's doing: it is set aside
     # with the error rather than allowed to stop the worker at every restart.
     except Exception as exc:
-        kafka.dead_letter(record, error=f"{type(exc).__name__}: {exc}", role=ROLE)
+        try:
+            # Waits while Kafka is down; a stop meanwhile leaves the batch uncommitted.
+            kafka.dead_letter(record, error=f"{type(exc).__name__}: {exc}", role=ROLE, stop=stop)
+        except kafka.DeadLetterStopped:
+            raise Abandoned from exc
         return None
 
 

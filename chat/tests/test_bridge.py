@@ -1,6 +1,7 @@
 """Reading records off a room topic, and the bridge's two halves applying room events
 (against the real MongoDB, Redis and channel layer)."""
 
+import asyncio
 import uuid
 from datetime import datetime
 
@@ -172,19 +173,86 @@ async def test_fan_out_refuses_what_mongodb_could_not_store(room_listener):
         (pymongo.errors.AutoReconnect("connection reset"), True),
         (pymongo.errors.NetworkTimeout("timed out"), True),
         (pymongo.errors.OperationFailure("shutting down", code=11600), True),
+        # FerretDB's backend (PostgreSQL down, SQLite busy, a full disk): InternalError.
+        (pymongo.errors.OperationFailure("backend failed", code=1, details={"codeName": "InternalError"}), True),
+        # What the store half meets after it checked the document itself is MongoDB's doing.
+        (pymongo.errors.WriteError("document failed validation", code=121), True),
+        (pymongo.errors.OperationFailure("bad value", code=2), True),
         (redis_exceptions.ConnectionError("refused"), True),
         (redis_exceptions.TimeoutError("timed out"), True),
+        (redis_exceptions.BusyLoadingError("LOADING Redis is loading the dataset in memory"), True),
+        (redis_exceptions.OutOfMemoryError("OOM command not allowed when used memory > 'maxmemory'"), True),
+        (redis_exceptions.ReadOnlyError("READONLY You can't write against a read only replica."), True),
+        (redis_exceptions.MasterDownError("MASTERDOWN Link with MASTER is down"), True),
+        (redis_exceptions.ResponseError("BUSY Redis is busy running a script"), True),
+        (redis_exceptions.ResponseError("WRONGTYPE"), True),
         (ConnectionRefusedError(), True),
+        (pymongo.errors.DuplicateKeyError("E11000 duplicate key"), False),
         (OverflowError("date value out of range"), False),
         (bson.errors.InvalidDocument("key must not start with '$'"), False),
-        (pymongo.errors.WriteError("document failed validation", code=121), False),
-        (pymongo.errors.OperationFailure("bad value", code=2), False),
-        (redis_exceptions.ResponseError("WRONGTYPE"), False),
+        (pymongo.errors.DocumentTooLarge("over 16 MB"), False),
+        (redis_exceptions.DataError("Invalid input of type: 'dict'"), False),
         (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), False),
     ],
 )
 def test_only_a_store_that_is_down_is_waited_for(error, outage):
     assert bridge.is_outage(error) is outage
+
+
+def room_record(room_id: str, event: events.RoomEvent, offset: int) -> kafka.Message:
+    return kafka.Message(topic=kafka.room_topic(room_id), partition=0, offset=offset, value=events.encode(event))
+
+
+def failing_once(monkeypatch, module, name: str, error: Exception) -> list[Exception]:
+    """Makes `module.name` raise `error` the first time, then behave; returns what it raised."""
+    real, raised = getattr(module, name), []
+
+    async def flaky(*args, **kwargs):
+        if not raised:
+            raised.append(error)
+            raise error
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, flaky)
+    return raised
+
+
+async def test_the_store_half_waits_out_a_ferretdb_backend_failure_rather_than_dead_letter(room_listener, monkeypatch):
+    room_id, _, _ = room_listener
+    monkeypatch.setattr(bridge, "OUTAGE_RETRY_SECONDS", 0.01)
+    backend_down = pymongo.errors.OperationFailure(
+        "PostgreSQL: connection refused", code=1, details={"codeName": "InternalError"}
+    )
+    raised = failing_once(monkeypatch, repository, "store_new", backend_down)
+    message_id = uuid.uuid4().hex
+    record = room_record(room_id, created(room_id, message_id, "kept", seq=None), offset=0)
+    assert await bridge.process(record, half=bridge.STORE, stop=asyncio.Event()) is None
+    assert raised == [backend_down]
+    assert (await repository.get(message_id))["body"] == "kept"
+
+
+async def test_the_store_half_refuses_what_mongodb_could_not_store_before_writing(room_listener, monkeypatch):
+    room_id, _, _ = room_listener
+
+    async def never(*args, **kwargs):
+        raise AssertionError("wrote a document MongoDB cannot hold")
+
+    monkeypatch.setattr(repository, "store_new", never)
+    poison = created(room_id, f"{room_id}-p", seq=0)
+    poison.occurred_at = datetime.fromisoformat("0001-01-01T00:00:00+14:00")
+    with pytest.raises(OverflowError):
+        await projection.do_store_room_event(event=poison)
+
+
+async def test_the_fan_out_waits_out_redis_refusing_writes_rather_than_dead_letter(room_listener, monkeypatch):
+    room_id, layer, channel = room_listener
+    monkeypatch.setattr(bridge, "OUTAGE_RETRY_SECONDS", 0.01)
+    oom = redis_exceptions.OutOfMemoryError("OOM command not allowed when used memory > 'maxmemory'.")
+    raised = failing_once(monkeypatch, groups, "send_to_room", oom)
+    record = room_record(room_id, created(room_id, uuid.uuid4().hex, "shown", seq=None), offset=0)
+    assert await bridge.process(record, half=bridge.FANOUT, stop=asyncio.Event()) is None
+    assert raised == [oom]
+    assert (await layer.receive(channel))["frame"]["message"]["body"] == "shown"
 
 
 def test_a_revoked_partition_commits_what_was_finished_in_it_and_nothing_else():
@@ -203,3 +271,16 @@ async def test_a_message_id_seen_in_another_room_first_is_not_shown_again(room_l
     await apply_both(created(room_id, f"{room_id}-m", "same id, same seq, another room", seq=0))
     await apply_both(created(room_id, f"{room_id}-n", "next", seq=1))
     assert (await layer.receive(channel))["frame"]["message"]["body"] == "next"
+
+
+async def test_a_record_to_dead_letter_while_kafka_is_down_is_left_uncommitted_on_stop(kafka_unreachable):
+    # Kafka unreachable used to raise KafkaException out of the half, and the task group
+    # cancelled both halves.
+    poison = kafka.Message(topic=kafka.room_topic("r1"), partition=0, offset=9, value=b"garbage")
+    stop, done = asyncio.Event(), bridge._Done()
+    stop.set()
+    with pytest.raises(bridge.Stopping):
+        await bridge._process_batch(
+            [poison], half=bridge.FANOUT, consumer=None, done=done, parked=bridge._Parked(), stop=stop
+        )
+    assert done.take() == []

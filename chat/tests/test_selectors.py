@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from chat import projection, repository, selectors
+from chat import cache, projection, repository, selectors
 from echostream.core import events, mongo, redis
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -64,6 +64,47 @@ async def test_a_page_after_a_seq_shows_what_the_bridge_showed_before_mongodb_ha
             await projection.do_show_room_event(event=event)  # the store half has not run
         messages, has_more = await selectors.message_page(room_id=room_id, before=None, after=0, limit=5)
         assert ([m["body"] for m in messages], has_more) == (["m1", "m2"], False)
+    finally:
+        await mongo.close()
+        await redis.client().aclose()
+
+
+async def test_the_room_s_newest_seq_is_the_head_of_its_shown_chain_and_nothing_else():
+    room_id = f"r{uuid.uuid4().hex[:10]}"
+    common = {"room": room_id, "occurred_at": events.now(), "actor": "1"}
+    try:
+        for seq in (0, 4):
+            await projection.do_show_room_event(
+                event=events.MessageCreated(
+                    id=f"{room_id}-{seq}",
+                    seq=seq,
+                    **common,
+                    data=events.CreatedData(client_id=f"c{seq}", body="hi", sender="alice"),
+                )
+            )
+        assert await cache.last_seqs([room_id]) == {room_id: 4}
+        assert await selectors.last_seqs([room_id]) == {room_id: 4}
+        # One record of it: the old hash of newest seqs is no longer written.
+        assert not await redis.client().exists(redis.key("room-last-seq"))
+    finally:
+        await mongo.close()
+        await redis.client().aclose()
+
+
+async def test_the_newest_seq_read_from_mongodb_is_not_written_back():
+    room_id = f"r{uuid.uuid4().hex[:10]}"
+    stored = events.MessageCreated(
+        id=f"{room_id}-m", room=room_id, seq=3, occurred_at=events.now(), actor="1",
+        data=events.CreatedData(client_id="c", body="stored", sender="alice"),
+    )  # fmt: skip
+    try:
+        await repository.ensure_indexes()
+        await projection.do_store_room_event(event=stored)  # history has it; nothing was shown
+        assert await selectors.last_seqs([room_id]) == {room_id: 3}
+        # A read: neither the room's chain nor any other record of its newest seq was written.
+        assert await cache.last_seqs([room_id]) == {room_id: None}
+        assert not await redis.client().hexists(redis.key("room-last-seq"), room_id)
+        assert await cache.swap_last_shown(room_id=room_id, seq=5) is None
     finally:
         await mongo.close()
         await redis.client().aclose()

@@ -28,6 +28,7 @@ MESSAGE_ID_NAMESPACE = uuid.UUID("6f1d3c52-4b8e-4d8c-9a57-2f7c0d6b5e11")
 # The database's largest primary key (a signed 64-bit integer); a bigger "user id"
 # would make every query that names it raise rather than find nobody.
 MAX_USER_ID = 2**63 - 1
+# The largest seq there can be: Kafka offsets, and MongoDB integers, are 64-bit.
 MAX_SEQ = 2**63 - 1
 # Far above the socket's MESSAGE_MAX_BODY_CHARS: the socket decides what users may send;
 # this only keeps a forged record from being arbitrarily large.

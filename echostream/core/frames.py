@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from echostream.core import wire
 from echostream.core.delivery import SocketDelivery
+from echostream.core.events import MAX_SEQ
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +31,6 @@ class Connection(Protocol):
     async def release_held(self) -> None:
         """Sends the live frames held back (unless a resume still runs), and stops holding."""
         ...
-
-
-# The largest seq there can be: Kafka offsets, and MongoDB integers, are 64-bit.
-MAX_SEQ = 2**63 - 1
 
 
 def is_seq(value: object, *, minimum: int = 0) -> bool:

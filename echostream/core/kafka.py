@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -23,10 +24,12 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "AsyncProducer",
     "Consumer",
+    "DeadLetterStopped",
     "KafkaError",
     "KafkaException",
     "Message",
     "Producer",
+    "Stop",
     "TopicPartition",
     "bridge_group",
     "bridge_position",
@@ -252,10 +255,66 @@ def _as_text(raw: bytes | None) -> str | None:
 DEADLETTER_MAX_BYTES = 8 * 1024 * 1024
 
 
+# Kafka being down is retried after this; a stop is looked for at least this often.
+DEADLETTER_RETRY_SECONDS = 1.0
+# One attempt to create the dead-letter topic gives up after this (the client's default is 60 s).
+DEADLETTER_REQUEST_SECONDS = 15.0
+# Topics already made by this process (one per namespace).
+_deadletter_topics_made: set[str] = set()
+
+Stop = threading.Event | Callable[[], bool]
+
+
+class DeadLetterStopped(Exception):
+    """Told to stop before Kafka acknowledged a dead letter: the record is not done, and the
+    caller must not commit past it (whoever consumes it next dead-letters it again)."""
+
+
+def _stopped(stop: Stop | None) -> bool:
+    if stop is None:
+        return False
+    return stop.is_set() if isinstance(stop, threading.Event) else stop()
+
+
+def _pause(stop: Stop | None, seconds: float) -> None:
+    """Sleeps `seconds`, or less when told to stop (then raises DeadLetterStopped)."""
+    if isinstance(stop, threading.Event):
+        stop.wait(seconds)
+    else:
+        deadline = time.monotonic() + seconds
+        while not _stopped(stop) and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
+    if _stopped(stop):
+        raise DeadLetterStopped()
+
+
+def _ensure_deadletter_topic(stop: Stop | None) -> None:
+    """Creates the dead-letter topic once per process; raises KafkaException while Kafka is
+    down, DeadLetterStopped when told to stop meanwhile."""
+    topic = deadletter_topic()
+    if topic in _deadletter_topics_made:
+        return
+    config = {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
+    futures = _admin().create_topics(
+        [NewTopic(topic, num_partitions=1, replication_factor=1, config=config)],
+        operation_timeout=10,
+        request_timeout=DEADLETTER_REQUEST_SECONDS,
+    )
+    (future,) = futures.values()
+    while not future.done():
+        concurrent.futures.wait([future], timeout=0.5)
+        if not future.done() and _stopped(stop):
+            raise DeadLetterStopped()
+    try:
+        future.result()
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+    _deadletter_topics_made.add(topic)
+
+
 @functools.cache
 def _deadletter_producer() -> Producer:
-    config = {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
-    _create_topics([NewTopic(deadletter_topic(), num_partitions=1, replication_factor=1, config=config)])
     return Producer({**_producer_config(), "message.max.bytes": DEADLETTER_MAX_BYTES})
 
 
@@ -280,10 +339,12 @@ def _fitted(letter: DeadLetter) -> bytes:
     )
 
 
-def dead_letter(record: Message, *, error: str, role: str) -> None:
+def dead_letter(record: Message, *, error: str, role: str, stop: Stop | None = None) -> None:
     """Puts a record that cannot be processed on the dead-letter topic, with why, and returns
     once Kafka has it: only then may the consumer commit past the record. Kafka being
-    down is waited out, never a reason to drop the record."""
+    down is waited out, never a reason to drop the record (nor to raise). Raises
+    DeadLetterStopped if `stop` (an Event, or a callable saying whether to stop) is set
+    before Kafka acknowledged: the role then exits without committing past the record."""
     _, timestamp_ms = record.timestamp()
     raw = record.value() or b""
     letter = DeadLetter(
@@ -302,20 +363,31 @@ def dead_letter(record: Message, *, error: str, role: str) -> None:
         "dead-lettered %s[%d]@%d (%s): %s", record.topic(), record.partition(), record.offset(), role, error[:500]
     )
     value = _fitted(letter)
-    failures: list[KafkaError] = []
+    outcome: list[KafkaError | None] = []
 
     def report(error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            failures.append(error)
+        outcome.append(error)
 
     while True:
-        failures.clear()
-        producer = _deadletter_producer()
-        producer.produce(deadletter_topic(), value=value, key=record.topic().encode(), on_delivery=report)
-        if producer.flush(30) == 0 and not failures:
-            return
-        logger.warning("dead letter not acknowledged yet (%s); retrying", failures or "timeout")
-        time.sleep(1)
+        try:
+            _ensure_deadletter_topic(stop)
+            producer = _deadletter_producer()
+            outcome.clear()
+            producer.produce(deadletter_topic(), value=value, key=record.topic().encode(), on_delivery=report)
+            # Until the delivery report (message.timeout.ms bounds it), looking for a stop.
+            while not outcome:
+                producer.flush(min(0.5, DEADLETTER_RETRY_SECONDS))
+                if not outcome and _stopped(stop):
+                    raise DeadLetterStopped()
+            if outcome[0] is None:
+                return
+            problem: object = outcome[0]
+        except KafkaException as exc:
+            problem = exc
+        except BufferError as exc:  # the producer's queue is full: Kafka is not taking them
+            problem = exc
+        logger.warning("dead letter not acknowledged yet (%s); retrying", problem)
+        _pause(stop, DEADLETTER_RETRY_SECONDS)
 
 
 _producer: AsyncProducer | None = None

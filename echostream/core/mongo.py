@@ -12,7 +12,7 @@ import pymongo
 from django.conf import settings
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 __all__ = [
     "ASCENDING",
@@ -77,20 +77,13 @@ def replace_op(filter_: dict[str, Any], document: dict[str, Any], *, upsert: boo
     return ReplaceOne(filter_, document, upsert=upsert)
 
 
-# Server errors that mean "unreachable, shutting down or between primaries" (the retryable
-# codes of the retryable-writes spec): a write that met one succeeds later, unchanged.
-# 50 (MaxTimeMSExpired) is what a `deadline` that ran out on the server raises.
-_OUTAGE_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436})
-
-
 def is_outage(exc: BaseException) -> bool:
-    """Whether `exc` says MongoDB is down for now (wait and retry), rather than that the
-    operation itself is wrong (retrying would fail the same way forever)."""
-    if isinstance(exc, ConnectionFailure):
-        return True
-    if isinstance(exc, OperationFailure):
-        return exc.code in _OUTAGE_CODES or exc.has_error_label("RetryableWriteError")
-    return False
+    """Whether `exc`, met by a caller that already checked what it writes (`check_storable`),
+    says MongoDB cannot do it for now (wait and retry): any PyMongo error but a duplicate key.
+    Not only the connection errors and retryable codes: FerretDB reports a failed backend
+    (PostgreSQL down, SQLite busy, a disk full) as OperationFailure InternalError (code 1), and
+    skipping a record for it would lose it from history. A duplicate key is an answer."""
+    return isinstance(exc, PyMongoError) and not isinstance(exc, DuplicateKeyError)
 
 
 def check_storable(document: dict[str, Any]) -> None:

@@ -8,9 +8,7 @@ import weakref
 
 from django.conf import settings
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import DataError, RedisError
 
 __all__ = ["Redis", "RedisError", "client", "is_outage", "key"]
 
@@ -38,5 +36,8 @@ async def delete_namespace_keys() -> None:
 
 
 def is_outage(exc: BaseException) -> bool:
-    """Whether `exc` says Redis is unreachable or still loading (wait and retry)."""
-    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
+    """Whether `exc` says Redis cannot do it for now (wait and retry): any error Redis answered
+    or a connection raised (unreachable, loading, OOM, READONLY, MASTERDOWN, BUSY, ...).
+    Not a value the client could not encode (DataError, raised before anything was sent, or a
+    UnicodeEncodeError, which is no RedisError): that would fail the same way forever."""
+    return isinstance(exc, RedisError) and not isinstance(exc, DataError)

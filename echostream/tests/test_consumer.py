@@ -119,3 +119,26 @@ async def test_a_frame_outside_the_contract_from_the_channel_layer_is_dropped_no
     await layer.group_send(user_group, {"type": groups.DELIVER, "frame": {"type": "pong"}})
     assert await socket.answer() == {"type": "pong"}
     assert await socket.still_answers()
+
+
+async def test_the_group_refresh_survives_a_redis_error(open_socket, monkeypatch):
+    from echostream import consumer
+
+    monkeypatch.setattr(consumer, "GROUP_REFRESH_SECONDS", 0.05)
+    socket = await open_socket()
+    layer = socket.consumer.channel_layer
+    real_group_add = layer.group_add
+    calls: list[str] = []
+    refreshed_after_the_failure = asyncio.Event()
+
+    async def flaky_group_add(group, channel):
+        calls.append(group)
+        if len(calls) == 1:
+            raise RedisError("Redis went away for a refresh")
+        await real_group_add(group, channel)
+        refreshed_after_the_failure.set()
+
+    monkeypatch.setattr(layer, "group_add", flaky_group_add)
+    async with asyncio.timeout(TIMEOUT):
+        await refreshed_after_the_failure.wait()
+    assert await in_group(groups.user_group(str(socket.user.pk)), socket.consumer.channel_name)

@@ -121,9 +121,9 @@ def dead_lettered(monkeypatch):
     seen: list[kafka.Message] = []
     real = kafka.dead_letter
 
-    def spy(record: kafka.Message, *, error: str, role: str) -> None:
+    def spy(record: kafka.Message, *, error: str, role: str, stop: kafka.Stop | None = None) -> None:
         seen.append(record)
-        real(record, error=error, role=role)
+        real(record, error=error, role=role, stop=stop)
 
     monkeypatch.setattr(kafka, "dead_letter", spy)
     return seen

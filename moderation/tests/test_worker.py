@@ -180,3 +180,13 @@ def test_a_store_that_stays_down_is_waited_for_until_told_to_stop(member, monkey
         worker.judge(submitted, stop=stop)
     assert len(attempts) == 3
     assert dead_letters(submitted.topic()) == []
+
+
+def test_a_record_to_dead_letter_while_kafka_is_down_is_waited_for_until_told_to_stop(kafka_unreachable):
+    # Kafka unreachable used to raise KafkaException out of the `except` that dead-letters,
+    # and the worker exited (honcho then stopped every role).
+    poison = record(b"garbage")
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(worker.Abandoned):
+        worker.judge(poison, stop=stop)

@@ -33,7 +33,7 @@ async def stored_messages(room_id: str, *, at_least: int = 0) -> list[dict]:
     bridge stores apart from showing, so MongoDB may trail what a client just received."""
     try:
         for _ in range(300):
-            found = await repository.all_of_room(room_id)
+            found = await repository.changed_after(room_id=room_id, seq=-1)
             if len(found) >= at_least:
                 break
             await asyncio.sleep(0.2)

@@ -86,7 +86,7 @@ def test_replay_of_an_unknown_room_says_what_to_do(stack):
 
 async def documents(room_id: str) -> list[dict]:
     try:
-        return await repository.all_of_room(room_id)
+        return await repository.changed_after(room_id=room_id, seq=-1)
     finally:
         await mongo.close()
 

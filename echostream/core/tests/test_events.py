@@ -301,3 +301,10 @@ def test_whatever_bytes_arrive_decode_returns_an_event_or_refuses(raw):
         events.decode(raw)
     except events.InvalidEvent:
         pass
+
+
+def test_frames_and_events_share_one_largest_seq():
+    from echostream.core import frames
+
+    assert frames.MAX_SEQ is events.MAX_SEQ
+    assert frames.is_seq(events.MAX_SEQ) and not frames.is_seq(events.MAX_SEQ + 1)

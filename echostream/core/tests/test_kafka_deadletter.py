@@ -1,6 +1,7 @@
 """The dead-letter topic, against the real Kafka: a record no consumer can process is kept there with why."""
 
 import base64
+import threading
 import time
 import uuid
 
@@ -77,3 +78,41 @@ def test_a_record_as_large_as_the_broker_takes_is_dead_lettered_whole():
 
     letter = _letter_about(topic)
     assert base64.b64decode(letter["value_base64"]) == large
+
+
+def _retries(caplog: pytest.LogCaptureFixture) -> int:
+    return sum("dead letter not acknowledged yet" in r.getMessage() for r in caplog.records)
+
+
+def test_while_kafka_is_down_a_dead_letter_waits_and_a_stop_ends_the_wait(kafka_unreachable, caplog, monkeypatch):
+    monkeypatch.setattr(kafka, "DEADLETTER_RETRY_SECONDS", 0.1, raising=False)
+    monkeypatch.setattr(kafka, "DEADLETTER_REQUEST_SECONDS", 1.0, raising=False)
+    record = kafka.Message(topic="probe", partition=0, offset=3, value=b"x", timestamp=(1, 1_700_000_000_000))
+    stop, raised = threading.Event(), []
+
+    def letter() -> None:
+        try:
+            kafka.dead_letter(record, error="unreadable", role="test", stop=stop)
+        except BaseException as exc:
+            raised.append(exc)
+
+    writer = threading.Thread(target=letter, daemon=True)
+    writer.start()
+    # Kafka unreachable: creating the dead-letter topic fails, again and again, and is retried
+    # (it used to raise KafkaException out of the caller, which stopped the role).
+    deadline = time.monotonic() + 240
+    while _retries(caplog) < 2 and writer.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert raised == []
+    assert _retries(caplog) >= 2
+    # Told to stop meanwhile: it ends, saying the record was not dead-lettered.
+    stop.set()
+    writer.join(120)
+    assert not writer.is_alive()
+    assert [type(exc) for exc in raised] == [kafka.DeadLetterStopped]
+
+
+def test_a_dead_letter_takes_a_callable_as_its_stop(kafka_unreachable):
+    record = kafka.Message(topic="probe", partition=0, offset=4, value=b"x", timestamp=(1, 1_700_000_000_000))
+    with pytest.raises(kafka.DeadLetterStopped):
+        kafka.dead_letter(record, error="unreadable", role="test", stop=lambda: True)
