@@ -23,6 +23,14 @@ def _address(url: str, default_port: int) -> tuple[str, int]:
     return host or "127.0.0.1", int(port or default_port)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The system tests' roles (a session fixture) consume this run's topics under this run's
+    # consumer groups: they start after every in-process bridge and worker test, so that none
+    # shares a group with them. A stable sort keeps every other order as it was.
+    items.sort(key=lambda item: item.nodeid.startswith("tests/system/"))
+
+
 @pytest.fixture(scope="session")
 def services() -> Iterator[None]:
     """The real Kafka, Redis and MongoDB that the settings name (`make services` starts them on the
