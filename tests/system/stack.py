@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -128,4 +129,26 @@ class Stack:
             f"--- {role}.log\n{self.log_path(role).read_text()[-2000:]}"
             for role in self.commands
             if self.log_path(role).exists()
+        )
+
+
+def private_stack(workdir: Path, name: str, **env: str) -> Iterator[Stack]:
+    """The three roles in a namespace of their own (so the session's stack and this one never
+    share consumer groups or Redis keys), with `env` on top; its data removed after."""
+    namespace = f"{os.environ['ECHOSTREAM_NAMESPACE']}.{name}"
+    stack = Stack(workdir, services_env={"ECHOSTREAM_NAMESPACE": namespace, **env})
+    stack.migrate()
+    for role in ("web", "moderation", "bridge"):
+        stack.start(role)
+    try:
+        stack.wait_ready()
+        yield stack
+    finally:
+        stack.stop()
+        stack.manage(
+            "shell",
+            "-c",
+            "import asyncio; from echostream.core import kafka, mongo, redis; "
+            "asyncio.run(mongo.drop_database()); asyncio.run(redis.delete_namespace_keys()); "
+            "kafka.delete_namespace_topics()",
         )

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
 from tests.system import test_browser
-from tests.system.stack import Stack
+from tests.system.stack import Stack, private_stack
 from tests.system.test_browser import WAIT_MS, Person, pages_stayed_healthy
 from tests.system.test_browser_delivery import dropping
 from tests.system.test_browser_resume import (
@@ -44,15 +44,7 @@ TIGHT_SENDS = {
 @pytest.fixture(scope="module")
 def stack(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """This module's own roles, with the tight send limit."""
-    running = Stack(Path(tmp_path_factory.mktemp("stack-rate-limits")), services_env=TIGHT_SENDS)
-    running.migrate()
-    for role in ("web", "moderation", "bridge"):
-        running.start(role)
-    try:
-        running.wait_ready()
-        yield running
-    finally:
-        running.stop()
+    yield from private_stack(Path(tmp_path_factory.mktemp("stack-rate-limits")), "ratelimits", **TIGHT_SENDS)
 
 
 def test_sends_over_the_rate_limit_are_retried_and_each_is_sent_once_in_order(person):

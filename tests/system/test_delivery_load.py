@@ -6,7 +6,6 @@ in seq order. And overload slows senders down (backpressure) instead of acknowle
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -15,35 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.system.client import ChatClient
-from tests.system.stack import Stack
+from tests.system.stack import Stack, private_stack
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=False, databases=[])]
 
 ROOMS = 3
 MEMBERS_PER_ROOM = 4
 MESSAGES_PER_MEMBER = 20  # a room's history then fits one page of 100
-
-
-def private_stack(workdir: Path, name: str, **env: str) -> Iterator[Stack]:
-    """The three roles in a namespace of their own (so the session's stack and this one never
-    share consumer groups or Redis keys), with `env` on top; its data removed after."""
-    namespace = f"{os.environ['ECHOSTREAM_NAMESPACE']}.{name}"
-    stack = Stack(workdir, services_env={"ECHOSTREAM_NAMESPACE": namespace, **env})
-    stack.migrate()
-    for role in ("web", "moderation", "bridge"):
-        stack.start(role)
-    try:
-        stack.wait_ready()
-        yield stack
-    finally:
-        stack.stop()
-        stack.manage(
-            "shell",
-            "-c",
-            "import asyncio; from echostream.core import kafka, mongo, redis; "
-            "asyncio.run(mongo.drop_database()); asyncio.run(redis.delete_namespace_keys()); "
-            "kafka.delete_namespace_topics()",
-        )
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from tests.system.checker import Member
 from tests.system.client import ChatClient, refused_resume
-from tests.system.stack import Stack
+from tests.system.stack import Stack, private_stack
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=False, databases=[])]
 
@@ -25,15 +25,7 @@ ONE_RESUME_AT_A_TIME = {"RATE_LIMIT_RESUME_BURST": "1", "RATE_LIMIT_RESUME_PER_S
 @pytest.fixture(scope="module")
 def stack(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """This module's own roles, with the tight resume limit."""
-    running = Stack(Path(tmp_path_factory.mktemp("stack-resume-limit")), services_env=ONE_RESUME_AT_A_TIME)
-    running.migrate()
-    for role in ("web", "moderation", "bridge"):
-        running.start(role)
-    try:
-        running.wait_ready()
-        yield running
-    finally:
-        running.stop()
+    yield from private_stack(Path(tmp_path_factory.mktemp("stack-resume-limit")), "resumelimit", **ONE_RESUME_AT_A_TIME)
 
 
 class LosingClient(ChatClient):
