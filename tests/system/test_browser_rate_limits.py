@@ -5,17 +5,15 @@ resume refused with `rate_limited` goes again too: the page never stays stuck re
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import WebSocketRoute, expect
+from playwright.sync_api import expect
 
 from tests.system import test_browser
 from tests.system.stack import Stack, private_stack
-from tests.system.test_browser import WAIT_MS, Person, pages_stayed_healthy
+from tests.system.test_browser import WAIT_MS, pages_stayed_healthy
 from tests.system.test_browser_delivery import dropping
 from tests.system.test_browser_resume import (
     SocketTap,
@@ -24,6 +22,7 @@ from tests.system.test_browser_resume import (
     history_requests,
     message_item,
     shows_each_once,
+    tapped,
 )
 
 browser = test_browser.browser
@@ -78,60 +77,35 @@ def test_sends_over_the_rate_limit_are_retried_and_each_is_sent_once_in_order(pe
     pages_stayed_healthy(alice, bob)
 
 
-class RefusingTap(SocketTap):
-    """A SocketTap that also plays the server refusing the page's next `refuse` resumes with
-    `rate_limited` (those frames never reach the server)."""
+def refusing_resumes(tap: SocketTap, count: int) -> list[dict]:
+    """Makes the tap play the server refusing the page's next `count` resumes with `rate_limited`
+    (they never reach the server); the cursors of each refused resume are listed in the result."""
+    refused: list[dict] = []
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.refuse = 0
-        self.refused: list[dict] = []
+    def refuse(frame: dict) -> dict | None:
+        if len(refused) >= count:
+            return None
+        refused.append(frame["rooms"])
+        return {
+            "type": "message.rejected", "client_id": None, "room": None, "reason": "rate_limited",
+            "retry_after": 0.5, "detail": "Too many resumes.",
+        }  # fmt: skip
 
-    def route(self, socket: WebSocketRoute) -> None:
-        self.opened += 1
-        server = socket.connect_to_server()
-
-        def to_server(message: str | bytes) -> None:
-            frame = json.loads(message)
-            if frame.get("type") == "resume" and self.refuse > 0:
-                self.refuse -= 1
-                self.refused.append(frame["rooms"])
-                refusal = {"client_id": None, "room": None, "reason": "rate_limited", "retry_after": 0.5}
-                socket.send(json.dumps({"type": "message.rejected", **refusal, "detail": "Too many resumes."}))
-                return
-            server.send(message)
-
-        def to_page(message: str | bytes) -> None:
-            frame = json.loads(message)
-            rewrite = self.rewrites.get(frame.get("type"))
-            rewritten = rewrite(frame) if rewrite else frame
-            if rewritten is not None:
-                socket.send(json.dumps(rewritten) if rewrite else message)
-
-        socket.on_message(to_server)
-        server.on_message(to_page)
-
-
-def refusing_tap(someone: Person) -> RefusingTap:
-    tap = RefusingTap()
-    someone.page.route_web_socket(re.compile(r".*/ws/$"), tap.route)
-    someone.page.reload()
-    expect(connection_state(someone)).to_have_text("online")
-    assert tap.opened == 1
-    return tap
+    tap.answers["resume"] = refuse
+    return refused
 
 
 def test_a_resume_refused_with_rate_limited_is_sent_again_on_the_same_socket(person):
     alice, bob = person("alice"), person("bob")
     alice.open_dm(bob.username)
     alice.send_with_enter("before")
-    tap = refusing_tap(bob)
+    tap = tapped(bob)
     bob.open_room(alice.username)
     bob.shows_delivered(["before"], [alice.username])
     loads = len(history_requests(bob))
 
     # "after" shows that "lost" was lost; the page's resume for it is refused once.
-    tap.refuse = 1
+    refused = refusing_resumes(tap, 1)
     dropped: list[str] = []
     tap.rewrites["message.new"] = dropping({"lost"}, dropped)
     alice.send_with_enter("lost")
@@ -140,7 +114,7 @@ def test_a_resume_refused_with_rate_limited_is_sent_again_on_the_same_socket(per
     bob.shows_delivered(shown, [alice.username] * 3)
     shows_each_once(bob, shown)
     assert dropped == ["lost"]
-    assert len(tap.refused) == 1
+    assert len(refused) == 1
     # Caught up by the resume sent again: not by a new socket (the resume timeout's), not by a reload.
     assert tap.opened == 1
     assert len(history_requests(bob)) == loads

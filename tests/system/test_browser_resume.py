@@ -34,13 +34,15 @@ def message_item(someone: Person, text: str) -> Locator:
 class SocketTap:
     """Routes a page's WebSockets through the test: it can make the sockets open so far go
     silent both ways (a laptop asleep, a NAT that forgot the connection: nothing is closed,
-    nothing arrives) and rewrite server frames of a type before the page sees them (a rewrite
-    that returns None drops the frame, as an overloaded server's fan-out may)."""
+    nothing arrives), rewrite server frames of a type before the page sees them (a rewrite
+    that returns None drops the frame, as an overloaded server's fan-out may), and answer page
+    frames of a type itself, in the server's place (an answer of None lets the frame through)."""
 
     def __init__(self) -> None:
         self.opened = 0
         self.silent_below = 0  # sockets with a smaller index are silent
         self.rewrites: dict[str, Callable[[dict], dict | None]] = {}
+        self.answers: dict[str, Callable[[dict], dict | None]] = {}
 
     def route(self, socket: WebSocketRoute) -> None:
         index = self.opened
@@ -48,8 +50,15 @@ class SocketTap:
         server = socket.connect_to_server()
 
         def to_server(message: str | bytes) -> None:
-            if index >= self.silent_below:
+            if index < self.silent_below:
+                return
+            frame = json.loads(message)
+            answer = self.answers.get(frame.get("type"))
+            answered = answer(frame) if answer else None
+            if answered is None:
                 server.send(message)
+            else:
+                socket.send(json.dumps(answered))
 
         def to_page(message: str | bytes) -> None:
             if index < self.silent_below:
