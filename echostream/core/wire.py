@@ -18,8 +18,11 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 __all__ = [
+    "PREVIEW_CHARS",
     "UNSET",
     "Error",
+    "LastMessage",
+    "MemberInfo",
     "Message",
     "MessageAck",
     "MessageNew",
@@ -30,7 +33,11 @@ __all__ = [
     "Receipt",
     "RejectReason",
     "ResumeDone",
+    "Room",
     "RoomHead",
+    "RoomJoined",
+    "RoomLeft",
+    "RoomUpdated",
     "ServerFrame",
     "Typing",
     "UnsetType",
@@ -126,6 +133,62 @@ class RoomHead(_Frame, tag="room.head"):
     seq: int
 
 
+class MemberInfo(msgspec.Struct, kw_only=True):
+    """One member of a room as its other members see them: presence and receipt watermarks."""
+
+    username: str
+    online: bool
+    last_seen: str | None
+    delivered: int | None
+    read: int | None
+
+
+class LastMessage(msgspec.Struct, kw_only=True):
+    """A room's newest message, as the room list previews it."""
+
+    id: str
+    seq: int
+    sender: str
+    # Cut to PREVIEW_CHARS; empty when the message was deleted.
+    body: str
+    created_at: str
+
+
+PREVIEW_CHARS = 140
+
+
+class Room(msgspec.Struct, kw_only=True):
+    """PROTOCOL.md's room object as one member sees it (a DM is named after the other person)."""
+
+    id: str
+    name: str
+    kind: Literal["dm", "group"]
+    members: list[str]
+    last_seq: int | None
+    unread: int
+    member_info: list[MemberInfo]
+    last_message: LastMessage | None
+    activity_at: str
+
+
+class RoomJoined(_Frame, tag="room.joined"):
+    """The user became a member of `room` (created with them, a DM opened, added)."""
+
+    room: Room
+
+
+class RoomUpdated(_Frame, tag="room.updated"):
+    """A room the user is in changed its members."""
+
+    room: Room
+
+
+class RoomLeft(_Frame, tag="room.left"):
+    """The user left, or was removed from, the room with this id."""
+
+    room: str
+
+
 class Error(_Frame, tag="error"):
     code: str
     detail: str
@@ -148,6 +211,9 @@ ServerFrame = (
     | Receipt
     | ResumeDone
     | RoomHead
+    | RoomJoined
+    | RoomUpdated
+    | RoomLeft
     | Error
     | Pong
 )
