@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -116,6 +116,34 @@ _read_watermarks: list[ReadWatermarks] = []
 
 def register_read_watermarks(source: ReadWatermarks) -> None:
     _read_watermarks[:] = [source]
+
+
+class MemberStatus(NamedTuple):
+    """A room member's presence and receipt watermarks, as presence reports them."""
+
+    online: bool
+    last_seen: str | None
+    delivered: int | None
+    read: int | None
+
+
+OFFLINE_UNKNOWN = MemberStatus(online=False, last_seen=None, delivered=None, read=None)
+
+# Presence and watermarks belong to presence; it plugs its reader in here. The reader takes
+# each room's member user ids and answers per (room id, user id); anyone it leaves out is
+# shown as OFFLINE_UNKNOWN.
+MemberStatuses = Callable[[dict[str, list[str]]], Awaitable[dict[tuple[str, str], MemberStatus]]]
+_member_statuses: list[MemberStatuses] = []
+
+
+def register_member_statuses(source: MemberStatuses) -> None:
+    _member_statuses[:] = [source]
+
+
+async def member_statuses(members_by_room: dict[str, list[str]]) -> dict[tuple[str, str], MemberStatus]:
+    if not _member_statuses or not members_by_room:
+        return {}
+    return await _member_statuses[0](members_by_room)
 
 
 async def unread_counts(*, user_id: str, last_seqs: dict[str, int | None]) -> dict[str, int]:
