@@ -170,6 +170,27 @@ async def page_after(*, room_id: str, after: int, limit: int) -> tuple[list[dict
     return messages[:limit], len(messages) > limit
 
 
+async def newest(room_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each room's newest cached message (API shape), for the rooms whose cache holds any. The
+    fan-out caches every message it shows, so a room's highest entry is its newest message."""
+    if not room_ids:
+        return {}
+    client = redis.client()
+    async with client.pipeline(transaction=False) as pipe:
+        for room_id in room_ids:
+            pipe.zrevrange(_keys(room_id)[0], 0, 0)
+        tops = await pipe.execute()
+    held = {room_id: ids[0] for room_id, ids in zip(room_ids, tops, strict=True) if ids}
+    if not held:
+        return {}
+    async with client.pipeline(transaction=False) as pipe:
+        for room_id, message_id in held.items():
+            pipe.hget(_keys(room_id)[1], message_id)
+        values = await pipe.execute()
+    # An entry trimmed between the two reads is left out: the caller reads MongoDB for it.
+    return {room_id: json.loads(value)["message"] for room_id, value in zip(held, values, strict=True) if value}
+
+
 async def live_document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
     """The message as the bridge's fan-out last made it (as MongoDB would hold it); None when
     the cache holds no such entry. An entry filled from MongoDB does not count: MongoDB may lag
