@@ -178,7 +178,8 @@ def test_rooms_are_listed_by_their_latest_activity_most_recent_first(people):
     new_and_quiet = services.do_create_group(creator=alice, name="new and quiet", member_usernames=[])
     Room.objects.filter(pk__in=[old_talk.pk, recent_talk.pk]).update(created_at=long_ago - timedelta(days=1))
     Room.objects.filter(pk=new_and_quiet.pk).update(created_at=long_ago + timedelta(days=1))
-    show(created(old_talk, 0, "a while ago", sender=bob, at=long_ago))
+    # Stored, not shown: an old message shown now would look like a bridge running days late.
+    store(created(old_talk, 0, "a while ago", sender=bob, at=long_ago))
     show(created(recent_talk, 0, "just now", sender=bob, at=datetime.now(UTC)))
 
     names = [view.name for view in views_for(alice, [old_talk, new_and_quiet, recent_talk])]
