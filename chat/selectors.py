@@ -96,8 +96,9 @@ async def message_page(
 async def newest_messages(room_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Each room's newest message (API shape), for the rooms that have one: from the Redis cache
     of recent messages, else from MongoDB for the rooms it does not hold."""
-    found = await recent.newest(room_ids)
-    stored = await repository.newest([room_id for room_id in room_ids if room_id not in found])
+    cached = await recent.newest(room_ids)
+    found = {room_id: message for room_id, message in cached.items() if message is not None}
+    stored = await repository.newest([room_id for room_id in room_ids if room_id not in cached])
     found.update((room_id, projector.to_api(document)) for room_id, document in stored.items())
     return found
 

@@ -58,7 +58,11 @@ def _users_named(usernames: list[str]) -> list[AbstractBaseUser]:
 
 
 def _announce_on_commit(
-    *, room_id: str, joined: Sequence[AbstractBaseUser] = (), left: Sequence[AbstractBaseUser] = ()
+    *,
+    room_id: str,
+    joined: Sequence[AbstractBaseUser] = (),
+    left: Sequence[AbstractBaseUser] = (),
+    new: bool = False,
 ) -> None:
     """Once the change is committed: `room.joined` to the sockets of each user who `joined`,
     `room.left` to those of each who `left`, `room.updated` to the room's other members, each
@@ -67,14 +71,18 @@ def _announce_on_commit(
 
     def announce() -> None:
         rooms = rooms_with_members(room_ids=[room_id])
-        async_to_sync(_send_room_frames)(rooms=rooms, room_id=room_id, joined=joined_ids, left=left_ids)
+        async_to_sync(_send_room_frames)(rooms=rooms, room_id=room_id, joined=joined_ids, left=left_ids, new=new)
 
     # Robust: the change is made whatever becomes of its frames (a client that missed one sees
     # the room as it is when it next lists its rooms), so a failure to send is logged, not raised.
     transaction.on_commit(announce, robust=True)
 
 
-async def _send_room_frames(*, rooms: list[Room], room_id: str, joined: set[str], left: list[str]) -> None:
+async def _send_room_frames(*, rooms: list[Room], room_id: str, joined: set[str], left: list[str], new: bool) -> None:
+    if new:
+        # A new room has no message: its empty cache is its whole history, so neither its room
+        # object nor its first history page has to ask MongoDB (which scans for a room it lacks).
+        await recent.mark_whole(room_id)
     for user_id in left:
         await groups.tell_rooms_changed(user_id, wire.RoomLeft(room=room_id))
     for room in rooms:
@@ -109,7 +117,7 @@ def do_create_group(*, creator: AbstractBaseUser, name: str, member_usernames: l
             room.save()
             Membership.objects.create(room=room, user=creator, role=Membership.Role.ADMIN)
             Membership.objects.bulk_create([Membership(room=room, user=user) for user in others])
-            _announce_on_commit(room_id=room.id, joined=[creator, *others])
+            _announce_on_commit(room_id=room.id, joined=[creator, *others], new=True)
     except Exception:
         _delete_orphan_topic(room.id)
         raise
@@ -136,7 +144,7 @@ def do_open_dm(*, user: AbstractBaseUser, other_username: str) -> tuple[Room, bo
             Membership.objects.bulk_create(
                 [Membership(room=room, user=user, role=Membership.Role.ADMIN), Membership(room=room, user=other)]
             )
-            _announce_on_commit(room_id=room.id, joined=[user, other])
+            _announce_on_commit(room_id=room.id, joined=[user, other], new=True)
     except IntegrityError:
         # The other side opened it at the same moment: theirs is the pair's room.
         _delete_orphan_topic(room.id)

@@ -1,5 +1,6 @@
 """The room object as one member sees it, against the real database, Redis and MongoDB."""
 
+import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -199,3 +200,25 @@ def test_each_member_sees_the_room_with_their_own_name_and_unread_count(people):
         str(alice.pk): (bob.username, 0),
         str(bob.pk): (alice.username, 1),
     }
+
+
+@pytest.fixture
+def mongodb_unreachable(settings):
+    """MongoDB clients made from here on point at a closed port: asking it fails."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.MONGODB_URI = f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"
+
+
+def test_a_new_room_and_its_first_page_need_no_mongodb(people, django_capture_on_commit_callbacks, request):
+    alice, bob, _ = people
+    with django_capture_on_commit_callbacks(execute=True):
+        room = services.do_create_group(creator=alice, name="fresh", member_usernames=[bob.username])
+    request.getfixturevalue("mongodb_unreachable")
+
+    view = view_for(alice, room)
+    page = async_to_sync(selectors.message_page)(room_id=room.id, before=None, after=None, limit=50)
+
+    assert (view.last_message, view.last_seq) == (None, None)
+    assert page == ([], False)
