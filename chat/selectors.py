@@ -153,9 +153,10 @@ class MemberStatus(NamedTuple):
 OFFLINE_UNKNOWN = MemberStatus(online=False, last_seen=None, delivered=None, read=None)
 
 # Presence and watermarks belong to presence; it plugs its reader in here. The reader takes
-# each room's member user ids and answers per (room id, user id); anyone it leaves out is
-# shown as OFFLINE_UNKNOWN.
-MemberStatuses = Callable[[dict[str, list[str]]], Awaitable[dict[tuple[str, str], MemberStatus]]]
+# each room's member user ids, and the rooms that have events (only they can have receipt
+# watermarks, so a new room's object needs no MongoDB), and answers per (room id, user id);
+# anyone it leaves out is shown as OFFLINE_UNKNOWN.
+MemberStatuses = Callable[[dict[str, list[str]], set[str]], Awaitable[dict[tuple[str, str], MemberStatus]]]
 _member_statuses: list[MemberStatuses] = []
 
 
@@ -163,10 +164,12 @@ def register_member_statuses(source: MemberStatuses) -> None:
     _member_statuses[:] = [source]
 
 
-async def member_statuses(members_by_room: dict[str, list[str]]) -> dict[tuple[str, str], MemberStatus]:
+async def member_statuses(
+    members_by_room: dict[str, list[str]], *, rooms_with_events: set[str]
+) -> dict[tuple[str, str], MemberStatus]:
     if not _member_statuses or not members_by_room:
         return {}
-    return await _member_statuses[0](members_by_room)
+    return await _member_statuses[0](members_by_room, rooms_with_events)
 
 
 async def unread_counts(*, user_id: str, last_seqs: dict[str, int | None]) -> dict[str, int]:
@@ -238,7 +241,8 @@ async def _room_facts(rooms: list[Room]) -> list[_RoomFacts]:
     newest = await newest_messages(room_ids)
     seqs = _newest_seqs(await cache.last_seqs(room_ids), newest)
     statuses = await member_statuses(
-        {room_id: [user_id for user_id, _ in people] for room_id, people in members.items()}
+        {room_id: [user_id for user_id, _ in people] for room_id, people in members.items()},
+        rooms_with_events={room_id for room_id, seq in seqs.items() if seq is not None},
     )
     facts = []
     for room in rooms:

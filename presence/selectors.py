@@ -11,11 +11,13 @@ async def presence_of(user_ids: list[str]) -> dict[str, tuple[bool, str | None]]
     return {user_id: (user_id in online, seen.get(user_id)) for user_id in user_ids}
 
 
-async def member_statuses(members_by_room: dict[str, list[str]]) -> dict[tuple[str, str], MemberStatus]:
+async def member_statuses(
+    members_by_room: dict[str, list[str]], rooms_with_events: set[str]
+) -> dict[tuple[str, str], MemberStatus]:
     """Presence and receipt watermarks of each room's members (chat's room objects show them)."""
     presence = await presence_of(sorted({user_id for members in members_by_room.values() for user_id in members}))
     pairs = [(room_id, user_id) for room_id, members in members_by_room.items() for user_id in members]
-    marks = await receipts.watermarks(pairs)
+    marks = await receipts.watermarks([pair for pair in pairs if pair[0] in rooms_with_events])
     statuses = {}
     for room_id, user_id in pairs:
         online, last_seen = presence[user_id]

@@ -27,7 +27,7 @@ def member_statuses():
     answers: dict[tuple[str, str], selectors.MemberStatus] = {}
     registered = list(selectors._member_statuses)
 
-    async def reader(members_by_room):
+    async def reader(members_by_room, rooms_with_events):
         return {key: status for key, status in answers.items() if key[1] in members_by_room.get(key[0], [])}
 
     selectors.register_member_statuses(reader)
