@@ -11,7 +11,7 @@ from django.conf import settings
 
 from echostream.core import redis
 
-Kind = Literal["send", "edit", "delete", "receipt", "resume"]
+Kind = Literal["send", "edit", "delete", "receipt", "resume", "typing"]
 
 # Returns the seconds until the bucket holds a token again: 0 when one was taken.
 # Redis' own clock, so that web copies on different machines share one time.

@@ -61,6 +61,17 @@ async def aroom_ids_of(*, user_id: str) -> list[str]:
     return [room_id async for room_id in Membership.objects.filter(user_id=user_id).values_list("room_id", flat=True)]
 
 
+async def aco_member_ids(*, user_id: str) -> list[str]:
+    """Everyone who shares a room with the user (the user not included)."""
+    rooms = Membership.objects.filter(user_id=user_id).values("room_id")
+    others = Membership.objects.filter(room_id__in=rooms).exclude(user_id=user_id).values_list("user_id", flat=True)
+    return sorted({str(other) async for other in others.distinct()})
+
+
+async def ausernames_of(*, user_ids: list[str]) -> dict[str, str]:
+    return {str(pk): name async for pk, name in User.objects.filter(pk__in=user_ids).values_list("pk", "username")}
+
+
 def member_usernames(room: Room) -> list[str]:
     return sorted(membership.user.get_username() for membership in room.memberships.all())
 

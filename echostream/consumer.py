@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import parse_qs
 
 import msgspec
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -18,9 +19,9 @@ from echostream.core import delivery, frames, groups, redis, wire
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
-# A client that resumes does so as soon as its socket opens. Until its resume is
-# done (or this long has passed), live room events are held back, so that none
-# overtakes the older events the resume replays.
+# A client that opens its socket with `?resume=1` resumes as soon as it opens. Until that
+# resume is done (or this long has passed), live room events are held back, so that none
+# overtakes the older events the resume replays. Other sockets get them at once.
 RESUME_GRACE_SECONDS = 2.0
 # channels_redis forgets group members after a day; a long-lived socket re-joins.
 GROUP_REFRESH_SECONDS = 3600
@@ -69,7 +70,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user_id = str(user.pk)
         self.username = user.get_username()
         self.room_groups: set[str] = set()
-        self.delivery = delivery.SocketDelivery()
+        will_resume = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("resume") == ["1"]
+        self.delivery = delivery.SocketDelivery(hold_until_resume=will_resume)
         self._background: list[asyncio.Task[None]] = []
         self._released = False
         await self.accept()
@@ -77,10 +79,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._sync_room_groups()
         await frames.run_connect_hooks(self)
         self._background = [
-            asyncio.create_task(self._release_after_grace()),
             asyncio.create_task(self._refresh_groups_forever()),
             asyncio.create_task(self._watch_tails_forever()),
         ]
+        if will_resume:
+            self._background.append(asyncio.create_task(self._release_after_grace()))
 
     async def disconnect(self, code: int) -> None:
         await self._release()
@@ -221,6 +224,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Channel-layer events (see echostream.core.groups).
     async def deliver_frame(self, event: dict[str, Any]) -> None:
         frame = event["frame"]
+        if frame.get("type") == "typing" and frame.get("user") == self.username:
+            return  # the typist's own sockets are not told they type
         if not delivery.is_room_event(frame):
             await self.send_frame(frame)
         elif (admitted := self.delivery.offer(frame)) is not None:

@@ -198,6 +198,7 @@ RATE_LIMITS = {
         env.float("RATE_LIMIT_RECEIPT_PER_SECOND", default=10.0),
     ),
     "resume": (env.int("RATE_LIMIT_RESUME_BURST", default=10), env.float("RATE_LIMIT_RESUME_PER_SECOND", default=0.5)),
+    "typing": (env.int("RATE_LIMIT_TYPING_BURST", default=20), env.float("RATE_LIMIT_TYPING_PER_SECOND", default=2.0)),
 }
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 

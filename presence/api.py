@@ -6,18 +6,23 @@ from django.views.decorators.http import require_GET
 
 from chat.selectors import users_with_prefix
 from echostream.jsonapi import login_required_json
-from presence.selectors import online_among
+from presence.selectors import presence_of
 
 
 @require_GET
 @login_required_json
 def users(request: HttpRequest) -> JsonResponse:
     found = list(users_with_prefix(prefix=request.GET.get("q", "").strip()))
-    online = async_to_sync(online_among)([str(user.pk) for user in found])
+    presence = async_to_sync(presence_of)([str(user.pk) for user in found])
     return JsonResponse(
         {
             "users": [
-                {"id": str(user.pk), "username": user.get_username(), "online": str(user.pk) in online}
+                {
+                    "id": str(user.pk),
+                    "username": user.get_username(),
+                    "online": presence[str(user.pk)][0],
+                    "last_seen": presence[str(user.pk)][1],
+                }
                 for user in found
             ]
         }

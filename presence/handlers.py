@@ -1,10 +1,11 @@
-"""Presence's part of the socket: heartbeats while a connection lives, and receipts."""
+"""Presence's part of the socket: heartbeats while a connection lives, typing, and receipts."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import weakref
 from typing import Any
 
 from django.conf import settings
@@ -13,31 +14,57 @@ from chat.selectors import ais_member
 from chat.services import SendRefused, check_rate
 from echostream.core import frames, kafka
 from echostream.core.redis import RedisError
-from presence import services, store
+from presence import services
 
 logger = logging.getLogger(__name__)
 
 _heartbeats: dict[str, asyncio.Task[None]] = {}
-
-
-async def _mark_alive(connection: frames.Connection) -> None:
-    # A Redis hiccup must not end the heartbeat: the next beat tries again, and the
-    # TTL covers the missed one.
-    try:
-        await store.mark_alive(user_id=connection.user_id, connection_id=connection.channel_name)
-    except (RedisError, OSError) as exc:
-        logger.warning("presence heartbeat of %s failed; next beat retries: %s", connection.channel_name, exc)
+# The rooms each socket said it typed in, so that its close can clear them.
+_typing_rooms: dict[str, set[str]] = {}
+# One sweeper per event loop (a process has one; tests make many).
+_sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
 
 
 async def _beat(connection: frames.Connection) -> None:
     while True:
         await asyncio.sleep(settings.PRESENCE_TTL_SECONDS / 3)
-        await _mark_alive(connection)
+        # A Redis hiccup must not end the heartbeat: the next beat tries again, and the
+        # TTL covers the missed one.
+        try:
+            await services.do_heartbeat(
+                user_id=connection.user_id, username=connection.username, connection_id=connection.channel_name
+            )
+        except (RedisError, OSError) as exc:
+            logger.warning("presence heartbeat of %s failed; next beat retries: %s", connection.channel_name, exc)
+
+
+async def _sweep_forever() -> None:
+    # Sockets of a process that died never close: their users go offline when this finds
+    # their heartbeats expired. Every web process sweeps; each user is announced once.
+    while True:
+        await asyncio.sleep(settings.PRESENCE_TTL_SECONDS / 3)
+        try:
+            await services.do_sweep_expired()
+        except Exception:
+            logger.exception("presence sweep failed; the next one retries")
+
+
+def _ensure_sweeper() -> None:
+    loop = asyncio.get_running_loop()
+    sweeper = _sweepers.get(loop)
+    if sweeper is None or sweeper.done():
+        _sweepers[loop] = loop.create_task(_sweep_forever())
 
 
 @frames.on_connect
 async def start_heartbeat(connection: frames.Connection) -> None:
-    await _mark_alive(connection)
+    _ensure_sweeper()
+    try:
+        await services.do_connection_opened(
+            user_id=connection.user_id, username=connection.username, connection_id=connection.channel_name
+        )
+    except (RedisError, OSError) as exc:
+        logger.warning("presence of %s not marked now; its heartbeat retries: %s", connection.channel_name, exc)
     _heartbeats[connection.channel_name] = asyncio.create_task(_beat(connection))
 
 
@@ -48,12 +75,43 @@ async def stop_heartbeat(connection: frames.Connection) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await store.mark_gone(user_id=connection.user_id, connection_id=connection.channel_name)
+    await services.do_stop_typing_of_connection(
+        user_id=connection.user_id,
+        username=connection.username,
+        room_ids=sorted(_typing_rooms.pop(connection.channel_name, set())),
+        connection_id=connection.channel_name,
+    )
+    await services.do_connection_closed(
+        user_id=connection.user_id, username=connection.username, connection_id=connection.channel_name
+    )
 
 
 def running_heartbeats() -> int:
     """How many sockets of this process have a heartbeat running (each must stop with its socket)."""
     return len(_heartbeats)
+
+
+@frames.register("typing")
+async def handle_typing(connection: frames.Connection, frame: dict[str, Any]) -> None:
+    room_id, state = frame.get("room"), frame.get("state")
+    if not isinstance(room_id, str) or not isinstance(state, bool):
+        raise frames.FrameError("invalid_frame", "typing needs `room` (string) and `state` (true or false).")
+    try:
+        await check_rate(user_id=connection.user_id, kind="typing")
+    except SendRefused:
+        return  # typing is ephemeral: over the limit it is dropped without an answer
+    if not await ais_member(user_id=connection.user_id, room_id=room_id):
+        await connection.send_frame(SendRefused("forbidden", "You are not a member of that room.").frame(room=room_id))
+        return
+    if state:
+        _typing_rooms.setdefault(connection.channel_name, set()).add(room_id)
+    await services.do_typing(
+        user_id=connection.user_id,
+        username=connection.username,
+        room_id=room_id,
+        connection_id=connection.channel_name,
+        state=state,
+    )
 
 
 @frames.register("receipt")

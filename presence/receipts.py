@@ -17,12 +17,24 @@ def _receipts() -> mongo.AsyncCollection:
     return mongo.collection(RECEIPTS)
 
 
-async def raise_watermark(*, user_id: str, room_id: str, kind: Kind, seq: int) -> None:
-    await _receipts().update_one(
+async def raise_watermark(*, user_id: str, room_id: str, kind: Kind, seq: int) -> bool:
+    """Moves the watermark up to `seq` (a read is a delivery too); whether it moved."""
+    raised = {"read": seq, "delivered": seq} if kind == "read" else {"delivered": seq}
+    # find_one_and_update answers the document as it was before (its default).
+    before = await _receipts().find_one_and_update(
         {"_id": f"{user_id}:{room_id}"},
-        {"$max": {kind: seq}, "$setOnInsert": {"user": user_id, "room": room_id}},
+        {"$max": raised, "$setOnInsert": {"user": user_id, "room": room_id}},
         upsert=True,
     )
+    return before is None or before.get(kind, -1) < seq
+
+
+async def watermarks(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int | None, int | None]]:
+    """(delivered, read) per (room id, user id) that has any."""
+    if not pairs:
+        return {}
+    found = await _receipts().find({"_id": {"$in": [f"{user}:{room}" for room, user in pairs]}}).to_list(length=None)
+    return {(doc["room"], doc["user"]): (doc.get("delivered"), doc.get("read")) for doc in found}
 
 
 async def read_watermarks(user_id: str, room_ids: list[str]) -> dict[str, int]:

@@ -1,34 +1,132 @@
-"""Presence in Redis: one sorted set per user of live connections, scored by when each expires.
+"""Presence and typing in Redis; the only module that knows their keys and TTLs.
 
-A user is online while any connection's heartbeat is fresh; a tab that crashed
-stops beating and drops out by itself after the TTL.
+Presence: one sorted set per user of live connections, scored by when each expires; a
+user is online while any connection's heartbeat is fresh, so a tab or a process that died
+without closing its sockets drops out by itself after the TTL. A second sorted set, of the
+users whose status was last *announced* as online (scored by their latest expiry), makes
+each change of status happen exactly once, however many processes see it: the Lua scripts
+below move a user in or out of it atomically and say whether they did, and only the caller
+that moved them announces the change.
+
+Typing: one short-lived key per (room, user), naming the connection that typed last, so
+that a socket that closes can clear its user's typing state without clearing another tab's.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from django.conf import settings
 
 from echostream.core import redis
+
+# Long enough to say "last seen 3 months ago"; a user unseen for longer shows as never seen.
+LAST_SEEN_TTL_SECONDS = 400 * 24 * 3600
+TYPING_TTL_SECONDS = 6
+
+# KEYS: the user's connections, the announced-online set, the user's last-seen key.
+# ARGV: connection id, now, its expiry, the connections key's TTL, user id.
+# Returns 1 when the user was not announced online before (so is now: announce it).
+_MARK_ALIVE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local announced = redis.call('ZSCORE', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[5])
+if announced then return 0 end
+return 1
+"""
+
+# KEYS: the user's connections, the announced-online set, the user's last-seen key.
+# ARGV: connection id, now, user id, last-seen TTL.
+# Returns 1 when this took the user's last live connection (announce them offline).
+_MARK_GONE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+if redis.call('ZREM', KEYS[2], ARGV[3]) == 0 then return 0 end
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
+return 1
+"""
+
+# KEYS: the announced-online set. ARGV: now, the key prefix of connections and of last
+# seen, the presence TTL, the last-seen TTL.
+# Returns the users whose every connection expired (announce them offline). Keys are built
+# here from the prefix, which a single Redis (not a cluster) allows.
+_SWEEP = """
+local gone = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES')
+for i = 1, #due, 2 do
+  local user, expired = due[i], tonumber(due[i + 1])
+  local connections = ARGV[2] .. user
+  redis.call('ZREMRANGEBYSCORE', connections, '-inf', ARGV[1])
+  local newest = redis.call('ZRANGE', connections, -1, -1, 'WITHSCORES')
+  if #newest == 0 then
+    redis.call('ZREM', KEYS[1], user)
+    redis.call('SET', ARGV[3] .. user, tostring(expired - tonumber(ARGV[4])), 'EX', ARGV[5])
+    table.insert(gone, user)
+  else
+    redis.call('ZADD', KEYS[1], newest[2], user)
+  end
+end
+return gone
+"""
 
 
 def _connections_key(user_id: str) -> str:
     return redis.key("presence", user_id)
 
 
-async def mark_alive(*, user_id: str, connection_id: str) -> None:
+def _announced_key() -> str:
+    return redis.key("presence-announced")
+
+
+def _last_seen_key(user_id: str) -> str:
+    return redis.key("presence-last-seen", user_id)
+
+
+def _typing_key(room_id: str, user_id: str) -> str:
+    return redis.key("typing", room_id, user_id)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+
+
+async def mark_alive(*, user_id: str, connection_id: str) -> bool:
+    """A heartbeat of one connection; True when it made the user online."""
     ttl = settings.PRESENCE_TTL_SECONDS
-    key = _connections_key(user_id)
-    async with redis.client().pipeline(transaction=True) as pipe:
-        pipe.zadd(key, {connection_id: time.time() + ttl})
-        pipe.zremrangebyscore(key, "-inf", time.time())
-        pipe.expire(key, ttl)
-        await pipe.execute()
+    now = time.time()
+    keys = [_connections_key(user_id), _announced_key(), _last_seen_key(user_id)]
+    came_online = await redis.client().eval(_MARK_ALIVE, len(keys), *keys, connection_id, now, now + ttl, ttl, user_id)
+    return bool(came_online)
 
 
-async def mark_gone(*, user_id: str, connection_id: str) -> None:
-    await redis.client().zrem(_connections_key(user_id), connection_id)
+async def mark_gone(*, user_id: str, connection_id: str) -> str | None:
+    """One connection closed; when it was the user's last, when they were last seen."""
+    now = time.time()
+    keys = [_connections_key(user_id), _announced_key(), _last_seen_key(user_id)]
+    went = await redis.client().eval(_MARK_GONE, len(keys), *keys, connection_id, now, user_id, LAST_SEEN_TTL_SECONDS)
+    return _iso(now) if went else None
+
+
+async def sweep_expired() -> dict[str, str]:
+    """Users whose connections all expired without closing (their process died), with when
+    they were last seen; each is returned by one sweep only, whichever process runs it."""
+    gone = await redis.client().eval(
+        _SWEEP,
+        1,
+        _announced_key(),
+        time.time(),
+        _connections_key(""),
+        _last_seen_key(""),
+        settings.PRESENCE_TTL_SECONDS,
+        LAST_SEEN_TTL_SECONDS,
+    )
+    if not gone:
+        return {}
+    return {user_id: seen for user_id, seen in (await last_seen_of(list(gone))).items() if seen is not None}
 
 
 async def online_user_ids(user_ids: list[str]) -> set[str]:
@@ -39,4 +137,32 @@ async def online_user_ids(user_ids: list[str]) -> set[str]:
         for user_id in user_ids:
             pipe.zcount(_connections_key(user_id), now, "+inf")
         counts = await pipe.execute()
-    return {user_id for user_id, count in zip(user_ids, counts, strict=False) if count}
+    return {user_id for user_id, count in zip(user_ids, counts, strict=True) if count}
+
+
+async def last_seen_of(user_ids: list[str]) -> dict[str, str | None]:
+    """When each user was last seen (ISO 8601), None when never, or not within the TTL."""
+    if not user_ids:
+        return {}
+    stamps = await redis.client().mget([_last_seen_key(user_id) for user_id in user_ids])
+    return {user_id: _iso(float(stamp)) if stamp else None for user_id, stamp in zip(user_ids, stamps, strict=True)}
+
+
+async def start_typing(*, room_id: str, user_id: str, connection_id: str) -> None:
+    await redis.client().set(_typing_key(room_id, user_id), connection_id, ex=TYPING_TTL_SECONDS)
+
+
+async def stop_typing(*, room_id: str, user_id: str, connection_id: str | None = None) -> bool:
+    """Clears the user's typing state in the room (only if `connection_id` set it last, when
+    given); True when there was one to clear."""
+    key = _typing_key(room_id, user_id)
+    if connection_id is None:
+        return bool(await redis.client().delete(key))
+    # Atomic compare-and-delete: another tab's newer typing state stays.
+    cleared = await redis.client().eval(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        1,
+        key,
+        connection_id,
+    )
+    return bool(cleared)

@@ -92,15 +92,16 @@ async def in_group(group: str, channel: str) -> bool:
     return await layer.connection(layer.consistent_hash(group)).zscore(layer._group_key(group), channel) is not None
 
 
-def put_event_in_room(room_id: str) -> None:
-    """One event in the room's topic (as the moderation worker would put it), at seq 0."""
-    created = events.MessageCreated(
-        id=f"{room_id}-m0",
-        room=room_id,
-        occurred_at=events.now(),
-        actor="1",
-        data=events.CreatedData(client_id="c0", body="hello", sender="someone"),
-    )
+def put_event_in_room(room_id: str, count: int = 1) -> None:
+    """`count` events in the room's topic (as the moderation worker would put them), at seq 0 on."""
     producer = kafka.make_sync_producer()
-    producer.produce(kafka.room_topic(room_id), key=room_id.encode(), value=events.encode(created))
+    for n in range(count):
+        created = events.MessageCreated(
+            id=f"{room_id}-m{n}",
+            room=room_id,
+            occurred_at=events.now(),
+            actor="1",
+            data=events.CreatedData(client_id=f"c{n}", body="hello", sender="someone"),
+        )
+        producer.produce(kafka.room_topic(room_id), key=room_id.encode(), value=events.encode(created))
     assert producer.flush(30) == 0

@@ -8,7 +8,7 @@ import uuid
 
 os.environ.setdefault("ECHOSTREAM_NAMESPACE", f"estest-{uuid.uuid4().hex[:10]}")
 # Tests send bursts on purpose; the rate-limit test sets its own, tighter values.
-for kind in ("", "EDIT_", "DELETE_", "RECEIPT_", "RESUME_"):
+for kind in ("", "EDIT_", "DELETE_", "RECEIPT_", "RESUME_", "TYPING_"):
     os.environ.setdefault(f"RATE_LIMIT_{kind}BURST", "1000")
 # Likewise for the HTTP throttles: system tests sign up many users from 127.0.0.1.
 # The throttle tests set tight rates themselves.

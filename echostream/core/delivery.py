@@ -17,9 +17,11 @@ How the parts keep it:
   moves the cursor too.
 - A resume's frames carry their own chain (`chained`): each one's `prev_seq` is the seq of the
   frame before it, the first one's the client's cursor, so the same rule applies to them.
-- This socket (`SocketDelivery`) holds live frames while a resume replays and until the first
-  resume is done (or a grace period passes), so that none overtakes the replay; it drops the
-  live copy of an event the replay sent, and forwards the rest in order.
+- This socket (`SocketDelivery`) holds live frames while a resume replays, so that none
+  overtakes the replay; it drops the live copy of an event the replay sent, and forwards the
+  rest in order. A socket whose client said it will resume (`/ws/?resume=1`) holds them from
+  the moment it opens until its first resume is done (or a grace period passes); any other
+  socket gets live frames at once.
 - A dropped frame with no frame after it leaves no `prev_seq` to show the gap. So the socket
   compares, now and then, the seq it forwarded last per room with the room's newest shown seq;
   when it stays behind, it tells the client `room.head` and the client resumes.
@@ -69,12 +71,12 @@ def chained(frames: list[RoomEventFrame], *, after: int) -> list[RoomEventFrame]
 class SocketDelivery:
     """What one socket was sent of each room's events, and what it holds back."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hold_until_resume: bool) -> None:
         # Per room: the seq of the last room event sent to the socket (or that its last
         # resume covered); a live frame at or below it is a copy of one already sent.
         self._heads: dict[str, int] = {}
         # Live frames held back while holding (None: not holding).
-        self._held: list[Frame] | None = []
+        self._held: list[Frame] | None = [] if hold_until_resume else None
         self._resumes = 0
         self._releasing = False
         self._overflowed = False

@@ -54,6 +54,10 @@ def collection(name: str) -> AsyncCollection[dict[str, Any]]:
     return _client()[database_name()][name]
 
 
+async def collection_names() -> list[str]:
+    return sorted(await _client()[database_name()].list_collection_names())
+
+
 async def drop_collection(name: str) -> None:
     await _client()[database_name()].drop_collection(name)
 

@@ -66,3 +66,37 @@ async def test_receipts_over_the_rate_limit_are_rejected_with_retry_after(member
     assert (answer["type"], answer["reason"], answer["room"]) == ("message.rejected", "rate_limited", room_id)
     assert isinstance(answer["retry_after"], float) and answer["retry_after"] > 0
     assert await receipts.read_watermarks(str(socket.user.pk), [room_id]) == {}
+
+
+@pytest.fixture
+async def members(make_user, open_socket):
+    """Both members' sockets of a DM whose log holds three events (seq 0 to 2)."""
+    reader, other = await make_user(), await make_user()
+    room, _ = await sync_to_async(chat_services.do_open_dm)(user=reader, other_username=other.username)
+    await sync_to_async(put_event_in_room)(room.id, 3)
+    watcher = await open_socket(other)
+    socket = await open_socket(reader)
+    assert (await watcher.answer())["type"] == "presence"
+    return socket, watcher, room.id
+
+
+async def test_a_watermark_never_moves_backward_and_a_late_receipt_is_not_broadcast(members):
+    socket, watcher, room_id = members
+    await socket.send_frame({"type": "receipt", "room": room_id, "seq": 2, "kind": "read"})
+    assert (await watcher.answer())["seq"] == 2
+    await socket.send_frame({"type": "receipt", "room": room_id, "seq": 1, "kind": "read"})
+    await socket.send_frame({"type": "receipt", "room": room_id, "seq": 2, "kind": "read"})
+    assert await watcher.silent()
+    assert await receipts.read_watermarks(str(socket.user.pk), [room_id]) == {room_id: 2}
+
+
+async def test_a_read_receipt_is_a_delivery_too(members):
+    socket, watcher, room_id = members
+    await socket.send_frame({"type": "receipt", "room": room_id, "seq": 1, "kind": "read"})
+    await watcher.answer()
+    await socket.send_frame({"type": "receipt", "room": room_id, "seq": 1, "kind": "delivered"})
+    assert await watcher.silent()
+    await socket.send_frame({"type": "receipt", "room": room_id, "seq": 2, "kind": "delivered"})
+    assert (await watcher.answer())["kind"] == "delivered"
+    marks = await receipts.watermarks([(room_id, str(socket.user.pk))])
+    assert marks == {(room_id, str(socket.user.pk)): (2, 1)}

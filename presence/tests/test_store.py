@@ -32,3 +32,48 @@ async def test_a_connection_that_stops_beating_goes_offline_by_itself(user_id, s
     assert await store.online_user_ids([user_id]) == {user_id}
     await asyncio.sleep(1.2)
     assert await store.online_user_ids([user_id]) == set()
+
+
+async def test_only_the_first_connection_makes_the_user_come_online(user_id):
+    assert await store.mark_alive(user_id=user_id, connection_id="tab-1") is True
+    assert await store.mark_alive(user_id=user_id, connection_id="tab-2") is False
+    assert await store.mark_alive(user_id=user_id, connection_id="tab-1") is False  # a heartbeat
+
+
+async def test_only_the_last_connection_to_close_makes_the_user_go_offline_and_keeps_when(user_id):
+    await store.mark_alive(user_id=user_id, connection_id="tab-1")
+    await store.mark_alive(user_id=user_id, connection_id="tab-2")
+    assert await store.mark_gone(user_id=user_id, connection_id="tab-1") is None
+    last_seen = await store.mark_gone(user_id=user_id, connection_id="tab-2")
+    assert last_seen is not None
+    assert await store.last_seen_of([user_id]) == {user_id: last_seen}
+    assert await store.mark_gone(user_id=user_id, connection_id="tab-2") is None  # told once
+
+
+async def test_a_user_whose_connections_all_expired_is_swept_offline_once(user_id, settings):
+    settings.PRESENCE_TTL_SECONDS = 1
+    await store.mark_alive(user_id=user_id, connection_id="killed-process-tab")
+    assert user_id not in await store.sweep_expired()
+    await asyncio.sleep(1.2)
+    swept = await asyncio.gather(store.sweep_expired(), store.sweep_expired())
+    assert [user_id in found for found in swept].count(True) == 1
+    assert (await store.last_seen_of([user_id]))[user_id] is not None
+    assert await store.mark_alive(user_id=user_id, connection_id="new-tab") is True  # back online: told again
+
+
+async def test_a_sweep_keeps_a_user_with_one_live_connection_online(user_id, settings):
+    settings.PRESENCE_TTL_SECONDS = 1
+    await store.mark_alive(user_id=user_id, connection_id="dead-tab")
+    await asyncio.sleep(0.6)
+    await store.mark_alive(user_id=user_id, connection_id="live-tab")
+    await asyncio.sleep(0.6)
+    assert user_id not in await store.sweep_expired()
+    assert await store.online_user_ids([user_id]) == {user_id}
+
+
+async def test_a_closing_tab_clears_only_the_typing_state_it_set(user_id):
+    await store.start_typing(room_id="r", user_id=user_id, connection_id="tab-1")
+    await store.start_typing(room_id="r", user_id=user_id, connection_id="tab-2")
+    assert await store.stop_typing(room_id="r", user_id=user_id, connection_id="tab-1") is False
+    assert await store.stop_typing(room_id="r", user_id=user_id, connection_id="tab-2") is True
+    assert await store.stop_typing(room_id="r", user_id=user_id) is False

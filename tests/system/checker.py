@@ -92,7 +92,7 @@ class Member:
         backoff = 0.2
         while not self._closing:
             try:
-                await self.chat.connect(resume=False)
+                await self.chat.connect(resume=False, will_resume=True)
                 await self.chat.send_frame({"type": "resume", "rooms": dict(self.cursors)})
             except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError):
                 await asyncio.sleep(backoff)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,8 @@ class ChatClient:
         self.rooms = RoomCursors()
         self.resumes_refused = 0  # resumes the server refused with rate_limited (each sent again)
         self._resume_retry: asyncio.Task[None] | None = None
+        # When each message's first `message.new` reached this client (time.monotonic()).
+        self.arrived_at: dict[str, float] = {}
 
     async def _csrf(self) -> str:
         response = await self.http.get("/api/auth/csrf/")
@@ -66,11 +69,21 @@ class ChatClient:
     def _cookie_header(self) -> str:
         return "; ".join(f"{name}={value}" for name, value in self.http.cookies.items())
 
-    async def connect(self, *, origin: str | None = None, with_session: bool = True, resume: bool = True) -> None:
+    async def connect(
+        self,
+        *,
+        origin: str | None = None,
+        with_session: bool = True,
+        resume: bool = True,
+        will_resume: bool | None = None,
+    ) -> None:
         """Opens the socket; like a real client, first resumes the rooms it follows from their
-        cursors (their replayed frames are applied, not queued before `resume.done`), which also
-        ends the server's hold on live events. `resume=False` leaves that to the test."""
-        ws_url = self.base_url.replace("http://", "ws://") + "/ws/"
+        cursors (their replayed frames are applied, not queued before `resume.done`). `resume=False`
+        leaves that to the test. `will_resume` (by default: `resume`) opens the socket as
+        `/ws/?resume=1`, so that the server holds live events until the first resume is done;
+        without it the socket gets live frames at once (docs/protocol.md)."""
+        will_resume = resume if will_resume is None else will_resume
+        ws_url = self.base_url.replace("http://", "ws://") + ("/ws/?resume=1" if will_resume else "/ws/")
         headers = {"Cookie": self._cookie_header()} if with_session else {}
         self.socket = await connect(ws_url, origin=origin or self.base_url, additional_headers=headers, max_size=None)
         self._reader = asyncio.create_task(self._read())
@@ -98,6 +111,8 @@ class ChatClient:
             async for raw in self.socket:
                 frame = _checked(raw)
                 if not isinstance(frame, ContractViolation):
+                    if frame["type"] == "message.new":
+                        self.arrived_at.setdefault(frame["message"]["id"], time.monotonic())
                     await self._follow(frame)
                 await self.frames.put(frame)
         except ConnectionClosed:

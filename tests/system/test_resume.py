@@ -52,7 +52,7 @@ async def test_a_resumed_client_gets_exactly_what_it_missed_then_live_messages(p
     changes = await alice.collect("message.updated", len(edits) + len(deletes))
     last_event_seq = max(frame["seq"] for frame in changes)
 
-    await bob.connect(resume=False)
+    await bob.connect(resume=False, will_resume=True)
     await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
     replayed, done = await bob.until("resume.done")
 
@@ -96,7 +96,7 @@ async def test_resume_joins_live_traffic_without_gap_or_duplicate(pair):
 
     sender = asyncio.create_task(keep_sending())
     await asyncio.sleep(0.2)
-    await bob.connect(resume=False)
+    await bob.connect(resume=False, will_resume=True)
     await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
     sent = await sender
     frames = []
@@ -165,7 +165,7 @@ async def test_a_live_message_before_the_resume_does_not_overtake_the_replay(pai
     await bob.disconnect()
     missed = await send_all(alice, room_id, ["missed 1", "missed 2"])
 
-    await bob.connect(resume=False)
+    await bob.connect(resume=False, will_resume=True)
     live = await send_all(alice, room_id, ["live, before the resume"])
     await asyncio.sleep(0.3)  # the live event reaches bob's socket before his resume does
     await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
@@ -185,7 +185,7 @@ async def test_live_frames_name_the_previous_shown_event_and_resumed_ones_chain_
 
     await bob.disconnect()
     await send_all(alice, room_id, ["four", "five"])
-    await bob.connect(resume=False)
+    await bob.connect(resume=False, will_resume=True)
     await bob.send_frame({"type": "resume", "rooms": {room_id: cursor}})
     replayed, _ = await bob.until("resume.done")
     assert [f["message"]["body"] for f in replayed] == ["three", "four", "five"]

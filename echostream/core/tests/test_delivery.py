@@ -13,14 +13,14 @@ def message(seq: int) -> dict:
     }  # fmt: skip
 
 
-def live(delivery: SocketDelivery) -> SocketDelivery:
-    """A socket past its first hold."""
-    assert list(delivery.release()) == []
-    return delivery
+def test_a_socket_that_will_not_resume_gets_live_frames_at_once():
+    delivery = SocketDelivery(hold_until_resume=False)
+    assert delivery.offer(frame(1))["seq"] == 1
+    assert delivery.offer(frame(2, 1))["seq"] == 2
 
 
 def test_live_frames_are_held_until_released_then_sent_in_order():
-    delivery = SocketDelivery()
+    delivery = SocketDelivery(hold_until_resume=True)
     assert delivery.offer(frame(1)) is None
     assert delivery.offer(frame(2, 1)) is None
     assert [f["seq"] for f in delivery.release()] == [1, 2]
@@ -28,7 +28,7 @@ def test_live_frames_are_held_until_released_then_sent_in_order():
 
 
 def test_a_frame_offered_while_the_held_ones_are_sent_waits_behind_them():
-    delivery = SocketDelivery()
+    delivery = SocketDelivery(hold_until_resume=True)
     delivery.offer(frame(1))
     delivery.offer(frame(2, 1))
     sent = []
@@ -42,7 +42,7 @@ def test_a_frame_offered_while_the_held_ones_are_sent_waits_behind_them():
 
 
 def test_nothing_is_released_while_a_resume_runs():
-    delivery = live(SocketDelivery())
+    delivery = SocketDelivery(hold_until_resume=False)
     delivery.begin_resume()
     assert delivery.offer(frame(5)) is None
     assert list(delivery.release()) == []
@@ -51,7 +51,7 @@ def test_nothing_is_released_while_a_resume_runs():
 
 
 def test_the_live_copy_of_a_replayed_event_is_dropped_and_later_ones_pass():
-    delivery = SocketDelivery()
+    delivery = SocketDelivery(hold_until_resume=True)
     delivery.begin_resume()
     delivery.offer(frame(7, 6))
     delivery.offer(frame(9, 7))
@@ -62,7 +62,7 @@ def test_the_live_copy_of_a_replayed_event_is_dropped_and_later_ones_pass():
 
 
 def test_a_resume_resends_what_went_out_live_before_it():
-    delivery = live(SocketDelivery())
+    delivery = SocketDelivery(hold_until_resume=False)
     assert delivery.offer(frame(3, 2)) is not None
     delivery.begin_resume()
     delivery.replayed("r", seq=3)
@@ -73,20 +73,20 @@ def test_a_resume_resends_what_went_out_live_before_it():
 
 
 def test_a_reloaded_room_takes_the_new_topics_seq_even_when_lower():
-    delivery = live(SocketDelivery())
+    delivery = SocketDelivery(hold_until_resume=False)
     delivery.offer(frame(50, 49))
     delivery.replayed("r", seq=2)
     assert delivery.offer(frame(3, 2))["seq"] == 3
 
 
 def test_rooms_are_apart():
-    delivery = live(SocketDelivery())
+    delivery = SocketDelivery(hold_until_resume=False)
     delivery.offer(frame(8, room="a"))
     assert delivery.offer(frame(2, room="b"))["seq"] == 2
 
 
 def test_the_hold_is_bounded_and_a_dropped_frame_shows_as_a_gap():
-    delivery = SocketDelivery()
+    delivery = SocketDelivery(hold_until_resume=True)
     for seq in range(MAX_HELD + 1):
         delivery.offer(frame(seq, seq - 1 if seq else None))
     delivery.offer(frame(MAX_HELD + 1, MAX_HELD))
@@ -103,14 +103,14 @@ def test_chained_links_each_frame_to_the_one_before_and_the_first_to_the_cursor(
 
 
 def test_a_tail_is_missed_only_when_the_socket_stays_behind_across_two_looks():
-    delivery = live(SocketDelivery())
+    delivery = SocketDelivery(hold_until_resume=False)
     delivery.offer(frame(3, 2))
     assert delivery.missed_tails({"r": 5}) == {}
     assert delivery.missed_tails({"r": 5}) == {"r": 5}
 
 
 def test_a_tail_that_arrives_or_moves_on_is_not_missed():
-    delivery = live(SocketDelivery())
+    delivery = SocketDelivery(hold_until_resume=False)
     delivery.offer(frame(3, 2))
     assert delivery.missed_tails({"r": 4}) == {}
     delivery.offer(frame(4, 3))
@@ -120,7 +120,7 @@ def test_a_tail_that_arrives_or_moves_on_is_not_missed():
 
 
 def test_rooms_never_sent_and_rooms_being_resumed_are_not_looked_at():
-    delivery = live(SocketDelivery())
+    delivery = SocketDelivery(hold_until_resume=False)
     assert delivery.missed_tails({"other": 9}) == {}
     assert delivery.missed_tails({"other": 9}) == {}
     delivery.offer(frame(1))
@@ -130,7 +130,7 @@ def test_rooms_never_sent_and_rooms_being_resumed_are_not_looked_at():
 
 
 def test_a_resume_that_begins_while_held_frames_go_out_keeps_the_rest_for_after_its_replay():
-    delivery = SocketDelivery()
+    delivery = SocketDelivery(hold_until_resume=True)
     delivery.offer(frame(1))
     delivery.offer(frame(2, 1))
     delivery.offer(frame(3, 2))
