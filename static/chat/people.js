@@ -5,7 +5,7 @@
 
 import { api, humanError } from "./api.js";
 import { dot, presenceText } from "./presence.js";
-import { closeRoom, loadRooms, openRoom, renderHeader, renderRooms, upsertRoom } from "./rooms.js";
+import { closeRoom, asNewRoom, loadRooms, openRoom, renderHeader, renderRooms, upsertRoom } from "./rooms.js";
 import { $, me, showError, state } from "./state.js";
 
 const SUGGEST_AFTER_MS = 150;
@@ -57,7 +57,7 @@ async function openDm(event) {
   await busy(button, "Opening…", async () => {
     const room = await api("POST", "/api/dms/", { username: $("dm-username").value.trim() });
     $("dm-username").value = "";
-    upsertRoom(room);
+    upsertRoom(asNewRoom(room));
     renderRooms();
     openRoom(room.id);
     loadRooms().catch(() => {});
@@ -72,7 +72,7 @@ async function createGroup(event) {
     const room = await api("POST", "/api/rooms/", { name: $("group-name").value, members });
     $("group-name").value = "";
     $("group-members").value = "";
-    upsertRoom(room);
+    upsertRoom(asNewRoom(room));
     renderRooms();
     openRoom(room.id);
     loadRooms().catch(() => {});

@@ -24,6 +24,11 @@ function activity(room) {
   return Date.parse(room.last_message?.created_at || room.activity_at || "") || 0;
 }
 
+// A room just made or joined is the newest activity, even from a server that does not say.
+export function asNewRoom(room) {
+  return room.activity_at || state.rooms.has(room.id) ? room : { ...room, activity_at: new Date().toISOString() };
+}
+
 // A room as the server sent it, merged with what this page knows better: its unread count
 // (kept live here) and a newer last message or seq from live frames.
 export function upsertRoom(incoming, { keepUnread = true } = {}) {
@@ -212,7 +217,6 @@ export function closeRoom({ push = true, notice = "" } = {}) {
   $("typing").textContent = "";
   $("room-notice").textContent = notice;
   $("room-notice").hidden = !notice;
-  if (notice) document.body.classList.remove("room-open");
   showPill(false);
   renderMessages(false);
   renderRooms();
@@ -240,7 +244,7 @@ function forgetRoom(roomId) {
 }
 
 export function roomJoined(room) {
-  upsertRoom(room);
+  upsertRoom(asNewRoom(room));
   renderRooms();
   if (room.id === state.current) renderHeader();
 }
