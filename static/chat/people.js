@@ -5,7 +5,7 @@
 
 import { api, humanError } from "./api.js";
 import { dot, presenceText } from "./presence.js";
-import { closeRoom, asNewRoom, loadRooms, openRoom, renderHeader, renderRooms, upsertRoom } from "./rooms.js";
+import { asNewRoom, loadRooms, openRoom, renderHeader, renderRooms, roomLeft, upsertRoom } from "./rooms.js";
 import { $, me, showError, state } from "./state.js";
 
 const SUGGEST_AFTER_MS = 150;
@@ -134,14 +134,12 @@ async function addMember(event) {
 async function leaveGroup() {
   const roomId = state.current;
   if (!roomId) return;
+  state.leaving = roomId;
   await busy($("leave-button"), "Leaving…", async () => {
     await api("DELETE", `/api/rooms/${encodeURIComponent(roomId)}/members/${encodeURIComponent(me.username)}/`);
-    if (state.current === roomId) closeRoom();
-    state.rooms.delete(roomId);
-    state.messages.delete(roomId);
-    state.cursors.delete(roomId);
-    renderRooms();
+    roomLeft(roomId); // unless its room.left came first
   });
+  state.leaving = null;
 }
 
 export function setUpPeople() {

@@ -70,7 +70,10 @@ function tickElement(status) {
   const tick = document.createElement("span");
   tick.className = "tick";
   tick.dataset.status = status.status;
-  tick.textContent = status.icon + (status.text ? " " + status.text : "");
+  const icon = document.createElement("span");
+  icon.className = "tick-icon";
+  icon.textContent = status.icon;
+  tick.append(icon, status.text ? " " + status.text : "");
   tick.title = status.title;
   tick.setAttribute("role", "img");
   tick.setAttribute("aria-label", status.title);

@@ -240,7 +240,10 @@ function forgetRoom(roomId) {
   for (const pending of state.pending.values()) {
     if (pending.room === roomId) pending.failed = true;
   }
-  if (state.current === roomId) closeRoom({ notice: "You are no longer in that conversation." });
+  if (state.current === roomId) {
+    // Leaving by one's own hand needs no explaining.
+    closeRoom({ notice: state.leaving === roomId ? "" : "You are no longer in that conversation." });
+  }
 }
 
 export function roomJoined(room) {

@@ -32,6 +32,7 @@ export const state = {
   drafts: new Map(), // room id -> what was typed there and not sent
   editing: null, // {id, input} while one of my messages is being edited inline
   confirmingDelete: null, // message id whose delete waits for "yes"
+  leaving: null, // the room id while the user leaves it
   nodes: new Map(), // render key -> {signature, element}
   loadingOlder: false,
   unseenBelow: false, // new messages arrived while the reader was scrolled up
