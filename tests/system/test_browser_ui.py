@@ -282,3 +282,38 @@ def test_screenshots_of_the_desktop_and_phone_views(person):
     )
     bob.page.screenshot(path=str(SCREENSHOTS / "phone-room.png"))
     pages_stayed_healthy(alice, bob, cy)
+
+
+def test_scrolled_up_the_view_stays_put_and_a_pill_tells_of_new_messages(person):
+    alice, bob = person("alice"), person("bob")
+    bob.open_dm(alice.username)
+    sent = [f"line {n}" for n in range(1, 56)]
+    for text in sent:
+        bob.page.locator("#composer-input").fill(text)
+        bob.page.locator("#composer-input").press("Enter")
+    bob.shows_delivered(sent, [bob.username] * len(sent))
+    expect(alice.room_item(bob.username)).to_be_visible(timeout=WAIT_MS)
+    alice.open_room(bob.username)
+    messages = alice.page.locator("#messages")
+    # The newest page (50) at the bottom.
+    expect(alice.bodies()).to_have_count(50)
+    expect(alice.bodies().last).to_be_in_viewport()
+
+    # Scrolling to the top loads the older ones above, keeping what was on screen in place.
+    messages.evaluate("list => { list.scrollTop = 0; }")
+    expect(alice.bodies()).to_have_count(55)
+    expect(alice.bodies().first).to_have_text("line 1")
+    assert messages.evaluate("list => list.scrollTop") > 0
+    expect(alice.page.locator("#messages .message", has_text="line 6").first).to_be_in_viewport()
+
+    # A new message while scrolled up: the view stays, a pill says so.
+    top = messages.evaluate("list => list.scrollTop")
+    bob.send_with_enter("something new")
+    pill = alice.page.get_by_role("button", name="New messages ↓")
+    expect(pill).to_be_visible(timeout=WAIT_MS)
+    assert messages.evaluate("list => list.scrollTop") == top
+    pill.click()
+    expect(pill).to_be_hidden()
+    expect(alice.bodies().last).to_have_text("something new")
+    expect(alice.bodies().last).to_be_in_viewport()
+    pages_stayed_healthy(alice, bob)
