@@ -136,7 +136,8 @@ export function renderRooms() {
   list.replaceChildren(...rooms.map(roomEntry));
   if (focusedRoom) list.querySelector(`[data-room-id="${CSS.escape(focusedRoom)}"]`)?.focus();
   $("no-rooms").hidden = rooms.length > 0;
-  const total = rooms.reduce((sum, room) => sum + (room.id === state.current ? 0 : room.unread || 0), 0);
+  // The open room counts too while the reader is away (markRead clears it when they look).
+  const total = rooms.reduce((sum, room) => sum + (room.unread || 0), 0);
   document.title = total ? `(${total}) EchoStream` : "EchoStream";
 }
 
