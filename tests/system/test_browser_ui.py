@@ -258,6 +258,7 @@ def test_screenshots_of_the_desktop_and_phone_views(person):
     )
     alice.open_dm(bob.username)
     alice.send_with_enter("See you there")
+    alice.shows_delivered(["See you there"], [alice.username])
     alice.group_item(name).click()
     alice.send_with_enter("Great, 8am at the station")
     expect(alice.page.locator("#messages .message.mine .tick").last).to_have_attribute(
