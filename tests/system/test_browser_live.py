@@ -178,3 +178,21 @@ def test_members_are_added_and_removed_and_one_can_leave_a_group_from_the_page(p
     expect(members).to_have_count(1)
     expect(members).to_contain_text(alice.username)
     pages_stayed_healthy(alice, bob, cy)
+
+
+def test_reading_in_one_tab_clears_the_unread_count_in_the_other(person):
+    alice, bob = person("alice"), person("bob")
+    alice.open_dm(bob.username)
+    alice.send_with_enter("for both of your tabs")
+    badge = bob.room_item(alice.username).locator(".badge")
+    expect(badge).to_have_text("1", timeout=WAIT_MS)
+
+    other_tab = bob.context.new_page()
+    bob.watch(other_tab)
+    other_tab.goto("/")
+    other_tab.locator("#room-list .room-item").filter(has_text=alice.username).click()
+    expect(other_tab.locator("#messages .message .body")).to_have_text(["for both of your tabs"])
+    # Bob's own read receipt reaches his first tab: nothing is unread there either.
+    expect(badge).to_have_count(0, timeout=WAIT_MS)
+    expect(bob.page).to_have_title("EchoStream")
+    pages_stayed_healthy(alice, bob)
