@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import selectors, services
 from chat.models import Room
+from echostream.core import wire
 from echostream.core.frames import is_seq
 from echostream.jsonapi import (
     BadRequest,
@@ -33,26 +35,21 @@ def _user_json(user: Any) -> dict[str, str]:
     return {"id": str(user.pk), "username": user.get_username()}
 
 
-def _room_json(room: Room, *, viewer: Any, last_seq: int | None, unread: int) -> dict[str, Any]:
-    members = selectors.member_usernames(room)
-    name = room.name
-    if room.kind == Room.Kind.DM:
-        # A direct conversation is called after the other person, as in any messenger.
-        name = next((member for member in members if member != viewer.get_username()), viewer.get_username())
-    return {
-        "id": room.id,
-        "name": name,
-        "kind": room.kind,
-        "members": members,
-        "last_seq": last_seq,
-        "unread": unread,
-    }
+def _room_views(rooms: list[Room], *, viewer: Any) -> list[wire.Room]:
+    # One trip into async for all of them: each crossing costs a thread hop.
+    return async_to_sync(selectors.room_views)(
+        rooms=rooms, viewer_id=str(viewer.pk), viewer_username=viewer.get_username()
+    )
 
 
-def _rooms_json(rooms: list[Room], *, viewer: Any) -> list[dict[str, Any]]:
-    last_seqs = async_to_sync(selectors.last_seqs)([room.id for room in rooms])
-    unread = async_to_sync(selectors.unread_counts)(user_id=str(viewer.pk), last_seqs=last_seqs)
-    return [_room_json(room, viewer=viewer, last_seq=last_seqs[room.id], unread=unread[room.id]) for room in rooms]
+def _room_view(room: Room, *, viewer: Any) -> wire.Room:
+    (view,) = _room_views(selectors.rooms_with_members(room_ids=[room.id]), viewer=viewer)
+    return view
+
+
+def _encoded(data: Any, *, status: int = 200) -> HttpResponse:
+    """A JSON answer of wire structs (and plain data around them)."""
+    return HttpResponse(msgspec.json.encode(data), status=status, content_type="application/json")
 
 
 # --- Accounts -----------------------------------------------------------------
@@ -107,17 +104,16 @@ def me(request: HttpRequest) -> JsonResponse:
 @require_http_methods(["GET", "POST"])
 @login_required_json
 @throttled("create_group")
-def rooms(request: HttpRequest) -> JsonResponse:
+def rooms(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return JsonResponse({"rooms": _rooms_json(list(selectors.rooms_of(user=request.user)), viewer=request.user)})
+        return _encoded({"rooms": _room_views(list(selectors.rooms_of(user=request.user)), viewer=request.user)})
     body = json_body(request)
     name = string_field(body, "name")
     members = body.get("members", [])
     if not isinstance(members, list) or not all(isinstance(member, str) for member in members):
         raise BadRequest("`members` must be a list of usernames.")
     room = services.do_create_group(creator=request.user, name=name, member_usernames=members)
-    (room_json,) = _rooms_json([room], viewer=request.user)
-    return JsonResponse(room_json, status=201)
+    return _encoded(_room_view(room, viewer=request.user), status=201)
 
 
 @require_POST
@@ -144,11 +140,10 @@ def remove_member(request: HttpRequest, room_id: str, username: str) -> HttpResp
 @require_POST
 @login_required_json
 @throttled("open_dm")
-def open_dm(request: HttpRequest) -> JsonResponse:
+def open_dm(request: HttpRequest) -> HttpResponse:
     username = string_field(json_body(request), "username")
     room, created = services.do_open_dm(user=request.user, other_username=username)
-    (room_json,) = _rooms_json([room], viewer=request.user)
-    return JsonResponse(room_json, status=201 if created else 200)
+    return _encoded(_room_view(room, viewer=request.user), status=201 if created else 200)
 
 
 # --- History --------------------------------------------------------------------

@@ -108,7 +108,8 @@ async def fill(*, room_id: str, newest: list[projector.MessageDoc], complete: bo
 
 
 async def mark_whole(room_id: str) -> None:
-    """Every message of the room is cached: the bridge just cached its first."""
+    """Every message of the room is cached: the bridge just cached its first, or the room was
+    just made and has none."""
     order, _, floor = _keys(room_id)
     await redis.client().eval(_SET_FLOOR, 2, order, floor, -1, size())
 
@@ -168,6 +169,39 @@ async def page_after(*, room_id: str, after: int, limit: int) -> tuple[list[dict
         return None  # trimmed between the two reads
     messages = [json.loads(value)["message"] for value in values]
     return messages[:limit], len(messages) > limit
+
+
+async def newest(room_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+    """Each room's newest message (API shape) for the rooms the cache can tell: None for a room
+    whose whole history it holds and that has no message. The fan-out caches every message it
+    shows, so a room's highest entry is its newest message."""
+    if not room_ids:
+        return {}
+    client = redis.client()
+    async with client.pipeline(transaction=False) as pipe:
+        for room_id in room_ids:
+            order, _, floor = _keys(room_id)
+            pipe.zrevrange(order, 0, 0)
+            pipe.get(floor)
+        answers = await pipe.execute()
+    tops, floors = answers[0::2], answers[1::2]
+    known: dict[str, dict[str, Any] | None] = {}
+    held = {}
+    for room_id, ids, floor in zip(room_ids, tops, floors, strict=True):
+        if ids:
+            held[room_id] = ids[0]
+        elif floor is not None and int(floor) < 0:
+            known[room_id] = None
+    if held:
+        async with client.pipeline(transaction=False) as pipe:
+            for room_id, message_id in held.items():
+                pipe.hget(_keys(room_id)[1], message_id)
+            values = await pipe.execute()
+        # An entry trimmed between the two reads is left out: the caller reads MongoDB for it.
+        known.update(
+            (room_id, json.loads(value)["message"]) for room_id, value in zip(held, values, strict=True) if value
+        )
+    return known
 
 
 async def live_document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 
 from chat.projector import MessageDoc
@@ -113,6 +114,15 @@ async def page(*, room_id: str, before: int | None, after: int | None, limit: in
     if direction == mongo.DESCENDING:
         found.reverse()
     return found, has_more
+
+
+async def newest(room_ids: list[str]) -> dict[str, MessageDoc]:
+    """Each room's newest message, for the rooms that have one. One query per room, all at once:
+    FerretDB has no `$group` accumulator that would pick each room's newest in one."""
+    found = await asyncio.gather(
+        *(_messages().find_one({"room": room_id}, sort=[("seq", mongo.DESCENDING)]) for room_id in room_ids)
+    )
+    return {room_id: document for room_id, document in zip(room_ids, found, strict=True) if document is not None}
 
 
 async def changed_after(*, room_id: str, seq: int) -> list[MessageDoc]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
@@ -12,6 +13,7 @@ from django.db.models import QuerySet
 from chat import cache, projector, recent, repository
 from chat.errors import RoomNotFound
 from chat.models import Membership, Room
+from echostream.core import wire
 
 User = get_user_model()
 
@@ -72,10 +74,6 @@ async def ausernames_of(*, user_ids: list[str]) -> dict[str, str]:
     return {str(pk): name async for pk, name in User.objects.filter(pk__in=user_ids).values_list("pk", "username")}
 
 
-def member_usernames(room: Room) -> list[str]:
-    return sorted(membership.user.get_username() for membership in room.memberships.all())
-
-
 def users_with_prefix(*, prefix: str, limit: int = 20) -> QuerySet:
     return User.objects.filter(username__istartswith=prefix, is_active=True).order_by("username")[:limit]
 
@@ -106,17 +104,31 @@ async def message_page(
     return [projector.to_api(document) for document in documents], has_more
 
 
+async def newest_messages(room_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each room's newest message (API shape), for the rooms that have one: from the Redis cache
+    of recent messages, else from MongoDB for the rooms it does not hold."""
+    cached = await recent.newest(room_ids)
+    found = {room_id: message for room_id, message in cached.items() if message is not None}
+    stored = await repository.newest([room_id for room_id in room_ids if room_id not in cached])
+    found.update((room_id, projector.to_api(document)) for room_id, document in stored.items())
+    return found
+
+
+def _newest_seqs(chain: dict[str, int | None], newest: dict[str, dict[str, Any]]) -> dict[str, int | None]:
+    seqs = dict(chain)
+    for room_id, seq in chain.items():
+        if seq is None and room_id in newest:
+            # No shown chain (nothing shown since Redis lost it): the newest message's seq.
+            seqs[room_id] = newest[room_id]["seq"]
+    return seqs
+
+
 async def last_seqs(room_ids: list[str]) -> dict[str, int | None]:
     """Each room's newest seq: the last the bridge showed (the head of the room's chain in
     Redis), else the newest message in the history. A read: it writes nothing (only the
     bridge's fan-out moves the chain, which `prev_seq` hangs on)."""
-    known = await cache.last_seqs(room_ids)
-    for room_id, seq in known.items():
-        if seq is None:
-            newest, _ = await repository.page(room_id=room_id, before=None, after=None, limit=1)
-            if newest:
-                known[room_id] = newest[-1]["seq"]
-    return known
+    chain = await cache.last_seqs(room_ids)
+    return _newest_seqs(chain, await newest_messages([room_id for room_id, seq in chain.items() if seq is None]))
 
 
 # Read watermarks belong to presence (receipts); it plugs its reader in here so
@@ -179,3 +191,107 @@ async def messages_changed_after(*, room_id: str, seq: int) -> list[projector.Me
 
 async def messages_by_id(message_ids: list[str]) -> dict[str, projector.MessageDoc]:
     return await repository.get_many(message_ids)
+
+
+# --- The room object -------------------------------------------------------------
+
+
+def rooms_with_members(*, room_ids: list[str]) -> list[Room]:
+    """The rooms with their members loaded, as room_views needs them (it runs where the ORM may not)."""
+    return list(Room.objects.filter(pk__in=room_ids).prefetch_related("memberships__user"))
+
+
+class _RoomFacts(NamedTuple):
+    """What a room looks like to each of its members alike."""
+
+    room: Room
+    # (user id, username), by username.
+    members: list[tuple[str, str]]
+    last_seq: int | None
+    last_message: wire.LastMessage | None
+    activity_at: datetime
+    member_info: list[wire.MemberInfo]
+
+
+def _last_message(message: dict[str, Any] | None) -> wire.LastMessage | None:
+    if message is None:
+        return None
+    return wire.LastMessage(
+        id=message["id"],
+        seq=message["seq"],
+        sender=message["sender"],
+        # A deleted message's API shape already has an empty body.
+        body=message["body"][: wire.PREVIEW_CHARS],
+        created_at=message["created_at"],
+    )
+
+
+async def _room_facts(rooms: list[Room]) -> list[_RoomFacts]:
+    room_ids = [room.id for room in rooms]
+    members = {
+        room.id: sorted(
+            ((str(membership.user_id), membership.user.get_username()) for membership in room.memberships.all()),
+            key=lambda member: member[1],
+        )
+        for room in rooms
+    }
+    newest = await newest_messages(room_ids)
+    seqs = _newest_seqs(await cache.last_seqs(room_ids), newest)
+    statuses = await member_statuses(
+        {room_id: [user_id for user_id, _ in people] for room_id, people in members.items()}
+    )
+    facts = []
+    for room in rooms:
+        message = newest.get(room.id)
+        member_info = [
+            wire.MemberInfo(username=username, **statuses.get((room.id, user_id), OFFLINE_UNKNOWN)._asdict())
+            for user_id, username in members[room.id]
+        ]
+        facts.append(
+            _RoomFacts(
+                room=room,
+                members=members[room.id],
+                last_seq=seqs[room.id],
+                last_message=_last_message(message),
+                activity_at=datetime.fromisoformat(message["created_at"]) if message else room.created_at,
+                member_info=member_info,
+            )
+        )
+    return facts
+
+
+def _as_seen_by(facts: _RoomFacts, *, viewer_username: str, unread: int) -> wire.Room:
+    room, usernames = facts.room, [username for _, username in facts.members]
+    name = room.name
+    if room.kind == Room.Kind.DM:
+        # A direct conversation is called after the other person, as in any messenger.
+        name = next((username for username in usernames if username != viewer_username), viewer_username)
+    return wire.Room(
+        id=room.id,
+        name=name,
+        kind=room.kind,
+        members=usernames,
+        last_seq=facts.last_seq,
+        unread=unread,
+        member_info=facts.member_info,
+        last_message=facts.last_message,
+        activity_at=facts.activity_at.isoformat(),
+    )
+
+
+async def room_views(*, rooms: list[Room], viewer_id: str, viewer_username: str) -> list[wire.Room]:
+    """The rooms (from rooms_of or rooms_with_members) as the viewer sees them, most recent
+    activity first."""
+    facts = sorted(await _room_facts(rooms), key=lambda room: room.activity_at, reverse=True)
+    unread = await unread_counts(user_id=viewer_id, last_seqs={room.room.id: room.last_seq for room in facts})
+    return [_as_seen_by(room, viewer_username=viewer_username, unread=unread[room.room.id]) for room in facts]
+
+
+async def room_views_by_member(*, room: Room) -> dict[str, wire.Room]:
+    """The room (from rooms_with_members) as each of its members sees it, by user id."""
+    (facts,) = await _room_facts([room])
+    views = {}
+    for user_id, username in facts.members:
+        unread = await unread_counts(user_id=user_id, last_seqs={room.id: facts.last_seq})
+        views[user_id] = _as_seen_by(facts, viewer_username=username, unread=unread[room.id])
+    return views

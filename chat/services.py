@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from chat import backpressure, cache, ratelimit, recent, repository
 from chat.errors import ChatError, NotRoomAdmin
 from chat.models import Membership, Room
-from chat.selectors import ais_member, ais_moderator, is_admin
+from chat.selectors import ais_member, ais_moderator, is_admin, room_views_by_member, rooms_with_members
 from echostream.core import events, groups, kafka, wire
 
 logger = logging.getLogger(__name__)
@@ -57,9 +57,40 @@ def _users_named(usernames: list[str]) -> list[AbstractBaseUser]:
     return found
 
 
-def _notify_rooms_changed(users: list[AbstractBaseUser]) -> None:
-    for user in users:
-        async_to_sync(groups.tell_rooms_changed)(str(user.pk))
+def _announce_on_commit(
+    *,
+    room_id: str,
+    joined: Sequence[AbstractBaseUser] = (),
+    left: Sequence[AbstractBaseUser] = (),
+    new: bool = False,
+) -> None:
+    """Once the change is committed: `room.joined` to the sockets of each user who `joined`,
+    `room.left` to those of each who `left`, `room.updated` to the room's other members, each
+    room as its receiver sees it. Those who join or leave re-sync their room groups first."""
+    joined_ids, left_ids = {str(user.pk) for user in joined}, [str(user.pk) for user in left]
+
+    def announce() -> None:
+        rooms = rooms_with_members(room_ids=[room_id])
+        async_to_sync(_send_room_frames)(rooms=rooms, room_id=room_id, joined=joined_ids, left=left_ids, new=new)
+
+    # Robust: the change is made whatever becomes of its frames (a client that missed one sees
+    # the room as it is when it next lists its rooms), so a failure to send is logged, not raised.
+    transaction.on_commit(announce, robust=True)
+
+
+async def _send_room_frames(*, rooms: list[Room], room_id: str, joined: set[str], left: list[str], new: bool) -> None:
+    if new:
+        # A new room has no message: its empty cache is its whole history, so neither its room
+        # object nor its first history page has to ask MongoDB (which scans for a room it lacks).
+        await recent.mark_whole(room_id)
+    for user_id in left:
+        await groups.tell_rooms_changed(user_id, wire.RoomLeft(room=room_id))
+    for room in rooms:
+        for user_id, view in (await room_views_by_member(room=room)).items():
+            if user_id in joined:
+                await groups.tell_rooms_changed(user_id, wire.RoomJoined(room=view))
+            else:
+                await groups.send_to_user(user_id, wire.RoomUpdated(room=view))
 
 
 def _delete_orphan_topic(room_id: str) -> None:
@@ -86,10 +117,10 @@ def do_create_group(*, creator: AbstractBaseUser, name: str, member_usernames: l
             room.save()
             Membership.objects.create(room=room, user=creator, role=Membership.Role.ADMIN)
             Membership.objects.bulk_create([Membership(room=room, user=user) for user in others])
+            _announce_on_commit(room_id=room.id, joined=[creator, *others], new=True)
     except Exception:
         _delete_orphan_topic(room.id)
         raise
-    _notify_rooms_changed([creator, *others])
     return room
 
 
@@ -113,6 +144,7 @@ def do_open_dm(*, user: AbstractBaseUser, other_username: str) -> tuple[Room, bo
             Membership.objects.bulk_create(
                 [Membership(room=room, user=user, role=Membership.Role.ADMIN), Membership(room=room, user=other)]
             )
+            _announce_on_commit(room_id=room.id, joined=[user, other], new=True)
     except IntegrityError:
         # The other side opened it at the same moment: theirs is the pair's room.
         _delete_orphan_topic(room.id)
@@ -120,7 +152,6 @@ def do_open_dm(*, user: AbstractBaseUser, other_username: str) -> tuple[Room, bo
     except Exception:
         _delete_orphan_topic(room.id)
         raise
-    _notify_rooms_changed([user, other])
     return room, True
 
 
@@ -130,8 +161,9 @@ def do_add_member(*, actor: AbstractBaseUser, room: Room, username: str) -> Memb
     if not is_admin(user=actor, room=room):
         raise NotRoomAdmin()
     (user,) = _users_named([username])
-    membership, _ = Membership.objects.get_or_create(room=room, user=user)
-    _notify_rooms_changed([user])
+    membership, created = Membership.objects.get_or_create(room=room, user=user)
+    if created:
+        _announce_on_commit(room_id=room.id, joined=[user])
     return membership
 
 
@@ -145,7 +177,7 @@ def do_remove_member(*, actor: AbstractBaseUser, room: Room, username: str) -> N
     if membership is None:
         raise ChatError("not_found", "That user is not a member.", status=404)
     membership.delete()
-    _notify_rooms_changed([membership.user])
+    _announce_on_commit(room_id=room.id, left=[membership.user])
 
 
 # --- Sending messages ----------------------------------------------------------

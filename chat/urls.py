@@ -17,6 +17,7 @@ api_urlpatterns = [
 
 page_urlpatterns = [
     path("", views.chat_page, name="chat"),
+    path("rooms/<str:room_id>/", views.chat_page, name="room"),
     path("signup/", views.signup_page, name="signup"),
     path("login/", views.LoginPage.as_view(), name="login"),
     path("logout/", views.logout_page, name="logout"),

@@ -39,7 +39,9 @@ def logout_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def chat_page(request: HttpRequest) -> HttpResponse:
+def chat_page(request: HttpRequest, room_id: str | None = None) -> HttpResponse:
+    # `/rooms/<id>/` is this page too: the client opens the room its address names. The id is
+    # not looked at here, so a room the user is not in answers as an unknown one does.
     return render(
         request, "chat/chat.html", {"me": {"id": str(request.user.pk), "username": request.user.get_username()}}
     )

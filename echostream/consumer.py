@@ -233,6 +233,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def rooms_changed(self, event: dict[str, Any]) -> None:
         await self._sync_room_groups()
+        if "frame" in event:
+            await self.send_frame(event["frame"])
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         # The credentials this socket was opened with are no longer good.

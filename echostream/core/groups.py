@@ -2,8 +2,8 @@
 
 A socket joins `user.<id>` and one `room.<id>` group per room of its user. Frames
 sent here travel as plain data and reach the sockets as they are; `rooms.changed`
-tells a user's sockets to recompute which room groups they belong to; `session.ended`
-closes them (4401).
+tells a user's sockets to recompute which room groups they belong to, and then to
+send the frame it may carry; `session.ended` closes them (4401).
 """
 
 from __future__ import annotations
@@ -33,8 +33,13 @@ async def send_to_user(user_id: str, frame: wire.ServerFrame) -> None:
     await get_channel_layer().group_send(user_group(user_id), {"type": DELIVER, "frame": wire.to_builtins(frame)})
 
 
-async def tell_rooms_changed(user_id: str) -> None:
-    await get_channel_layer().group_send(user_group(user_id), {"type": ROOMS_CHANGED})
+async def tell_rooms_changed(user_id: str, frame: wire.ServerFrame | None = None) -> None:
+    """Each socket of the user re-syncs its room groups, then sends `frame` (a room the user
+    joined or left): a message sent to a room just after it was joined cannot miss the socket."""
+    event: dict[str, object] = {"type": ROOMS_CHANGED}
+    if frame is not None:
+        event["frame"] = wire.to_builtins(frame)
+    await get_channel_layer().group_send(user_group(user_id), event)
 
 
 async def end_sessions(user_id: str) -> None:

@@ -63,6 +63,13 @@ class ChatClient:
         assert response.status_code in (200, 201), response.text
         return response.json()
 
+    async def add_member(self, room_id: str, username: str) -> httpx.Response:
+        return await self.post(f"/api/rooms/{room_id}/members/", {"username": username})
+
+    async def remove_member(self, room_id: str, username: str) -> httpx.Response:
+        """Removes a member (a room admin), or leaves (one's own username)."""
+        return await self.delete(f"/api/rooms/{room_id}/members/{username}/")
+
     async def history(self, room_id: str, **params: int) -> httpx.Response:
         return await self.http.get(f"/api/rooms/{room_id}/messages/", params=params)
 
