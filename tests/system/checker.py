@@ -1,7 +1,7 @@
 """The fault suite's workload and checker, after Jepsen's acknowledged-versus-read checker.
 
 Members send steadily over one socket each, which reconnects and resumes by itself when it drops
-(as static/chat/chat.js does). The workload records every answer to every send; afterwards the
+(as static/chat/socket.js does). The workload records every answer to every send; afterwards the
 checker compares what was acknowledged with what MongoDB stores and with the `message.new`
 stream each member's client was shown."""
 

@@ -70,6 +70,21 @@ class Person:
         if request.failure != "net::ERR_ABORTED":
             self.failed.append(f"{request.method} {request.url} {request.failure}")
 
+    def watch(self, page: Page) -> None:
+        """Notes what goes wrong on the page: script errors, CSP refusals, failed requests."""
+        page.on("pageerror", lambda error: self.script_errors.append(str(error)))
+        page.on("request", lambda request: self.requested.append(request.url))
+        page.on("response", self.note_response)
+        page.on("requestfailed", self.note_failure)
+        page.on("console", self.note_console)
+
+    def reopen(self, path: str = "/") -> None:
+        """Opens the app again in a new tab (after `page.close()`: the person comes back)."""
+        self.page = self.context.new_page()
+        self.watch(self.page)
+        self.page.goto(path)
+        expect(self.page.locator("#connection-state")).to_have_text("online")
+
     # --- what the person does ---------------------------------------------------------
     def open_dm(self, other: str) -> None:
         self.page.locator("#dm-username").fill(other)
@@ -87,6 +102,13 @@ class Person:
         self.page.locator("#send-button").click()
         expect(self.page.locator("#composer-input")).to_have_value("")
 
+    def create_group(self, name: str, members: list[str]) -> None:
+        self.page.locator("#group-name").fill(name)
+        self.page.locator("#group-members").fill(", ".join(members))
+        self.page.locator("#group-form").get_by_role("button", name="Create group").click()
+        expect(self.page.locator("#room-title")).to_have_text(name)
+        expect(self.group_item(name)).to_have_class("room-item active")
+
     def open_room(self, name: str) -> None:
         self.room_item(name).click()
         expect(self.page.locator("#room-title")).to_have_text(name)
@@ -96,6 +118,11 @@ class Person:
     def room_item(self, name: str) -> Locator:
         return self.page.locator("#room-list .room-item").filter(
             has=self.page.locator(".room-name", has_text=f"@ {name}")
+        )
+
+    def group_item(self, name: str) -> Locator:
+        return self.page.locator("#room-list .room-item").filter(
+            has=self.page.locator(".room-name", has_text=f"# {name}")
         )
 
     def bodies(self) -> Locator:
@@ -137,11 +164,7 @@ def person(browser: Browser, stack: Stack) -> Iterator[Callable[[str], Person]]:
         contexts.append(context)
         page = context.new_page()
         someone = Person(unique(name), context, page)
-        page.on("pageerror", lambda error: someone.script_errors.append(str(error)))
-        page.on("request", lambda request: someone.requested.append(request.url))
-        page.on("response", someone.note_response)
-        page.on("requestfailed", someone.note_failure)
-        page.on("console", someone.note_console)
+        someone.watch(page)
 
         page.goto("/signup/")
         expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
@@ -240,7 +263,16 @@ def test_history_is_still_there_after_a_reload(person):
     bob.shows_delivered(history, senders)
 
     for someone, other in ((alice, bob), (bob, alice)):
+        # The address names the open room: a reload opens it again, with its history.
+        room_url = someone.page.url
+        assert "/rooms/" in room_url
         someone.page.reload()
+        expect(someone.page.locator("#connection-state")).to_have_text("online")
+        expect(someone.page).to_have_url(room_url)
+        expect(someone.page.locator("#room-title")).to_have_text(other.username)
+        someone.shows_delivered(history, senders)
+        # Without a room in the address, no conversation is picked.
+        someone.page.goto("/")
         expect(someone.page.locator("#connection-state")).to_have_text("online")
         expect(someone.page.locator("#room-title")).to_have_text("Pick a conversation")
         expect(someone.bodies()).to_have_count(0)

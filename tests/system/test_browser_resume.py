@@ -79,7 +79,7 @@ class SocketTap:
 def tapped(someone: Person) -> SocketTap:
     """Taps the person's page, reloaded so that its socket goes through the tap."""
     tap = SocketTap()
-    someone.page.route_web_socket(re.compile(r".*/ws/$"), tap.route)
+    someone.page.route_web_socket(re.compile(r".*/ws/(\?.*)?$"), tap.route)
     someone.page.reload()
     expect(connection_state(someone)).to_have_text("online")
     assert tap.opened == 1
@@ -287,7 +287,7 @@ def test_an_edit_the_server_refuses_is_shown_as_an_error(person, browser, stack)
             server.on_message(to_page)
 
         page = device.new_page()
-        page.route_web_socket(re.compile(r".*/ws/$"), hide_updates)
+        page.route_web_socket(re.compile(r".*/ws/(\?.*)?$"), hide_updates)
         second = Person(alice.username, device, page)
         page.on("pageerror", lambda error: second.script_errors.append(str(error)))
         page.goto("/")
