@@ -62,7 +62,7 @@ def apply(message: MessageDoc | None, event: RoomEvent) -> MessageDoc | None:
             "edited_at": None,
             "edit_id": None,
             "deleted": False,
-            "moderation": event.data.moderation,
+            "moderation": _label(event.data.moderation),
             "version_seq": event.seq,
         }
     if message is None or event.seq <= message["version_seq"] or message["deleted"] or message["room"] != event.room:
@@ -82,11 +82,17 @@ def apply(message: MessageDoc | None, event: RoomEvent) -> MessageDoc | None:
             "body": event.data.body,
             "edited_at": event.occurred_at,
             "edit_id": event.id,
+            # The label tells what was done to the text shown, and the edit replaced it.
+            "moderation": _label(event.data.moderation),
             "version_seq": event.seq,
         }
     if isinstance(event, MessageDeleted):
         return {**message, "body": "", "attachments": [], "deleted": True, "version_seq": event.seq}
     raise TypeError(f"not a room event: {type(event).__name__}")
+
+
+def _label(label: events.ModerationLabel | None) -> dict[str, Any] | None:
+    return None if label is None else msgspec.to_builtins(label)
 
 
 def fold(events: Iterable[RoomEvent]) -> dict[str, MessageDoc]:
@@ -116,8 +122,9 @@ def to_api(message: MessageDoc) -> dict[str, Any]:
         api["edited_at"] = message["edited_at"].isoformat()
     if message["deleted"]:
         api["deleted"] = True
-    if message["moderation"]:
-        api["moderation"] = message["moderation"]
+    if label := message.get("moderation"):
+        # A document stored before labels were objects may hold the bare action.
+        api["moderation"] = {"action": label} if isinstance(label, str) else label
     return api
 
 

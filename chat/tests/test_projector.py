@@ -110,3 +110,24 @@ def test_a_change_naming_another_rooms_message_changes_nothing():
         data=events.EditedData(message_id=message["_id"], body="hijacked"),
     )  # fmt: skip
     assert projector.apply(message, foreign) is message
+
+
+CENSORED = events.ModerationLabel(action="censored")
+
+
+def test_a_censored_message_carries_its_label_into_the_document_and_the_frame():
+    event = created("m1", 0, "you ****")
+    event.data.moderation = CENSORED
+    document = projector.apply(None, event)
+    frame = projector.room_event_frame(new=True, seq=0, message=document)
+    assert document["moderation"] == {"action": "censored"}
+    assert frame.message.moderation.action == "censored"
+
+
+def test_a_censored_edit_labels_the_message_and_a_clean_one_clears_the_label():
+    censored_edit = edited("m1", 1, "now ****")
+    censored_edit.data.moderation = CENSORED
+    state = projector.fold([created("m1", 0), censored_edit])
+    assert projector.to_api(state["m1"])["moderation"] == {"action": "censored"}
+    state = projector.fold([created("m1", 0), censored_edit, edited("m1", 2, "clean")])
+    assert "moderation" not in projector.to_api(state["m1"])

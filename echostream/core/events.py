@@ -86,12 +86,31 @@ class SubmittedData(_Checked):
     attachments: Attachments = []
 
 
+# What moderation did to a message's text, e.g. "censored" (docs/protocol.md, "Moderation"). A
+# word, not a closed list: a newer worker's new action must not make its events unreadable.
+ModerationAction = Annotated[str, msgspec.Meta(pattern=r"\A[a-z_]{1,32}\Z")]
+
+
+class ModerationLabel(_Checked):
+    action: ModerationAction
+
+
+def _labelled(value: ModerationLabel | str | None) -> ModerationLabel | None:
+    # Early records could only carry a bare string; read it as the label's action.
+    return ModerationLabel(action=value) if isinstance(value, str) else value
+
+
 class CreatedData(_Checked):
     client_id: ClientId
     body: Body
     sender: Username
     attachments: Attachments = []
-    moderation: Label | None = None
+    # None: the text is as its sender wrote it.
+    moderation: ModerationLabel | Label | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.moderation = _labelled(self.moderation)
 
 
 class EditedData(_Checked):
@@ -100,6 +119,9 @@ class EditedData(_Checked):
     # The changed message's client_id: with the room and the actor it derives the message
     # id, which proves that the actor sent the message (see `is_senders_change`).
     client_id: ClientId | None = None
+    # What moderation did to the new text; it replaces the message's label (an edit written
+    # before labels has none, and so shows its text as written).
+    moderation: ModerationLabel | None = None
 
 
 class DeletedData(_Checked):

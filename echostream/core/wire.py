@@ -28,6 +28,7 @@ __all__ = [
     "MessageNew",
     "MessageRejected",
     "MessageUpdated",
+    "Moderation",
     "Pong",
     "Presence",
     "Receipt",
@@ -54,6 +55,12 @@ class _Frame(msgspec.Struct, kw_only=True, tag_field="type"):
     pass
 
 
+class Moderation(msgspec.Struct, kw_only=True):
+    """What moderation did to a message's text: `{"action": "censored"}`."""
+
+    action: str
+
+
 class Message(msgspec.Struct, kw_only=True):
     """PROTOCOL.md's `message` object."""
 
@@ -67,7 +74,7 @@ class Message(msgspec.Struct, kw_only=True):
     attachments: list[Any]
     edited_at: str | UnsetType = UNSET
     deleted: bool | UnsetType = UNSET
-    moderation: str | UnsetType = UNSET
+    moderation: Moderation | UnsetType = UNSET
 
 
 class MessageAck(_Frame, tag="message.ack"):

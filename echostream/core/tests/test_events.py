@@ -308,3 +308,25 @@ def test_frames_and_events_share_one_largest_seq():
 
     assert frames.MAX_SEQ is events.MAX_SEQ
     assert frames.is_seq(events.MAX_SEQ) and not frames.is_seq(events.MAX_SEQ + 1)
+
+
+def _created_json(moderation: object) -> bytes:
+    return json.dumps(
+        {
+            "type": "message.created", "id": "a" * 32, "room": "r1", "occurred_at": "2026-01-01T00:00:00+00:00",
+            "actor": "1", "v": 1,
+            "data": {"client_id": "c1", "body": "b", "sender": "alice", "moderation": moderation},
+        }
+    ).encode()  # fmt: skip
+
+
+def test_the_moderation_label_is_an_object_and_a_bare_string_of_old_records_is_read_as_one():
+    assert events.decode(_created_json({"action": "censored"})).data.moderation == events.ModerationLabel(
+        action="censored"
+    )
+    assert events.decode(_created_json("censored")).data.moderation == events.ModerationLabel(action="censored")
+    assert events.decode(_created_json(None)).data.moderation is None
+
+
+def test_a_label_with_an_action_of_a_newer_worker_is_read():
+    assert events.decode(_created_json({"action": "blurred", "by": "x"})).data.moderation.action == "blurred"
