@@ -202,6 +202,13 @@ RATE_LIMITS = {
 }
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 
+# --- Moderation (moderation/rules.py) ------------------------------------------
+# How long a worker keeps a room's rules and word lists before reading them again: the
+# longest an edit in the admin waits to apply.
+MODERATION_RULES_CACHE_SECONDS = env.float("MODERATION_RULES_CACHE_SECONDS", default=2.0)
+# Moderators' banned patterns see at most this much of a message (bounds their cost).
+MODERATION_PATTERN_MAX_INPUT_CHARS = env.int("MODERATION_PATTERN_MAX_INPUT_CHARS", default=10_000)
+
 # --- HTTP throttles (echostream/throttle.py) ---------------------------------
 # Rates are "<count>/<period>", the period s, m, h or d with an optional multiplier
 # ("100/10s"). A person never reaches them; a password-guessing or sign-up script does.

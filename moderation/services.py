@@ -1,18 +1,29 @@
 """Moderation's actions on inbound events: check each, then pass it on or refuse it.
 
-Filters (profanity, content rules, mutes and bans) plug in here in a later step;
-today a submission, edit or delete is checked for its actor (an active user, who
-is the sender the room is shown) and its actor's membership (which may have ended
-since the socket checked it), and passed on.
+Every submission, edit and delete is checked for its actor (an active user, who is the sender
+the room is shown), its actor's membership (which may have ended since the socket checked it)
+and the actor's sanctions (a mute stops sends and edits, a ban everything). The text of a
+submission or an edit then goes through the filters (moderation.filters) under the room's
+rules (moderation.rules): it is passed, censored (and labelled), flagged (delivered, and a
+report opened once it is published) or refused with a detail that names the rule.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
+from django.db import transaction
 
 from chat.selectors import is_member, is_moderator, room_exists
+from chat.services import SendRefused
 from echostream.core import events, wire
-from moderation.selectors import active_username
+from moderation import filters, flood, rules
+from moderation.models import Action, AuditEntry, Report, Sanction
+from moderation.selectors import active_username, asanction_in_force, sanction_in_force
+
+CENSORED = events.ModerationLabel(action="censored")
 
 Inbound = events.MessageSubmitted | events.MessageEdited | events.MessageDeleted
 
@@ -27,6 +38,9 @@ class Accepted:
     # The actor's username now, from the user table: what the room shows as the
     # sender, whatever the record claims.
     sender: str
+    # The text to publish, when the filters changed it (None: as submitted).
+    body: str | None = None
+    flags: tuple[filters.Flag, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,13 +74,65 @@ def check_inbound(*, event: Inbound) -> Accepted | Refusal:
         # The web checks the sender against the history before it writes a change; a change
         # that does not prove it was written by someone else.
         raise Unprocessable(f"{event.data.message_id} is not a message that actor {event.actor} sent")
-    return Accepted(sender=sender)
+    sanction = sanction_in_force(user_id=event.actor, room_id=event.room)
+    # A muted user may still take back what they said; a banned one may do nothing.
+    if sanction is not None and (sanction.kind == Sanction.Kind.BAN or not isinstance(event, events.MessageDeleted)):
+        return Refusal(reason="moderation", detail=sanction_detail(sanction))
+    if isinstance(event, events.MessageDeleted):
+        return Accepted(sender=sender)
+    outcome = filter_text(event=event)
+    if outcome.rejected is not None:
+        return Refusal(reason="moderation", detail=outcome.rejected)
+    return Accepted(sender=sender, body=outcome.text if outcome.censored else None, flags=outcome.flags)
+
+
+def filter_text(*, event: events.MessageSubmitted | events.MessageEdited) -> filters.Outcome:
+    """The filters' outcome for the event's text under its room's rules (counting a submission
+    towards flooding: once per message id, however often it is judged)."""
+    room_rules = rules.for_room(room_id=event.room)
+    is_edit = isinstance(event, events.MessageEdited)
+    repeats = None
+    if not is_edit and room_rules.flood != Action.ALLOW:
+        repeats = flood.count_repeat(
+            room_id=event.room,
+            user_id=event.actor,
+            normalised_text=filters.normalised(event.data.body),
+            message_id=event.id,
+            sent_at=event.occurred_at,
+            window_seconds=room_rules.flood_window_seconds,
+        )
+    return filters.run(event.data.body, room_rules, filters.Context(is_edit=is_edit, repeats=repeats))
+
+
+def _when(moment: datetime) -> str:
+    # In UTC: the sender's clients may be anywhere.
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def sanction_detail(sanction: Sanction) -> str:
+    """What a sanctioned sender is told: which sanction, where, until when, and why."""
+    kind = "banned" if sanction.kind == Sanction.Kind.BAN else "muted"
+    where = "in this room" if sanction.room_id else "on this site"
+    until = f"until {_when(sanction.until)}" if sanction.until else "until a moderator lifts it"
+    reason = f" Reason: {sanction.reason.strip()}" if sanction.reason.strip() else ""
+    return f"Your message was not sent: you are {kind} {where} {until}.{reason}"
+
+
+async def check_send_allowed(sender_id: str, room_id: str) -> SendRefused | None:
+    """The web tier's check (registered with chat.services.register_send_check): a muted or
+    banned sender is refused at once, before anything reaches Kafka. One indexed query."""
+    sanction = await asanction_in_force(user_id=sender_id, room_id=room_id)
+    return None if sanction is None else SendRefused("moderation", sanction_detail(sanction))
 
 
 def accepted(*, event: Inbound, verdict: Accepted) -> events.RoomEvent:
     """The room event that an accepted inbound event becomes."""
-    if not isinstance(event, events.MessageSubmitted):
+    if isinstance(event, events.MessageDeleted):
         return event
+    label = CENSORED if verdict.body is not None else None
+    body = event.data.body if verdict.body is None else verdict.body
+    if isinstance(event, events.MessageEdited):
+        return msgspec.structs.replace(event, data=msgspec.structs.replace(event.data, body=body, moderation=label))
     data = event.data
     return events.MessageCreated(
         id=event.id,
@@ -74,9 +140,42 @@ def accepted(*, event: Inbound, verdict: Accepted) -> events.RoomEvent:
         occurred_at=event.occurred_at,
         actor=event.actor,
         data=events.CreatedData(
-            client_id=data.client_id, body=data.body, sender=verdict.sender, attachments=data.attachments
+            client_id=data.client_id, body=body, sender=verdict.sender, attachments=data.attachments, moderation=label
         ),
     )
+
+
+def do_flag(
+    *, event: events.MessageCreated | events.MessageEdited, seq: int | None, flags: tuple[filters.Flag, ...]
+) -> None:
+    """Opens a report (no reporter: the rules flagged it) on a published message, and writes the
+    audit entry. A retry after a crash finds the open report and adds nothing."""
+    message_id = event.id if isinstance(event, events.MessageCreated) else event.data.message_id
+    reason = "Flagged by the rules: " + "; ".join(flag.reason for flag in flags)
+    with transaction.atomic():
+        exists = Report.objects.filter(
+            reporter=None, message_id=message_id, message_body=event.data.body, status=Report.Status.OPEN
+        ).exists()
+        if exists:
+            return
+        Report.objects.create(
+            reporter=None,
+            room_id=event.room,
+            message_id=message_id,
+            message_seq=seq if isinstance(event, events.MessageCreated) else None,
+            message_sender_id=event.actor,
+            message_body=event.data.body,
+            reason=reason,
+        )
+        AuditEntry.objects.create(
+            actor=None,
+            action=AuditEntry.Kind.FLAG,
+            target_user_id=event.actor,
+            room_id=event.room,
+            message_id=message_id,
+            reason=reason,
+            details={"rules": [flag.rule for flag in flags], "edit": isinstance(event, events.MessageEdited)},
+        )
 
 
 def rejection_frame(*, event: Inbound, refusal: Refusal) -> wire.MessageRejected:

@@ -1,10 +1,13 @@
-"""The moderation role: `echostream.inbound` -> checks -> the room's topic.
+"""The moderation role: `echostream.inbound` -> checks and filters -> the room's topic.
 
 Every record of a batch ends one of three ways before the batch's offsets are
-committed: its room event published and acknowledged by Kafka, its sender told of
-a refusal, or the record dead-lettered (`<ns>.deadletter`, with the error) because
-it cannot be understood or taken at its word. No record can stop the worker; only
-a store that is down holds a batch, and it is waited for, never skipped.
+committed: its room event published and acknowledged by Kafka (and, when a rule
+flagged it, its report opened), its sender told of a refusal, or the record
+dead-lettered (`<ns>.deadletter`, with the error) because it cannot be understood
+or taken at its word. Nothing reaches a room topic that the filters did not pass,
+so nothing refused can ever be replayed. No record can stop the worker; only a
+store that is down (the database, or Redis for flood counts) holds a batch, and it
+is waited for, never skipped.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from asgiref.sync import async_to_sync
 from django import db
 
-from echostream.core import events, groups, kafka, wire
-from moderation import services
+from echostream.core import events, groups, kafka, redis, wire
+from moderation import filters, services
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +42,23 @@ class Rejection:
     frame: wire.MessageRejected
 
 
-Verdict = events.RoomEvent | Rejection
+@dataclass(frozen=True, kw_only=True)
+class Publication:
+    event: events.RoomEvent
+    # The rules that flagged it: a report is opened once Kafka has the event.
+    flags: tuple[filters.Flag, ...] = ()
+
+
+Verdict = Publication | Rejection
 
 
 def _store_is_down(exc: Exception) -> bool:
     # Values the database refuses are the record's fault. Any other database error (a
     # dropped or closed connection, a locked SQLite file, a schema not yet migrated) is
     # the store's, and dead-lettering records for it would empty the topic into the
-    # dead-letter one.
+    # dead-letter one. Likewise a Redis that cannot count repeats now.
+    if redis.is_outage(exc):
+        return True
     return isinstance(exc, db.DatabaseError) and not isinstance(exc, db.DataError | db.IntegrityError)
 
 
@@ -57,18 +70,28 @@ def _close_connections() -> None:
             connection.close()
 
 
-def _checked(event: services.Inbound, *, stop: threading.Event) -> services.Accepted | services.Refusal:
-    """The event's verdict, once the stores answer; raises what the record itself causes."""
+T = TypeVar("T")
+
+
+def _until_stores_answer(action: Callable[[], T], *, what: str, stop: threading.Event) -> T:
+    """What `action` returns, once the stores answer; raises what the record itself causes."""
     while True:
         try:
-            return services.check_inbound(event=event)
+            return action()
         except Exception as exc:
             if not _store_is_down(exc):
                 raise
-            logger.warning("checking event %s failed (%s); retrying it", event.id, exc)
+            logger.warning("%s failed (%s); retrying it", what, exc)
             _close_connections()
             if stop.wait(RETRY_SECONDS):
                 raise Abandoned from exc
+
+
+def _checked(event: services.Inbound, *, stop: threading.Event) -> services.Accepted | services.Refusal:
+    """The event's verdict, once the stores answer; raises what the record itself causes."""
+    return _until_stores_answer(
+        lambda: services.check_inbound(event=event), what=f"checking event {event.id}", stop=stop
+    )
 
 
 def judge(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
@@ -81,7 +104,7 @@ def judge(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
         verdict = _checked(event, stop=stop)
         if isinstance(verdict, services.Refusal):
             return Rejection(user_id=event.actor, frame=services.rejection_frame(event=event, refusal=verdict))
-        return services.accepted(event=event, verdict=verdict)
+        return Publication(event=services.accepted(event=event, verdict=verdict), flags=verdict.flags)
     except Abandoned:
         raise
     # Whatever the record makes the checks raise is the record's doing: it is set aside
@@ -95,17 +118,22 @@ def judge(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
         return None
 
 
-def _publish(producer: kafka.Producer, room_events: list[events.RoomEvent]) -> list[events.RoomEvent]:
+def _publish(
+    producer: kafka.Producer, room_events: list[events.RoomEvent], *, offsets: dict[str, int] | None = None
+) -> list[events.RoomEvent]:
     """Publishes the events and waits for Kafka; returns what must go again: everything
     from the first event it did not acknowledge on, so that a room's order holds (a
-    repeat of an acknowledged event is harmless: the projector knows it)."""
+    repeat of an acknowledged event is harmless: the projector knows it). `offsets`
+    gets each acknowledged event's offset (its seq) by event id."""
     undelivered: list[int] = []
 
     def reporter(index: int) -> Callable[[kafka.KafkaError | None, kafka.Message], None]:
-        def report(error: kafka.KafkaError | None, _message: kafka.Message) -> None:
+        def report(error: kafka.KafkaError | None, message: kafka.Message) -> None:
             if error is not None:
                 logger.warning("event %s not published: %s", room_events[index].id, error)
                 undelivered.append(index)
+            elif offsets is not None:
+                offsets[room_events[index].id] = message.offset()
 
         return report
 
@@ -134,14 +162,38 @@ def handle_batch(producer: kafka.Producer, records: list[kafka.Message], *, stop
     """Judges and acts on every record of a batch; returns only when all of it is done,
     raises `Abandoned` when told to stop while a store is down."""
     verdicts = [verdict for record in records if (verdict := judge(record, stop=stop)) is not None]
-    accepted = [verdict for verdict in verdicts if not isinstance(verdict, Rejection)]
-    while accepted := _publish(producer, accepted):
-        logger.warning("%d events not published; retrying them", len(accepted))
+    publications = [verdict for verdict in verdicts if isinstance(verdict, Publication)]
+    offsets: dict[str, int] = {}
+    unpublished = [publication.event for publication in publications]
+    while unpublished := _publish(producer, unpublished, offsets=offsets):
+        logger.warning("%d events not published; retrying them", len(unpublished))
         if stop.wait(RETRY_SECONDS):
             raise Abandoned
+    # Reports only for what the room has: a flagged message is always one members saw.
+    for publication in publications:
+        if publication.flags:
+            _flag(publication, seq=offsets.get(publication.event.id), stop=stop)
     for verdict in verdicts:
         if isinstance(verdict, Rejection):
             _tell(verdict)
+
+
+def _flag(publication: Publication, *, seq: int | None, stop: threading.Event) -> None:
+    event = publication.event
+    if isinstance(event, events.MessageDeleted):
+        return
+    try:
+        _until_stores_answer(
+            lambda: services.do_flag(event=event, seq=seq, flags=publication.flags),
+            what=f"flagging event {event.id}",
+            stop=stop,
+        )
+    except Abandoned:
+        raise
+    except Exception:
+        # The message is delivered; a report that cannot be written (not for a store being
+        # down: that is waited for) must not hold the room's later messages.
+        logger.exception("could not open the report on event %s", event.id)
 
 
 def run(stop: threading.Event) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from functools import lru_cache
 
+import redis as redis_sync
 from django.conf import settings
 from redis.asyncio import Redis
 from redis.exceptions import DataError, RedisError
 
-__all__ = ["Redis", "RedisError", "client", "is_outage", "key"]
+__all__ = ["Redis", "RedisError", "client", "is_outage", "key", "sync_client"]
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
 
@@ -23,6 +25,17 @@ def client() -> Redis:
         redis = Redis.from_url(settings.REDIS_URL, decode_responses=True)
         _clients[loop] = redis
     return redis
+
+
+def sync_client() -> redis_sync.Redis:
+    """A blocking client, for the moderation worker's plain Kafka loop (a loop per call to reach
+    the async one would open a connection per message). Thread-safe; one per process and URL."""
+    return _sync_client(settings.REDIS_URL)
+
+
+@lru_cache(maxsize=4)
+def _sync_client(url: str) -> redis_sync.Redis:
+    return redis_sync.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
 
 
 def key(*parts: str) -> str:

@@ -138,9 +138,9 @@ def judged(value: bytes | None, dead_lettered: list[kafka.Message]) -> None:
         assert dead_lettered == [inbound]
         return
     assert dead_lettered == []
-    if not isinstance(verdict, worker.Rejection):
+    if isinstance(verdict, worker.Publication):
         # What is published must be readable by the bridge.
-        assert events.decode(events.encode(verdict)) == verdict
+        assert events.decode(events.encode(verdict.event)) == verdict.event
 
 
 FUZZ = settings(

@@ -1,0 +1,42 @@
+"""Flood counting: how often a user sent the same text to a room within a window.
+
+The only module with the flood keys: per (room, user, normalised text) a sorted set of message
+ids scored by the time each was sent, trimmed to the window and expiring with it. Counting by
+message id makes a retry harmless: the worker may judge the same inbound record twice after a
+crash (at-least-once), and a message id already in the set does not count again. Scores are
+the events' `occurred_at` (set by the web when it took the message), so a worker catching up
+on a backlog counts repeats as the sender made them, not as it reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from echostream.core import redis
+
+# KEYS[1]: the set; ARGV: message id, its time (ms), the window (ms). Returns the number of
+# messages in the window that ends at this one, this one included.
+_COUNT = """
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+local at = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (at - window))
+redis.call('PEXPIRE', KEYS[1], window * 2)
+return redis.call('ZCOUNT', KEYS[1], '(' .. (at - window), at)
+"""
+
+
+def _key(*, room_id: str, user_id: str, text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return redis.key("flood", room_id, user_id, digest)
+
+
+def count_repeat(
+    *, room_id: str, user_id: str, normalised_text: str, message_id: str, sent_at: datetime, window_seconds: int
+) -> int:
+    """Counts the message (once, however often it is counted) and returns how many messages of
+    this text the user sent to the room within `window_seconds` up to it, itself included."""
+    key = _key(room_id=room_id, user_id=user_id, text=normalised_text)
+    at_ms = int(sent_at.timestamp() * 1000)
+    return int(redis.sync_client().eval(_COUNT, 1, key, message_id, at_ms, window_seconds * 1000))
