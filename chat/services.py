@@ -224,13 +224,22 @@ class Submission:
 
 
 # Top-floor apps (moderation's mutes and bans) plug refusals in here, so that a
-# refused sender hears it at once without chat importing them.
+# refused sender hears it at once without chat importing them. A check is called
+# with (sender id, room id) for every send and every edit: whatever puts text in a room.
 SendCheck = Callable[[str, str], Awaitable[SendRefused | None]]
 _send_checks: list[SendCheck] = []
 
 
 def register_send_check(check: SendCheck) -> None:
-    _send_checks.append(check)
+    if check not in _send_checks:
+        _send_checks.append(check)
+
+
+async def _run_send_checks(*, sender_id: str, room_id: str) -> None:
+    for check in _send_checks:
+        refusal = await check(sender_id, room_id)
+        if refusal is not None:
+            raise refusal
 
 
 async def check_message_send(
@@ -244,10 +253,7 @@ async def check_message_send(
         raise SendRefused("invalid", "Attachments are not accepted yet.")
     if not body.strip():
         raise SendRefused("invalid", "A message needs text.")
-    for check in _send_checks:
-        refusal = await check(sender_id, room_id)
-        if refusal is not None:
-            raise refusal
+    await _run_send_checks(sender_id=sender_id, room_id=room_id)
     if (wait := await backpressure.retry_after()) is not None:
         raise SendRefused("rate_limited", "The service is busy; send again in a moment.", retry_after=wait)
     return Submission(room_id=room_id, client_id=client_id, body=body, attachments=attachments)
@@ -313,6 +319,7 @@ async def check_message_change(
             raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
         if not body.strip():
             raise SendRefused("invalid", "A message needs text; delete it instead.")
+        await _run_send_checks(sender_id=actor_id, room_id=room_id)
     return Change(room_id=room_id, message_id=message_id, message_client_id=message["client_id"], body=body)
 
 
