@@ -40,3 +40,17 @@ async def stored_messages(room_id: str, *, at_least: int = 0) -> list[dict]:
         return found
     finally:
         await mongo.close()
+
+
+def inbound_record_count() -> int:
+    """How many records the inbound topic's partitions have had, all told."""
+    consumer = kafka.make_consumer(group_id=f"inspect-{uuid.uuid4().hex}")
+    topic = kafka.inbound_topic()
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            consumer.get_watermark_offsets(kafka.TopicPartition(topic, partition), timeout=10)[1]
+            for partition in partitions
+        )
+    finally:
+        consumer.close()
