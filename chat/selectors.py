@@ -210,6 +210,7 @@ class _RoomFacts(NamedTuple):
     room: Room
     # (user id, username), by username.
     members: list[tuple[str, str]]
+    admins: list[str]
     last_seq: int | None
     last_message: wire.LastMessage | None
     activity_at: datetime
@@ -255,6 +256,11 @@ async def _room_facts(rooms: list[Room]) -> list[_RoomFacts]:
             _RoomFacts(
                 room=room,
                 members=members[room.id],
+                admins=sorted(
+                    membership.user.get_username()
+                    for membership in room.memberships.all()
+                    if membership.role == Membership.Role.ADMIN
+                ),
                 last_seq=seqs[room.id],
                 last_message=_last_message(message),
                 activity_at=datetime.fromisoformat(message["created_at"]) if message else room.created_at,
@@ -275,6 +281,7 @@ def _as_seen_by(facts: _RoomFacts, *, viewer_username: str, unread: int) -> wire
         name=name,
         kind=room.kind,
         members=usernames,
+        admins=facts.admins,
         last_seq=facts.last_seq,
         unread=unread,
         member_info=facts.member_info,

@@ -14,7 +14,9 @@ from echostream.core import events
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("services")]
 User = get_user_model()
 
-ROOM_FIELDS = {"id", "name", "kind", "members", "last_seq", "unread", "member_info", "last_message", "activity_at"}
+ROOM_FIELDS = {
+    "id", "name", "kind", "members", "admins", "last_seq", "unread", "member_info", "last_message", "activity_at",
+}  # fmt: skip
 
 
 def person(name: str) -> User:
@@ -42,6 +44,7 @@ def test_creating_a_group_answers_the_room_as_the_creator_sees_it(client, alice)
     assert (room["name"], room["kind"], room["members"]) == ("team", "group", sorted([alice.username, bob.username]))
     assert (room["last_seq"], room["unread"], room["last_message"]) == (None, 0, None)
     assert [member["username"] for member in room["member_info"]] == room["members"]
+    assert room["admins"] == [alice.username]
 
 
 def test_opening_a_dm_answers_the_room_named_after_the_other_person_then_the_same_room(client, alice):

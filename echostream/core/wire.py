@@ -171,6 +171,8 @@ class Room(msgspec.Struct, kw_only=True):
     name: str
     kind: Literal["dm", "group"]
     members: list[str]
+    # Who may add and remove members (a group's creator; both people of a DM).
+    admins: list[str]
     last_seq: int | None
     unread: int
     member_info: list[MemberInfo]

@@ -94,7 +94,7 @@ export function renderMembers() {
     seen.className = "member-seen";
     seen.textContent = username === me.username ? "" : presenceText(username);
     item.append(dot(username), name, seen);
-    if (username !== me.username) {
+    if (username !== me.username && (room.admins || []).includes(me.username)) {
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "link member-remove";
@@ -106,6 +106,8 @@ export function renderMembers() {
     return item;
   });
   $("member-list").replaceChildren(...items);
+  // Only a group's admins may add members; the server refuses anyone else with 403.
+  $("add-member-form").hidden = !(room.admins || []).includes(me.username);
 }
 
 function removeMember(roomId, username, button) {

@@ -172,6 +172,10 @@ def test_members_are_added_and_removed_and_one_can_leave_a_group_from_the_page(p
     cy.group_item(name).click()
     expect(cy.page.locator("#room-title")).to_have_text(name)
     cy.page.get_by_role("button", name="Members").click()
+    # Not an admin: no one to remove, no one to add.
+    expect(cy.page.locator("#member-list .member")).to_have_count(2)
+    expect(cy.page.locator(".member-remove")).to_have_count(0)
+    expect(cy.page.locator("#add-member-form")).to_be_hidden()
     cy.page.get_by_role("button", name="Leave group").click()
     expect(cy.group_item(name)).to_have_count(0)
     expect(cy.page.locator("#room-title")).to_have_text("Pick a conversation")

@@ -27,7 +27,7 @@ async def assert_socket_still_answers(client: ChatClient) -> None:
 async def test_a_frame_that_is_not_json_gets_error_and_the_socket_stays_open(pair):
     alice, _ = pair
     await alice.send_frame("this is {not json")
-    frame = await alice.next_frame()
+    frame = await alice.next_frame("error")
     assert frame["type"] == "error" and frame["code"] == "invalid_json"
     await assert_socket_still_answers(alice)
 
@@ -35,7 +35,7 @@ async def test_a_frame_that_is_not_json_gets_error_and_the_socket_stays_open(pai
 async def test_an_unknown_frame_type_gets_error(pair):
     alice, _ = pair
     await alice.send_frame({"type": "message.explode"})
-    frame = await alice.next_frame()
+    frame = await alice.next_frame("error")
     assert frame["type"] == "error" and frame["code"] == "unknown_type"
     await assert_socket_still_answers(alice)
 
@@ -44,7 +44,7 @@ async def test_a_send_with_a_malformed_field_is_rejected_as_invalid(pair):
     alice, bob = pair
     room = await alice.open_dm(bob.username)
     await alice.send_frame({"type": "message.send", "room": room["id"], "client_id": "c1", "body": 42})
-    frame = await alice.next_frame()
+    frame = await alice.next_frame("message.rejected")
     assert (frame["type"], frame["reason"], frame["client_id"]) == ("message.rejected", "invalid", "c1")
     assert await stored_messages(room["id"]) == []
 
@@ -56,7 +56,7 @@ async def test_a_send_to_a_room_the_user_is_not_in_is_forbidden_and_reveals_noth
     private = await bob.open_dm(carol.username)
     for room_id in (private["id"], "no-such-room"):
         await alice.send_message(room_id, "let me in", client_id=f"x-{room_id}")
-        frame = await alice.next_frame()
+        frame = await alice.next_frame("message.rejected")
         assert frame == {
             "type": "message.rejected",
             "client_id": f"x-{room_id}",
@@ -72,7 +72,7 @@ async def test_an_oversized_frame_is_refused_as_too_large(pair):
     alice, bob = pair
     room = await alice.open_dm(bob.username)
     await alice.send_message(room["id"], "x" * 100_000, client_id="big")
-    frame = await alice.next_frame()
+    frame = await alice.next_frame("message.rejected")
     assert (frame["type"], frame["reason"], frame["client_id"]) == ("message.rejected", "too_large", "big")
     await assert_socket_still_answers(alice)
 
@@ -81,7 +81,7 @@ async def test_a_body_over_the_message_limit_is_refused_as_too_large(pair):
     alice, bob = pair
     room = await alice.open_dm(bob.username)
     await alice.send_message(room["id"], "y" * 4001, client_id="long")
-    frame = await alice.next_frame()
+    frame = await alice.next_frame("message.rejected")
     assert (frame["type"], frame["reason"]) == ("message.rejected", "too_large")
     assert await stored_messages(room["id"]) == []
 
