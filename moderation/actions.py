@@ -46,7 +46,7 @@ class MessageNotFound(ModerationError):
 
 
 def check_reason(reason: str) -> str:
-    """The reason, trimmed; ModerationError (`invalid`) unless it holds 1–1000 characters."""
+    """The reason, trimmed; ModerationError (`invalid`) unless it holds 1 to 1000 characters."""
     reason = reason.strip()
     if not reason:
         raise ModerationError("invalid", "Say why: the reason is empty.")
