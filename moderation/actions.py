@@ -188,9 +188,26 @@ def do_delete_message(*, moderator: AbstractBaseUser, room_id: str, message_id: 
 # --- Sanctions -------------------------------------------------------------------------
 
 
-def _check_target(*, moderator: AbstractBaseUser, user: AbstractBaseUser) -> None:
+def check_sanction(
+    *,
+    moderator: AbstractBaseUser,
+    user: AbstractBaseUser,
+    kind: Sanction.Kind,
+    room: Room | None,
+    until: datetime | None,
+) -> None:
+    """ModerationError unless the moderator may give the user this sanction."""
+    _check_moderator(moderator)
     if user.pk == moderator.pk:
         raise ModerationError("invalid", "You cannot sanction yourself.")
+    if kind == Sanction.Kind.MUTE and until is None:
+        raise ModerationError("invalid", "Say when the mute ends.")
+    if kind == Sanction.Kind.BAN and room is not None and room.kind != Room.Kind.GROUP:
+        raise ModerationError("invalid", "A direct conversation is always its pair's: mute or ban from the site.")
+    if kind == Sanction.Kind.BAN and room is None and until is not None:
+        raise ModerationError("invalid", "A site ban lasts until it is lifted.")
+    if until is not None and until <= timezone.now():
+        raise ModerationError("invalid", "A sanction must end in the future.")
 
 
 def do_mute(
@@ -204,11 +221,8 @@ def do_mute(
 ) -> Sanction:
     """The user may read but not send, in the room (or everywhere) until `until`; the report
     it answers, if any, is resolved as actioned."""
-    _check_moderator(moderator)
-    _check_target(moderator=moderator, user=user)
+    check_sanction(moderator=moderator, user=user, kind=Sanction.Kind.MUTE, room=room, until=until)
     reason = check_reason(reason)
-    if until <= timezone.now():
-        raise ModerationError("invalid", "A mute must end in the future.")
     with transaction.atomic():
         sanction = Sanction.objects.create(
             user=user, kind=Sanction.Kind.MUTE, room=room, reason=reason, until=until, created_by=moderator
@@ -238,15 +252,8 @@ def do_ban(
     """From a group room: the user is taken out of it (their sockets leave it) and cannot be
     added again while the ban lasts (until `until`, or until lifted). From the site: the
     account is deactivated until the ban is lifted, which closes every socket of the user."""
-    _check_moderator(moderator)
-    _check_target(moderator=moderator, user=user)
+    check_sanction(moderator=moderator, user=user, kind=Sanction.Kind.BAN, room=room, until=until)
     reason = check_reason(reason)
-    if room is not None and room.kind != Room.Kind.GROUP:
-        raise ModerationError("invalid", "A direct conversation is always its pair's: mute or ban from the site.")
-    if room is None and until is not None:
-        raise ModerationError("invalid", "A site ban lasts until it is lifted.")
-    if until is not None and until <= timezone.now():
-        raise ModerationError("invalid", "A ban must end in the future.")
     with transaction.atomic():
         sanction = Sanction.objects.create(
             user=user, kind=Sanction.Kind.BAN, room=room, reason=reason, until=until, created_by=moderator
