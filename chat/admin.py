@@ -1,6 +1,26 @@
+"""Rooms in the Django admin, as a moderator uses them: users are picked by id (a drop-down of
+every user would list thousands), a direct conversation is named by its pair, and a room's kind
+is fixed once it exists (a group turned DM would keep a crowd in a "pair's" room).
+moderation.admin adds the room's messages, with a delete, to this page."""
+
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from chat.models import Membership, Room
+
+
+def room_label(room: Room) -> str:
+    """The room's name; for a direct conversation, its two members ("alice ↔ bob"). Uses the
+    prefetched memberships when there are some."""
+    if room.kind != Room.Kind.DM:
+        return room.name or room.id
+    names = sorted(membership.user.get_username() for membership in room.memberships.all())
+    return " ↔ ".join(names) or f"direct message {room.id}"
 
 
 class MembershipInline(admin.TabularInline):
@@ -11,7 +31,27 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "kind", "created_by", "created_at"]
+    list_display = ["id", "label", "kind", "created_by", "created_at"]
     list_filter = ["kind"]
-    search_fields = ["id", "name"]
+    search_fields = ["id", "name", "memberships__user__username"]
+    raw_id_fields = ["created_by"]
     inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
+        return super().get_queryset(request).select_related("created_by").prefetch_related("memberships__user")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Room | None = None) -> Any:
+        # A room's kind decides who may be in it: fixed once the room exists.
+        return ["kind", "created_at"] if obj is not None else ["created_at"]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        room = self.get_object(request, object_id)
+        # The page names the room as the list does (a DM's str() is only its id).
+        context = {"subtitle": room_label(room)} if room is not None else {}
+        return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
+
+    @admin.display(description="name", ordering="name")
+    def label(self, room: Room) -> str:
+        return room_label(room)

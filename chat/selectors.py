@@ -188,6 +188,15 @@ async def unread_counts(*, user_id: str, last_seqs: dict[str, int | None]) -> di
     return counts
 
 
+async def amessage_in_room(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
+    """The message as it stands now, if it is one of that room's; None otherwise. The live
+    cache first: the bridge shows a message before MongoDB may have it (and while it is down)."""
+    message = await recent.live_document(room_id=room_id, message_id=message_id) or await repository.get(message_id)
+    if message is None or message["room"] != room_id:
+        return None
+    return message
+
+
 async def messages_changed_after(*, room_id: str, seq: int) -> list[projector.MessageDoc]:
     return await repository.changed_after(room_id=room_id, seq=seq)
 

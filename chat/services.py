@@ -155,12 +155,26 @@ def do_open_dm(*, user: AbstractBaseUser, other_username: str) -> tuple[Room, bo
     return room, True
 
 
+# Top-floor apps (moderation's room bans) plug refusals of a new member in here, so that
+# chat need not import them. A check answers the ChatError to raise, or None.
+MemberCheck = Callable[[Room, AbstractBaseUser], ChatError | None]
+_member_checks: list[MemberCheck] = []
+
+
+def register_member_check(check: MemberCheck) -> None:
+    if check not in _member_checks:
+        _member_checks.append(check)
+
+
 def do_add_member(*, actor: AbstractBaseUser, room: Room, username: str) -> Membership:
     if room.kind != Room.Kind.GROUP:
         raise ChatError("invalid", "A direct conversation has exactly two members.")
     if not is_admin(user=actor, room=room):
         raise NotRoomAdmin()
     (user,) = _users_named([username])
+    for check in _member_checks:
+        if (refusal := check(room, user)) is not None:
+            raise refusal
     membership, created = Membership.objects.get_or_create(room=room, user=user)
     if created:
         _announce_on_commit(room_id=room.id, joined=[user])
@@ -178,6 +192,18 @@ def do_remove_member(*, actor: AbstractBaseUser, room: Room, username: str) -> N
         raise ChatError("not_found", "That user is not a member.", status=404)
     membership.delete()
     _announce_on_commit(room_id=room.id, left=[membership.user])
+
+
+def do_expel_member(*, room: Room, user: AbstractBaseUser) -> bool:
+    """Takes the user out of the room whatever their role (a moderator's room ban): their
+    sockets leave it (`room.left`), the others hear `room.updated`. Whether they were a member.
+    Group rooms only: a direct conversation is always its pair's."""
+    if room.kind != Room.Kind.GROUP:
+        raise ChatError("invalid", "A direct conversation has exactly two members.")
+    deleted, _ = Membership.objects.filter(room=room, user=user).delete()
+    if deleted:
+        _announce_on_commit(room_id=room.id, left=[user])
+    return bool(deleted)
 
 
 # --- Sending messages ----------------------------------------------------------

@@ -219,6 +219,9 @@ THROTTLE_CREATE_GROUP_PER_USER = env("THROTTLE_CREATE_GROUP_PER_USER", default="
 THROTTLE_CREATE_GROUP_PER_IP = env("THROTTLE_CREATE_GROUP_PER_IP", default="120/h")
 THROTTLE_OPEN_DM_PER_USER = env("THROTTLE_OPEN_DM_PER_USER", default="60/m")
 THROTTLE_OPEN_DM_PER_IP = env("THROTTLE_OPEN_DM_PER_IP", default="300/m")
+# Reports of messages: a member with a real complaint sends a few; a script that floods the
+# moderators' queue is stopped.
+THROTTLE_REPORT_PER_USER = env("THROTTLE_REPORT_PER_USER", default="20/h")
 # Behind a proxy, REMOTE_ADDR is the proxy: name the META key of a header that the
 # proxy sets to the client's address alone (for example HTTP_X_REAL_IP).
 RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default="")

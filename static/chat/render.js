@@ -6,6 +6,7 @@
 
 import { requestChange, startEditing, saveEdit, stopEditing } from "./edits.js";
 import { messageStatus } from "./presence.js";
+import { sendReport, startReporting, stopReporting } from "./reports.js";
 import { SLOWED } from "./composer.js";
 import { $, me, state } from "./state.js";
 
@@ -168,7 +169,54 @@ function messageElement(message, pendingSend, change, editing, continued, status
     }
     meta.append(actions);
   }
+  const others = message.sender !== me.username && message.id && !deleted;
+  if (others) {
+    const reporting = state.reporting && state.reporting.id === message.id;
+    const actions = document.createElement("div");
+    actions.className = "msg-actions";
+    if (state.reported.has(message.id)) {
+      const done = document.createElement("span");
+      done.className = "msg-reported";
+      done.textContent = "Reported";
+      actions.append(done);
+    } else if (!reporting) {
+      actions.append(actionButton("report", "msg-report", "Report this message", () => startReporting(message)));
+    }
+    meta.append(actions);
+    if (reporting) {
+      item.append(reportForm(message));
+      item.classList.add("reporting");
+    }
+  }
   return item;
+}
+
+function reportForm(message) {
+  const reporting = state.reporting;
+  const form = document.createElement("form");
+  form.className = "report-form";
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendReport(message);
+  });
+  const input = reporting.input;
+  input.disabled = reporting.sending;
+  input.onkeydown = (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      stopReporting();
+    }
+  };
+  const send = document.createElement("button");
+  send.type = "submit";
+  send.className = "msg-report-send";
+  send.textContent = reporting.sending ? "Reporting…" : "Report";
+  send.disabled = reporting.sending;
+  const buttons = document.createElement("div");
+  buttons.className = "msg-actions";
+  buttons.append(send, actionButton("Cancel", "msg-report-cancel", "Cancel the report", stopReporting));
+  form.append(input, buttons);
+  return form;
 }
 
 function editForm(message) {
@@ -234,6 +282,7 @@ function wantedElements(roomId) {
       message.seq, message.body, !!message.deleted, message.edited_at || null, message.sender,
       pending && [pending.status, !!pending.acked],
       change && [change.kind, change.body, !!change.slowed], editing, state.confirmingDelete === message.id,
+      state.reporting && state.reporting.id === message.id && [state.reporting.sending], state.reported.has(message.id),
       continued, status && [status.status, status.text, status.title],
     ]); // prettier-ignore
     wanted.push({ key, signature, make: () => messageElement(message, pending, change, editing, continued, status) });
