@@ -25,13 +25,16 @@ What better-profanity really does (and so what this module reproduces, quirks in
   is the same as recomputing it at every word, which this module does (lazily, where it can
   matter). With MAX = 1 it would skip every other word, hence the assertion below.
 
-How it is fast: better-profanity compares every candidate against all 916 words in Python. Here
-each character is mapped to a coarse class (the characters that CHARS_MAPPING links are one
-class), so a candidate can only match words with the same coarse key: a dict lookup, then an
-exact check of the few words under that key. The coarse keys of every prefix of every word form
-a set, so a word whose key is not in it starts no match, and a look-ahead stops as soon as the
-glued string leaves it. Most messages never get past one C-level `set.isdisjoint` over their words.
-Only the tables are precomputed; every text is filtered afresh.
+How it is fast: better-profanity compares every candidate against all 916 words in Python (and
+MAX look-ahead candidates per word). Here a candidate is translated to a key in which the
+characters that CHARS_MAPPING links share one representative, so it can only match the words
+with its key: a dict lookup, then an exact check of the few words under it. The keys of every
+prefix of every word form a set: a word whose key is not in it starts nothing, and a look-ahead
+stops as soon as a glued string leaves it. Before any Python loop, three C-level `isdisjoint`
+tests over the message's words (alone, glued to the next, followed by the first character of
+their separator) clear about nine ordinary messages in ten. `*` stands for six letters, so it
+gets coarser keys of its own, used only for texts that contain one. Only these tables are
+precomputed (tens of milliseconds and under 2 MB at import); every text is filtered afresh.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from operator import add, itemgetter
 
 from better_profanity.constants import ALLOWED_CHARACTERS
 from better_profanity.utils import get_complete_path_of_file, read_wordlist
@@ -60,9 +64,10 @@ CHARS_MAPPING: dict[str, tuple[str, ...]] = {
 REPLACEMENT = "****"
 
 
-def _coarse_table() -> dict[int, str]:
-    """Union-find over CHARS_MAPPING: each character maps to its class's representative, so that
-    a candidate and a word it matches always have the same translation (never the converse)."""
+def _key_table(wildcard: str = "") -> dict[int, str]:
+    """Union-find over CHARS_MAPPING (leaving out `wildcard`): each character maps to its class's
+    representative, so that a string and a word it matches always translate alike (not conversely)
+    as long as the string holds no `wildcard`."""
     parent: dict[str, str] = {}
 
     def root(char: str) -> str:
@@ -72,16 +77,41 @@ def _coarse_table() -> dict[int, str]:
 
     for char, variants in CHARS_MAPPING.items():
         for variant in variants:
-            parent[root(variant)] = root(char)
+            if variant != wildcard:
+                parent[root(variant)] = root(char)
     return {ord(char): root(char) for char in parent if root(char) != char}
 
 
-_COARSE = _coarse_table()
+class _Keys:
+    """A word list indexed by one key table: the words under each key (as per-position variants,
+    for the exact test) and every prefix of every key (no match can grow out of a non-prefix)."""
+
+    def __init__(self, words: Iterable[str], table: dict[int, str]) -> None:
+        self.table = table
+        by_key: dict[str, list[tuple[str, ...]]] = {}
+        prefixes: set[str] = set()
+        for word in words:
+            key = word.translate(table)
+            by_key.setdefault(key, []).append(tuple("".join(CHARS_MAPPING.get(char, char)) for char in word))
+            prefixes.update(key[:end] for end in range(1, len(key) + 1))
+        self.by_key = {key: tuple(variants) for key, variants in by_key.items()}
+        self.prefixes = frozenset(prefixes)
+
+    def is_swear_word(self, lowered: str, key: str) -> bool:
+        return any(
+            all(char in allowed for char, allowed in zip(lowered, word, strict=True))
+            for word in self.by_key.get(key, ())
+        )
 
 
-def _word_pattern() -> re.Pattern[str]:
-    """`([allowed]+)`: re.split then yields the separators at even and the words at odd indices."""
-    points = sorted(map(ord, ALLOWED_CHARACTERS))
+# `*` stands for six letters and links them all into one class: keys that tell common words apart
+# (`hotel` from `hitler`...) need `*` left out, and a text that holds one uses the coarse keys.
+_FINE = _key_table(wildcard="*")
+_COARSE = _key_table()
+
+
+def _class(points: list[int]) -> str:
+    """A regex character class of the code points, as ranges."""
     ranges: list[str] = []
     start = previous = points[0]
     for point in [*points[1:], -1]:
@@ -89,7 +119,19 @@ def _word_pattern() -> re.Pattern[str]:
             ranges.append(f"\\U{start:08x}" if start == previous else f"\\U{start:08x}-\\U{previous:08x}")
             start = point
         previous = point
-    return re.compile(f"([{''.join(ranges)}]+)")
+    return f"[{''.join(ranges)}]"
+
+
+def _word_pattern() -> re.Pattern[str]:
+    """`(allowed+)`: re.split then yields the separators at even and the words at odd indices.
+
+    re compiles the BMP part of a class to a lookup table but tests characters beyond it range by
+    range (a hundred ranges here), so one class makes every separator slow; the lookahead keeps
+    BMP characters away from the astral class."""
+    points = sorted(map(ord, ALLOWED_CHARACTERS))
+    bmp = _class([point for point in points if point < 0x10000])
+    astral = _class([point for point in points if point >= 0x10000])
+    return re.compile(f"((?:{bmp}++|(?=[\\U00010000-\\U0010ffff]){astral})++)")
 
 
 _WORDS = _word_pattern()
@@ -106,95 +148,85 @@ class ProfanityCensor:
 
     def __init__(self, extra_words: Iterable[str] = ()) -> None:
         words = _DEFAULT_WORDS | frozenset(extra_words)
-        # Each word is stored as its per-position variants: `char in variants` is the exact test.
-        by_key: dict[str, list[tuple[str, ...]]] = {}
-        prefixes: set[str] = set()
-        for word in words:
-            key = word.translate(_COARSE)
-            by_key.setdefault(key, []).append(tuple("".join(CHARS_MAPPING.get(char, char)) for char in word))
-            prefixes.update(key[:end] for end in range(1, len(key) + 1))
-        self._by_key = {key: tuple(variants) for key, variants in by_key.items()}
-        self._prefixes = frozenset(prefixes)
-
-    def _is_swear_word(self, lowered: str, key: str) -> bool:
-        candidates = self._by_key.get(key)
-        if candidates is None:
-            return False
-        return any(all(char in allowed for char, allowed in zip(lowered, word, strict=True)) for word in candidates)
+        self._fine = _Keys(words, _FINE)
+        self._coarse = _Keys(words, _COARSE)
 
     def censor(self, text: str) -> str:
+        # [leading separators, word, separator, word, ..., word, trailing separators]
         parts = _WORDS.split(text)
         if len(parts[0]) >= len(text) - 1:
             return text
-        words = parts[1::2]
+        index = self._coarse if "*" in text else self._fine
         # One lower() over the joined words equals lowering each: a space is neither cased nor
         # case-ignorable, so it cuts the only context-dependent mapping (final sigma).
-        lowered = " ".join(words).lower()
-        keys = lowered.translate(_COARSE).split(" ")
-        if self._prefixes.isdisjoint(keys):
+        lowered = " ".join(parts[1::2]).lower()
+        keys = lowered.translate(index.table).split(" ")
+        # A change needs a word that is a swear word, or a phrase whose first step keeps a prefix
+        # key: the next word glued on, or the first character of the separator (lowered alone, as
+        # lower() maps a string's first character). Checked in C, this clears most messages.
+        firsts = "".join(map(str.lower, map(itemgetter(0), parts[2:-1:2]))).translate(index.table)
+        if (
+            len(firsts) == len(keys) - 1  # else a separator lowered to two characters: no shortcut
+            and index.by_key.keys().isdisjoint(keys)
+            and index.prefixes.isdisjoint(map(add, keys, keys[1:]))
+            and index.prefixes.isdisjoint(map(add, keys, firsts))
+        ):
             return text
-        return self._censor_words(parts[0], words, parts[2::2], lowered.split(" "), keys)
-
-    def _censor_words(
-        self, leading: str, words: list[str], separators: list[str], lowered: list[str], keys: list[str]
-    ) -> str:
-        out = [leading]
-        count = len(words)
-        # A one-character word that ends the text is not a "next word" for the look-ahead.
-        lookahead_end = count if separators[-1] or len(words[-1]) > 1 else count - 1
-        index = 0
-        while index < count:
-            word, separator = words[index], separators[index]
-            if keys[index] in self._prefixes:
-                if separator:
-                    end = self._phrase_end(
-                        index, min(index + MAX_LOOKAHEAD + 1, lookahead_end), words, separators, lowered, keys
-                    )
-                    if end is not None:
-                        out.append(REPLACEMENT)
-                        if not separators[end]:
-                            break
-                        out.append(separators[end])
-                        index = end + 1
-                        continue
-                if self._is_swear_word(lowered[index], keys[index]):
-                    word = REPLACEMENT
-            out.append(word)
-            out.append(separator)
-            index += 1
-        return "".join(out)
-
-    def _phrase_end(
-        self, index: int, stop: int, words: list[str], separators: list[str], lowered: list[str], keys: list[str]
-    ) -> int | None:
-        """The first next word (before `stop`) whose gluing to `words[index]` makes a swear word."""
-        glued: str | None = lowered[index]
-        spaced: str | None = glued
-        glued_key = spaced_key = keys[index]
-        for end in range(index + 1, stop):
-            # A glued string whose key is no prefix key can only grow into non-matches: drop it.
-            if glued is not None:
-                glued += lowered[end]
-                glued_key += keys[end]
-                if glued_key not in self._prefixes:
-                    glued = None
-                elif self._is_swear_word(glued, glued_key):
-                    return end
-            if spaced is not None:
-                piece = (separators[end - 1] + words[end]).lower()
-                spaced += piece
-                spaced_key += piece.translate(_COARSE)
-                if spaced_key not in self._prefixes:
-                    spaced = None
-                elif self._is_swear_word(spaced, spaced_key):
-                    return end
-            if glued is None and spaced is None:
-                return None
-        return None
+        return _censor_parts(index, parts, lowered.split(" "), keys)
 
     def contains_profanity(self, text: str) -> bool:
         """As better-profanity defines it: censoring changes the text."""
         return self.censor(text) != text
+
+
+def _censor_parts(index: _Keys, parts: list[str], lowered: list[str], keys: list[str]) -> str:
+    """Censors the words (`parts[2 * at + 1]`) in place, as better-profanity walks them."""
+    count = len(keys)
+    # A one-character word that ends the text is not a "next word" for the look-ahead.
+    lookahead_end = count if parts[-1] or len(parts[-2]) > 1 else count - 1
+    at = 0
+    while at < count:
+        key = keys[at]
+        if key in index.prefixes:
+            end = _phrase_end(index, parts, at, min(at + MAX_LOOKAHEAD + 1, lookahead_end), lowered, keys)
+            if end is not None:
+                # From the word to the end of the phrase, separators included, but not the
+                # separators after it. A phrase ending the text ends the output with it.
+                parts[2 * at + 1] = REPLACEMENT
+                parts[2 * at + 2 : 2 * end + 2] = [""] * (2 * (end - at))
+                at = end + 1
+                continue
+            if index.is_swear_word(lowered[at], key):
+                parts[2 * at + 1] = REPLACEMENT
+        at += 1
+    return "".join(parts)
+
+
+def _phrase_end(index: _Keys, parts: list[str], at: int, stop: int, lowered: list[str], keys: list[str]) -> int | None:
+    """The first next word (before `stop`) that makes a swear word when glued to the word `at`
+    without the separators between or with them."""
+    # An empty string marks a chain that left the prefix keys: it can only grow into non-matches.
+    glued = spaced = lowered[at]
+    glued_key = spaced_key = keys[at]
+    for end in range(at + 1, stop):
+        if glued:
+            glued += lowered[end]
+            glued_key += keys[end]
+            if glued_key not in index.prefixes:
+                glued = ""
+            elif index.is_swear_word(glued, glued_key):
+                return end
+        if spaced:
+            piece = (parts[2 * end] + parts[2 * end + 1]).lower()
+            spaced += piece
+            spaced_key += piece.translate(index.table)
+            if spaced_key not in index.prefixes:
+                spaced = ""
+            elif index.is_swear_word(spaced, spaced_key):
+                return end
+        if not (glued or spaced):
+            return None
+    return None
 
 
 _DEFAULT = ProfanityCensor()

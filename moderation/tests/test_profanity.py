@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from better_profanity import Profanity, profanity
+from better_profanity.constants import ALLOWED_CHARACTERS
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,29 @@ ORDINARY = [
     "cocktail", "grass", "pass", "shitake", "therapist", "analysis", "button", "hell0", "we'll", "don't",
     "O'Neil", "\"quoted\"", "$5", "4", "1", "@home", "e-mail", "co-op", "snake_case", "v1.2.3", "x", "s",
 ]  # fmt: skip
-SEPARATORS = [" ", "  ", ", ", ".", "!", "-", "_", "\n", "\t", "...", "?!", " - ", "", "🙂", "—", "·", "。", "\u200b"]
+# Not word characters, though some lower() to word characters (ǅ -> ǆ) or have cases (Georgian Ა).
+SEPARATORS = [
+    " ",
+    "  ",
+    ", ",
+    ".",
+    "!",
+    "-",
+    "_",
+    "\n",
+    "\t",
+    "...",
+    "?!",
+    " - ",
+    "",
+    "🙂",
+    "—",
+    "·",
+    "。",
+    "\u200b",
+    "ǅ",
+    "Ა",
+]
 # Characters whose lower() is context dependent (Σ), longer (İ), or ASCII from non-ASCII (Kelvin K).
 TRICKY = ["Σ", "ς", "İ", "\u212a", "ß", "é", "ё", "Ǆ", "\u0301", "ﬀ", "\uff11", "🙂", "*", "@", "$", "'", '"', "7", "0"]
 
@@ -126,6 +149,11 @@ def test_hand_picked(text: str, expected: str):
     assert fast.censor(text) == expected
 
 
+def test_word_characters_are_better_profanitys():
+    everything = "".join(map(chr, range(0x110000)))  # surrogates included
+    assert set("".join(fast._WORDS.split(everything)[1::2])) == ALLOWED_CHARACTERS
+
+
 def test_same_chars_mapping():
     assert fast.CHARS_MAPPING == Profanity().CHARS_MAPPING
 
@@ -167,7 +195,14 @@ def test_differential_any_text(text: str):
 
 @settings(max_examples=max(EXAMPLES // 3, 50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.lists(st.one_of(chat_words(), phrases(), st.sampled_from(["Fück", "ΣΣ", "zorg", "a b c d e f g"])), max_size=4),
+    st.lists(
+        st.one_of(
+            chat_words(),
+            phrases(),
+            st.sampled_from(["Fück", "ΣΣ", "zorg", "a b c d e f g", "ǆ", "fooǆbar", "foo ǆbar", "z*rg", "@"]),
+        ),
+        max_size=4,
+    ),
     chat_texts(),
 )
 def test_differential_extra_words(extra: list[str], text: str):
@@ -184,3 +219,17 @@ def test_extra_words_as_better_profanity_adds_them():
     for text in ["zorg!", "z0rg", "Blarg", "blarg", "foo bar x", "foo  bar x", "foobar x"]:
         assert fast.censor_with(text, ["zorg", "Blarg", "foo bar"]) == reference.censor(text), text
     assert fast.censor_with("zorg x", []) == "zorg x"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fooǆbar x", "fooǅbar x", "foo ǅbar x", "FOO ǅBAR x", "fooᾈbar",  # a separator lowered to a word character
+        "z*rg!", "z0rg", "*** zorg ***", "@ @ x", "x @",  # `*` takes the coarse keys
+    ],
+)  # fmt: skip
+def test_extra_words_with_unusual_characters(text: str):
+    extra = ["fooǆbar", "foo ǆbar", "zorg", "@", "ǆ"]
+    reference = Profanity()
+    reference.add_censor_words(extra)
+    assert fast.censor_with(text, extra) == reference.censor(text)
