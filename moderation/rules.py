@@ -31,24 +31,9 @@ from django.conf import settings
 from django.db.models import Q
 
 from moderation.models import BannedPhrase, ProfanityWord, RoomPolicy
+from moderation.profanity import ProfanityCensor
 
 logger = logging.getLogger(__name__)
-
-try:
-    from moderation.profanity import ProfanityCensor
-except ImportError:  # pragma: no cover - TEMPORARY, until moderation.profanity (branch wt-prof) is merged
-
-    class ProfanityCensor:  # type: ignore[no-redef]
-        """better-profanity's censor with the default list and `extra_words` (moderation.profanity's interface)."""
-
-        def __init__(self, extra_words: Iterable[str] = ()) -> None:
-            from better_profanity import Profanity
-
-            self._profanity = Profanity()
-            self._profanity.add_censor_words(list(extra_words))
-
-        def censor(self, text: str) -> str:
-            return self._profanity.censor(text)
 
 
 @dataclass(frozen=True, kw_only=True)
