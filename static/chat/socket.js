@@ -259,7 +259,9 @@ function rejected(frame) {
     rateLimited(frame);
   } else if (frame.client_id && state.pending.has(frame.client_id)) {
     state.pending.get(frame.client_id).failed = true;
-    setPendingStatus(frame.client_id, `not sent: ${frame.detail}`);
+    // Moderation's details already begin "Your message was not sent: …".
+    const detail = /not sent/i.test(frame.detail) ? frame.detail : `not sent: ${frame.detail}`;
+    setPendingStatus(frame.client_id, detail);
     sendSettled(state.pending.get(frame.client_id).room, frame.client_id);
   } else if (frame.id) {
     // An edit or a delete was refused.
