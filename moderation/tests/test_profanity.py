@@ -21,7 +21,7 @@ from moderation import profanity as fast
 EXAMPLES = int(os.environ.get("PROFANITY_EXAMPLES", "500"))
 DIFFERENTIAL = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-WORDLIST = sorted(fast._DEFAULT_WORDS)
+WORDLIST = sorted(fast.DEFAULT_WORDS)
 ORDINARY = [
     "hello", "the", "a", "I", "is", "it", "to", "so", "as", "assume", "class", "assassin", "Scunthorpe",
     "cocktail", "grass", "pass", "shitake", "therapist", "analysis", "button", "hell0", "we'll", "don't",
@@ -29,27 +29,8 @@ ORDINARY = [
 ]  # fmt: skip
 # Not word characters, though some lower() to word characters (ǅ -> ǆ) or have cases (Georgian Ა).
 SEPARATORS = [
-    " ",
-    "  ",
-    ", ",
-    ".",
-    "!",
-    "-",
-    "_",
-    "\n",
-    "\t",
-    "...",
-    "?!",
-    " - ",
-    "",
-    "🙂",
-    "—",
-    "·",
-    "。",
-    "\u200b",
-    "ǅ",
-    "Ა",
-]
+    " ", "  ", ", ", ".", "!", "-", "_", "\n", "\t", "...", "?!", " - ", "", "🙂", "—", "·", "。", "\u200b", "ǅ", "Ა",
+]  # fmt: skip
 # Characters whose lower() is context dependent (Σ), longer (İ), or ASCII from non-ASCII (Kelvin K).
 TRICKY = ["Σ", "ς", "İ", "\u212a", "ß", "é", "ё", "Ǆ", "\u0301", "ﬀ", "\uff11", "🙂", "*", "@", "$", "'", '"', "7", "0"]
 
