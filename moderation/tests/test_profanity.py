@@ -135,6 +135,23 @@ def test_word_characters_are_better_profanitys():
     assert set("".join(fast._WORDS.split(everything)[1::2])) == ALLOWED_CHARACTERS
 
 
+def test_separators_never_lower_to_ascii_word_characters():
+    """What `spaced_starts` relies on: a separator's first character, lowered, is never one the
+    key tables translate."""
+    for char in map(chr, range(0x110000)):
+        if char not in ALLOWED_CHARACTERS:
+            first = char.lower()[0]
+            assert not (first.isascii() and first in ALLOWED_CHARACTERS), hex(ord(char))
+
+
+@settings(max_examples=EXAMPLES * 4, deadline=None)
+@given(st.one_of(chat_texts(), st.text()))
+def test_shortcut_keys_are_the_words_keys(text: str):
+    for index in (fast._DEFAULT._fine, fast._DEFAULT._coarse):
+        exact = " ".join(fast._WORDS.findall(text)).lower().translate(index.table).split(" ")
+        assert fast._keys(text, index) == [key for key in exact if key]
+
+
 def test_same_chars_mapping():
     assert fast.CHARS_MAPPING == Profanity().CHARS_MAPPING
 
