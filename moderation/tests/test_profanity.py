@@ -185,6 +185,26 @@ def test_differential_phrases(text: str):
     assert fast.censor(text) == expected
 
 
+# Fragments of listed words and phrases, so that swear words, their variants, glued and spaced
+# phrases and near misses come up often.
+FRAGMENTS = [
+    "shit", "fuck", "ass", "sh1t", "f*ck", "@ss", "sh", "it", "fu", "ck", "a", "ss", "s", "h", "i", "t", "f", "u", "c",
+    "k", "@", "*", "1", "$", "5", "7", "hole", "girls", "cup", "2", "job", "hand", "Σ", "\u212a", "İ", "🙂",
+]  # fmt: skip
+DENSE = st.lists(
+    st.tuples(st.sampled_from(FRAGMENTS), st.sampled_from(["", "", " ", "  ", "-", ".", "_", "!", "+", "'", ", "])),
+    max_size=12,
+).map(lambda pieces: "".join(fragment + separator for fragment, separator in pieces))
+
+
+@DIFFERENTIAL
+@given(DENSE)
+def test_differential_dense(text: str):
+    expected = profanity.censor(text)
+    event("censored" if expected != text else "unchanged")
+    assert fast.censor(text) == expected
+
+
 @DIFFERENTIAL
 @given(st.text(max_size=40))
 def test_differential_any_text(text: str):
