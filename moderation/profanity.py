@@ -42,7 +42,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from operator import add, itemgetter
+from operator import add
 
 from better_profanity.constants import ALLOWED_CHARACTERS
 from better_profanity.utils import get_complete_path_of_file, read_wordlist
@@ -88,6 +88,7 @@ class _Keys:
 
     def __init__(self, words: Iterable[str], table: dict[int, str]) -> None:
         self.table = table
+        self.ascii_table = {**{point: " " for point in range(128) if chr(point) not in ALLOWED_CHARACTERS}, **table}
         by_key: dict[str, list[tuple[str, ...]]] = {}
         prefixes: set[str] = set()
         for word in words:
@@ -96,11 +97,20 @@ class _Keys:
             prefixes.update(key[:end] for end in range(1, len(key) + 1))
         self.by_key = {key: tuple(variants) for key, variants in by_key.items()}
         self.prefixes = frozenset(prefixes)
+        # The prefixes that a separator can extend: the key goes on with a character that a
+        # separator's first character lowers to, which is never an ASCII word character (a test
+        # checks all of Unicode) and so is never translated.
+        self.spaced_starts = frozenset(
+            key[:end]
+            for key in by_key
+            for end in range(1, len(key))
+            if not (key[end].isascii() and key[end] in ALLOWED_CHARACTERS)
+        )
 
     def is_swear_word(self, lowered: str, key: str) -> bool:
-        return any(
-            all(char in allowed for char, allowed in zip(lowered, word, strict=True))
-            for word in self.by_key.get(key, ())
+        words = self.by_key.get(key)
+        return words is not None and any(
+            all(char in allowed for char, allowed in zip(lowered, word, strict=True)) for word in words
         )
 
 
@@ -122,21 +132,21 @@ def _class(points: list[int]) -> str:
     return f"[{''.join(ranges)}]"
 
 
-def _word_pattern() -> re.Pattern[str]:
-    """`(allowed+)`: re.split then yields the separators at even and the words at odd indices.
-
-    re compiles the BMP part of a class to a lookup table but tests characters beyond it range by
-    range (a hundred ranges here), so one class makes every separator slow; the lookahead keeps
-    BMP characters away from the astral class."""
-    points = sorted(map(ord, ALLOWED_CHARACTERS))
+def _one_of(chars: Iterable[str]) -> str:
+    """A regex for one of `chars`. re compiles the BMP part of a class to a lookup table but tests
+    characters beyond it range by range (a hundred ranges here), so one class would make every
+    separator slow; the lookahead keeps BMP characters away from the astral class."""
+    points = sorted(map(ord, chars))
     bmp = _class([point for point in points if point < 0x10000])
     astral = _class([point for point in points if point >= 0x10000])
-    return re.compile(f"((?:{bmp}++|(?=[\\U00010000-\\U0010ffff]){astral})++)")
+    return f"(?:{bmp}|(?=[\\U00010000-\\U0010ffff]){astral})"
 
 
-_WORDS = _word_pattern()
-_DEFAULT_WORDS = frozenset(word.lower() for word in read_wordlist(get_complete_path_of_file("profanity_wordlist.txt")))
-MAX_LOOKAHEAD = max(1, *(sum(char not in ALLOWED_CHARACTERS for char in word) for word in _DEFAULT_WORDS))
+# `(word)`: re.split then yields the separators at even and the words at odd indices.
+_WORDS = re.compile(f"((?:{_one_of(ALLOWED_CHARACTERS)})++)")
+_NON_ASCII_WORD_CHAR = re.compile(_one_of(char for char in ALLOWED_CHARACTERS if not char.isascii()))
+DEFAULT_WORDS = frozenset(word.lower() for word in read_wordlist(get_complete_path_of_file("profanity_wordlist.txt")))
+MAX_LOOKAHEAD = max(1, *(sum(char not in ALLOWED_CHARACTERS for char in word) for word in DEFAULT_WORDS))
 # With a window of one, better-profanity's carried window empties at every other word; the
 # recomputed window used here would then disagree (see the module docstring).
 assert MAX_LOOKAHEAD >= 2, "the default word list changed: check the look-ahead emulation"
@@ -147,36 +157,46 @@ class ProfanityCensor:
     would add them (as given, not lowered, without widening the look-ahead)."""
 
     def __init__(self, extra_words: Iterable[str] = ()) -> None:
-        words = _DEFAULT_WORDS | frozenset(extra_words)
+        words = DEFAULT_WORDS | frozenset(extra_words)
         self._fine = _Keys(words, _FINE)
         self._coarse = _Keys(words, _COARSE)
 
     def censor(self, text: str) -> str:
+        index = self._coarse if "*" in text else self._fine
+        keys = _keys(text, index)
+        # A change needs a word that is a swear word, or one that starts a phrase: glued to the
+        # next word or followed by a separator, it still begins a key. This clears most messages.
+        if (
+            index.by_key.keys().isdisjoint(keys)
+            and index.spaced_starts.isdisjoint(keys)
+            and index.prefixes.isdisjoint(map(add, keys, keys[1:]))
+        ):
+            return text
         # [leading separators, word, separator, word, ..., word, trailing separators]
         parts = _WORDS.split(text)
         if len(parts[0]) >= len(text) - 1:
             return text
-        index = self._coarse if "*" in text else self._fine
-        # One lower() over the joined words equals lowering each: a space is neither cased nor
-        # case-ignorable, so it cuts the only context-dependent mapping (final sigma).
         lowered = " ".join(parts[1::2]).lower()
-        keys = lowered.translate(index.table).split(" ")
-        # A change needs a word that is a swear word, or a phrase whose first step keeps a prefix
-        # key: the next word glued on, or the first character of the separator (lowered alone, as
-        # lower() maps a string's first character). Checked in C, this clears most messages.
-        firsts = "".join(map(str.lower, map(itemgetter(0), parts[2:-1:2]))).translate(index.table)
-        if (
-            len(firsts) == len(keys) - 1  # else a separator lowered to two characters: no shortcut
-            and index.by_key.keys().isdisjoint(keys)
-            and index.prefixes.isdisjoint(map(add, keys, keys[1:]))
-            and index.prefixes.isdisjoint(map(add, keys, firsts))
-        ):
-            return text
-        return _censor_parts(index, parts, lowered.split(" "), keys)
+        return _censor_parts(index, parts, lowered.split(" "), lowered.translate(index.table).split(" "))
 
     def contains_profanity(self, text: str) -> bool:
         """As better-profanity defines it: censoring changes the text."""
         return self.censor(text) != text
+
+
+def _keys(text: str, index: _Keys) -> list[str]:
+    """The keys of the text's words, lowered as better-profanity lowers each word."""
+    if text.isascii():
+        ascii_text = text
+    elif _NON_ASCII_WORD_CHAR.search(text) is None:
+        # Its non-ASCII characters all separate words, and as `?` still do.
+        ascii_text = text.encode("ascii", "replace").decode("ascii")
+    else:
+        # One lower() over the joined words equals lowering each: a space is neither cased nor
+        # case-ignorable, so it cuts the only context-dependent mapping (final sigma).
+        return " ".join(_WORDS.findall(text)).lower().translate(index.table).split(" ")
+    # ASCII lowers character by character, and the table turns every separator into a space.
+    return ascii_text.lower().translate(index.ascii_table).split()
 
 
 def _censor_parts(index: _Keys, parts: list[str], lowered: list[str], keys: list[str]) -> str:
@@ -188,14 +208,17 @@ def _censor_parts(index: _Keys, parts: list[str], lowered: list[str], keys: list
     while at < count:
         key = keys[at]
         if key in index.prefixes:
-            end = _phrase_end(index, parts, at, min(at + MAX_LOOKAHEAD + 1, lookahead_end), lowered, keys)
-            if end is not None:
-                # From the word to the end of the phrase, separators included, but not the
-                # separators after it. A phrase ending the text ends the output with it.
-                parts[2 * at + 1] = REPLACEMENT
-                parts[2 * at + 2 : 2 * end + 2] = [""] * (2 * (end - at))
-                at = end + 1
-                continue
+            # The first step of a phrase, cheaply: the next word glued on still begins a key, or
+            # a separator may.
+            if at + 1 < lookahead_end and (key in index.spaced_starts or key + keys[at + 1] in index.prefixes):
+                end = _phrase_end(index, parts, at, min(at + MAX_LOOKAHEAD + 1, lookahead_end), lowered, keys)
+                if end is not None:
+                    # From the word to the end of the phrase, separators included, but not the
+                    # separators after it. A phrase ending the text ends the output with it.
+                    parts[2 * at + 1] = REPLACEMENT
+                    parts[2 * at + 2 : 2 * end + 2] = [""] * (2 * (end - at))
+                    at = end + 1
+                    continue
             if index.is_swear_word(lowered[at], key):
                 parts[2 * at + 1] = REPLACEMENT
         at += 1

@@ -21,7 +21,7 @@ from moderation import profanity as fast
 EXAMPLES = int(os.environ.get("PROFANITY_EXAMPLES", "500"))
 DIFFERENTIAL = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-WORDLIST = sorted(fast._DEFAULT_WORDS)
+WORDLIST = sorted(fast.DEFAULT_WORDS)
 ORDINARY = [
     "hello", "the", "a", "I", "is", "it", "to", "so", "as", "assume", "class", "assassin", "Scunthorpe",
     "cocktail", "grass", "pass", "shitake", "therapist", "analysis", "button", "hell0", "we'll", "don't",
@@ -29,27 +29,8 @@ ORDINARY = [
 ]  # fmt: skip
 # Not word characters, though some lower() to word characters (ǅ -> ǆ) or have cases (Georgian Ა).
 SEPARATORS = [
-    " ",
-    "  ",
-    ", ",
-    ".",
-    "!",
-    "-",
-    "_",
-    "\n",
-    "\t",
-    "...",
-    "?!",
-    " - ",
-    "",
-    "🙂",
-    "—",
-    "·",
-    "。",
-    "\u200b",
-    "ǅ",
-    "Ა",
-]
+    " ", "  ", ", ", ".", "!", "-", "_", "\n", "\t", "...", "?!", " - ", "", "🙂", "—", "·", "。", "\u200b", "ǅ", "Ა",
+]  # fmt: skip
 # Characters whose lower() is context dependent (Σ), longer (İ), or ASCII from non-ASCII (Kelvin K).
 TRICKY = ["Σ", "ς", "İ", "\u212a", "ß", "é", "ё", "Ǆ", "\u0301", "ﬀ", "\uff11", "🙂", "*", "@", "$", "'", '"', "7", "0"]
 
@@ -154,6 +135,23 @@ def test_word_characters_are_better_profanitys():
     assert set("".join(fast._WORDS.split(everything)[1::2])) == ALLOWED_CHARACTERS
 
 
+def test_separators_never_lower_to_ascii_word_characters():
+    """What `spaced_starts` relies on: a separator's first character, lowered, is never one the
+    key tables translate."""
+    for char in map(chr, range(0x110000)):
+        if char not in ALLOWED_CHARACTERS:
+            first = char.lower()[0]
+            assert not (first.isascii() and first in ALLOWED_CHARACTERS), hex(ord(char))
+
+
+@settings(max_examples=EXAMPLES * 4, deadline=None)
+@given(st.one_of(chat_texts(), st.text()))
+def test_shortcut_keys_are_the_words_keys(text: str):
+    for index in (fast._DEFAULT._fine, fast._DEFAULT._coarse):
+        exact = " ".join(fast._WORDS.findall(text)).lower().translate(index.table).split(" ")
+        assert fast._keys(text, index) == [key for key in exact if key]
+
+
 def test_same_chars_mapping():
     assert fast.CHARS_MAPPING == Profanity().CHARS_MAPPING
 
@@ -182,6 +180,26 @@ def test_differential_chat(text: str):
 @DIFFERENTIAL
 @given(phrases())
 def test_differential_phrases(text: str):
+    expected = profanity.censor(text)
+    event("censored" if expected != text else "unchanged")
+    assert fast.censor(text) == expected
+
+
+# Fragments of listed words and phrases, so that swear words, their variants, glued and spaced
+# phrases and near misses come up often.
+FRAGMENTS = [
+    "shit", "fuck", "ass", "sh1t", "f*ck", "@ss", "sh", "it", "fu", "ck", "a", "ss", "s", "h", "i", "t", "f", "u", "c",
+    "k", "@", "*", "1", "$", "5", "7", "hole", "girls", "cup", "2", "job", "hand", "Σ", "\u212a", "İ", "🙂",
+]  # fmt: skip
+DENSE = st.lists(
+    st.tuples(st.sampled_from(FRAGMENTS), st.sampled_from(["", "", " ", "  ", "-", ".", "_", "!", "+", "'", ", "])),
+    max_size=12,
+).map(lambda pieces: "".join(fragment + separator for fragment, separator in pieces))
+
+
+@DIFFERENTIAL
+@given(DENSE)
+def test_differential_dense(text: str):
     expected = profanity.censor(text)
     event("censored" if expected != text else "unchanged")
     assert fast.censor(text) == expected
