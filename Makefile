@@ -41,3 +41,4 @@ format:
 bench: install services
 	python bench/message_latency.py
 	python bench/history_page.py
+	python bench/moderation.py
