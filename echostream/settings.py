@@ -208,6 +208,8 @@ PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 MODERATION_RULES_CACHE_SECONDS = env.float("MODERATION_RULES_CACHE_SECONDS", default=2.0)
 # Moderators' banned patterns see at most this much of a message (bounds their cost).
 MODERATION_PATTERN_MAX_INPUT_CHARS = env.int("MODERATION_PATTERN_MAX_INPUT_CHARS", default=10_000)
+# How long one banned pattern may search (or mask) one message before it is skipped for it.
+MODERATION_PATTERN_TIMEOUT_SECONDS = env.float("MODERATION_PATTERN_TIMEOUT_SECONDS", default=0.02)
 
 # --- HTTP throttles (echostream/throttle.py) ---------------------------------
 # Rates are "<count>/<period>", the period s, m, h or d with an optional multiplier
