@@ -201,6 +201,10 @@ RATE_LIMITS = {
     "typing": (env.int("RATE_LIMIT_TYPING_BURST", default=20), env.float("RATE_LIMIT_TYPING_PER_SECOND", default=2.0)),
 }
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
+# A user announced online more often than this within the window (a reconnect loop) has their
+# next closes held: co-members hear `offline` from the sweep, once, instead of a pair per cycle.
+PRESENCE_FLAP_ANNOUNCEMENTS = env.int("PRESENCE_FLAP_ANNOUNCEMENTS", default=5)
+PRESENCE_FLAP_WINDOW_SECONDS = env.int("PRESENCE_FLAP_WINDOW_SECONDS", default=60)
 
 # --- Moderation (moderation/rules.py) ------------------------------------------
 # How long a worker keeps a room's rules and word lists before reading them again: the
@@ -208,6 +212,8 @@ PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 MODERATION_RULES_CACHE_SECONDS = env.float("MODERATION_RULES_CACHE_SECONDS", default=2.0)
 # Moderators' banned patterns see at most this much of a message (bounds their cost).
 MODERATION_PATTERN_MAX_INPUT_CHARS = env.int("MODERATION_PATTERN_MAX_INPUT_CHARS", default=10_000)
+# How long one banned pattern may search (or mask) one message before it is skipped for it.
+MODERATION_PATTERN_TIMEOUT_SECONDS = env.float("MODERATION_PATTERN_TIMEOUT_SECONDS", default=0.02)
 
 # --- HTTP throttles (echostream/throttle.py) ---------------------------------
 # Rates are "<count>/<period>", the period s, m, h or d with an optional multiplier

@@ -11,6 +11,7 @@ rejection. Nothing here reads a store: the rules (moderation.rules) and the floo
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 
 from moderation.models import Action
 from moderation.rules import Rules
+
+logger = logging.getLogger(__name__)
 
 MASK = "****"
 REJECTED = "Your message was not sent: "
@@ -95,10 +98,14 @@ def check_length(text: str, rules: Rules, context: Context) -> Verdict:
 def check_banned(text: str, rules: Rules, context: Context) -> Verdict:
     if rules.banned == Action.ALLOW or not rules.banned_patterns:
         return PASS
-    # Moderators' patterns see a bounded prefix (see moderation.rules for why patterns are safe).
+    # Moderators' patterns see a bounded prefix, each for a bounded time (see moderation.rules).
     scanned = text[: rules.pattern_max_input]
     for banned in rules.banned_patterns:
-        found = banned.pattern.search(scanned)
+        try:
+            found = banned.pattern.search(scanned, timeout=rules.pattern_timeout_seconds)
+        except TimeoutError:
+            _log_timeout(banned.label, len(scanned))
+            continue
         if found is None:
             continue
         shown = _quoted(found.group(0))
@@ -115,9 +122,20 @@ def check_banned(text: str, rules: Rules, context: Context) -> Verdict:
 def _masked(text: str, rules: Rules) -> str:
     head, tail = text[: rules.pattern_max_input], text[rules.pattern_max_input :]
     for banned in rules.banned_patterns:
-        # A pattern that matches the empty string would insert masks everywhere.
-        head = banned.pattern.sub(lambda found: MASK if found.group(0) else "", head)
+        try:
+            # A pattern that matches the empty string would insert masks everywhere.
+            head = banned.pattern.sub(
+                lambda found: MASK if found.group(0) else "", head, timeout=rules.pattern_timeout_seconds
+            )
+        except TimeoutError:
+            # What it matched cannot all be found in time: nothing it scans goes out.
+            _log_timeout(banned.label, len(head))
+            head = MASK
     return head + tail
+
+
+def _log_timeout(label: str, length: int) -> None:
+    logger.warning("banned pattern %s ran out of time on a message of %d characters; skipped", label, length)
 
 
 def _quoted(found: str, limit: int = 40) -> str:

@@ -8,13 +8,16 @@ settings.MODERATION_RULES_CACHE_SECONDS, so an edit in the admin applies within 
 without a restart.
 
 Moderators' patterns are regular expressions from people, run on every message, so a bad one
-must never stop or stall the worker. Python's `re` has no timeout, and the `regex` module
-(which has one) is not a dependency; instead a pattern is refused (skipped and logged) when
-it does not compile or when it repeats something that itself repeats or alternates
-(`(a+)+`, `(a|aa)*`) or refers back to a group: the shapes that backtrack exponentially. The
-length of a pattern is bounded by its column (300), and patterns see at most
-settings.MODERATION_PATTERN_MAX_INPUT_CHARS of a message (far more than the socket lets a
-message hold), which bounds what a merely polynomial pattern can cost.
+must never stop or stall the worker. A pattern is refused (skipped and logged) when it does
+not compile or when it repeats something that itself repeats or alternates (`(a+)+`,
+`(a|aa)*`) or refers back to a group: the shapes that backtrack exponentially. That check
+alone is not enough: `(a?){26}a{26}` passes it and backtracks exponentially, and repeats side
+by side (`.*.*.*z`) are polynomial, minutes on a 4,000-character message under `re`. So
+patterns run on the `regex` module (Python's `re` syntax, with a timeout): each search or
+substitution of one pattern gets settings.MODERATION_PATTERN_TIMEOUT_SECONDS, and one that runs
+out is skipped for that message and logged (moderation.filters). The length of a pattern is
+bounded by its column (300), and patterns see at most settings.MODERATION_PATTERN_MAX_INPUT_CHARS
+of a message.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+import regex
 from django.conf import settings
 from django.db.models import Q
 
@@ -40,7 +44,7 @@ logger = logging.getLogger(__name__)
 class BannedPattern:
     # As the admin shows it: the phrase, or the pattern between slashes.
     label: str
-    pattern: re.Pattern[str]
+    pattern: regex.Pattern[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +68,8 @@ class Rules:
     banned_patterns: tuple[BannedPattern, ...]
     profanity_censor: ProfanityCensor
     pattern_max_input: int
+    # Each pattern's search (or substitution) of one message stops after this long.
+    pattern_timeout_seconds: float
 
 
 def _domains(text: str) -> frozenset[str]:
@@ -92,6 +98,7 @@ def rules_of(
         banned_patterns=banned_patterns,
         profanity_censor=profanity_censor,
         pattern_max_input=settings.MODERATION_PATTERN_MAX_INPUT_CHARS,
+        pattern_timeout_seconds=settings.MODERATION_PATTERN_TIMEOUT_SECONDS,
     )
 
 
@@ -133,14 +140,15 @@ def _check_backtracking(parsed: object, *, inside_repeat: bool = False) -> None:
             _check_backtracking(arg[-1], inside_repeat=inside_repeat)
 
 
-def compile_banned(text: str, *, is_pattern: bool) -> re.Pattern[str]:
-    """The regular expression a banned phrase or pattern is matched with, case-blind; re.error or
-    UnsafePattern for a pattern that must not run."""
+def compile_banned(text: str, *, is_pattern: bool) -> regex.Pattern[str]:
+    """The regular expression a banned phrase or pattern is matched with, case-blind; re.error,
+    regex.error or UnsafePattern for a pattern that must not run. Its matches need a `timeout`."""
     if not is_pattern:
         # A phrase matches whole words: "ass" must not ban "class".
-        return re.compile(r"(?<!\w)" + re.escape(text.strip()) + r"(?!\w)", re.IGNORECASE)
+        return regex.compile(r"(?<!\w)" + re.escape(text.strip()) + r"(?!\w)", regex.IGNORECASE | regex.VERSION0)
+    # Parsed as `re` parses it: a pattern means what Python's own syntax says it means.
     _check_backtracking(_sre_parser.parse(text, re.IGNORECASE))
-    return re.compile(text, re.IGNORECASE)
+    return regex.compile(text, regex.IGNORECASE | regex.VERSION0)
 
 
 # Each refused pattern is logged once per process, not at every reload of the rules.
@@ -154,7 +162,7 @@ def _banned_patterns(rows: Iterable[tuple[str, bool]]) -> tuple[BannedPattern, .
             continue
         try:
             pattern = compile_banned(text, is_pattern=is_pattern)
-        except (re.error, UnsafePattern, RecursionError, OverflowError) as exc:
+        except (re.error, regex.error, UnsafePattern, RecursionError, OverflowError) as exc:
             if text not in _refused_logged:
                 _refused_logged.add(text)
                 logger.warning("banned pattern /%s/ skipped: %s", text, exc)

@@ -8,6 +8,15 @@ each change of status happen exactly once, however many processes see it: the Lu
 below move a user in or out of it atomically and say whether they did, and only the caller
 that moved them announces the change.
 
+A reconnect loop (a socket opened and closed over and over) would send every co-member an
+`online` and an `offline` frame per cycle. So each user's announcements of `online` are counted
+over settings.PRESENCE_FLAP_WINDOW_SECONDS: past settings.PRESENCE_FLAP_ANNOUNCEMENTS, the last
+connection's close announces nothing and leaves the user in the announced set as if that
+connection were still alive until its TTL ran out (scored `now + TTL`); a reconnect meanwhile
+announces nothing either, and if none comes the sweep announces `offline`, with `last_seen`
+the close, within a TTL and a sweep period. The final status is always told; only its timing
+moves, and only for a user who flaps.
+
 Typing: one short-lived key per (room, user), naming the connection that typed last, so
 that a socket that closes can clear its user's typing state without clearing another tab's.
 """
@@ -25,8 +34,9 @@ from echostream.core import redis
 LAST_SEEN_TTL_SECONDS = 400 * 24 * 3600
 TYPING_TTL_SECONDS = 6
 
-# KEYS: the user's connections, the announced-online set, the user's last-seen key.
-# ARGV: connection id, now, its expiry, the connections key's TTL, user id.
+# KEYS: the user's connections, the announced-online set, the user's last-seen key, the
+# user's count of recent online announcements.
+# ARGV: connection id, now, its expiry, the connections key's TTL, user id, the count's window.
 # Returns 1 when the user was not announced online before (so is now: announce it).
 _MARK_ALIVE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
@@ -35,16 +45,22 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 local announced = redis.call('ZSCORE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[5])
 if announced then return 0 end
+if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], ARGV[6]) end
 return 1
 """
 
-# KEYS: the user's connections, the announced-online set, the user's last-seen key.
-# ARGV: connection id, now, user id, last-seen TTL.
+# KEYS: as _MARK_ALIVE's.
+# ARGV: connection id, now, user id, last-seen TTL, the presence TTL, how many online
+# announcements within the window a user may have before their closes are held.
 # Returns 1 when this took the user's last live connection (announce them offline).
 _MARK_GONE = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+if tonumber(redis.call('GET', KEYS[4]) or '0') > tonumber(ARGV[6]) then
+  redis.call('ZADD', KEYS[2], 'XX', tonumber(ARGV[2]) + tonumber(ARGV[5]), ARGV[3])
+  return 0
+end
 if redis.call('ZREM', KEYS[2], ARGV[3]) == 0 then return 0 end
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
 return 1
@@ -86,6 +102,10 @@ def _last_seen_key(user_id: str) -> str:
     return redis.key("presence-last-seen", user_id)
 
 
+def _flaps_key(user_id: str) -> str:
+    return redis.key("presence-flaps", user_id)
+
+
 def _typing_key(room_id: str, user_id: str) -> str:
     return redis.key("typing", room_id, user_id)
 
@@ -98,16 +118,36 @@ async def mark_alive(*, user_id: str, connection_id: str) -> bool:
     """A heartbeat of one connection; True when it made the user online."""
     ttl = settings.PRESENCE_TTL_SECONDS
     now = time.time()
-    keys = [_connections_key(user_id), _announced_key(), _last_seen_key(user_id)]
-    came_online = await redis.client().eval(_MARK_ALIVE, len(keys), *keys, connection_id, now, now + ttl, ttl, user_id)
+    keys = [_connections_key(user_id), _announced_key(), _last_seen_key(user_id), _flaps_key(user_id)]
+    came_online = await redis.client().eval(
+        _MARK_ALIVE,
+        len(keys),
+        *keys,
+        connection_id,
+        now,
+        now + ttl,
+        ttl,
+        user_id,
+        settings.PRESENCE_FLAP_WINDOW_SECONDS,
+    )
     return bool(came_online)
 
 
 async def mark_gone(*, user_id: str, connection_id: str) -> str | None:
     """One connection closed; when it was the user's last, when they were last seen."""
     now = time.time()
-    keys = [_connections_key(user_id), _announced_key(), _last_seen_key(user_id)]
-    went = await redis.client().eval(_MARK_GONE, len(keys), *keys, connection_id, now, user_id, LAST_SEEN_TTL_SECONDS)
+    keys = [_connections_key(user_id), _announced_key(), _last_seen_key(user_id), _flaps_key(user_id)]
+    went = await redis.client().eval(
+        _MARK_GONE,
+        len(keys),
+        *keys,
+        connection_id,
+        now,
+        user_id,
+        LAST_SEEN_TTL_SECONDS,
+        settings.PRESENCE_TTL_SECONDS,
+        settings.PRESENCE_FLAP_ANNOUNCEMENTS,
+    )
     return _iso(now) if went else None
 
 

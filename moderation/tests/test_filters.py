@@ -67,6 +67,28 @@ def test_a_banned_pattern_flagged_names_the_rule():
     assert isinstance(verdict, Flag) and verdict.rule == "banned" and "spam" in verdict.reason
 
 
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        # Passes the static check (no repeat of a repeat) yet backtracks exponentially under `re`.
+        (r"(a?){26}a{26}", "a" * 26),
+        # Repeats side by side: polynomial, seconds at a few hundred characters under `re`.
+        (r"\w*\w*\w*\W", "a" * 400),
+        (r".*.*.*z", "a" * 4000),
+    ],
+)
+@pytest.mark.parametrize("action", [Action.REJECT, Action.CENSOR])
+def test_a_pattern_that_backtracks_cannot_stall_the_filter(pattern, text, action):
+    import time
+
+    room = make(phrases=((pattern, True), ("spam", False)), banned=action)
+    started = time.perf_counter()
+    filters.check_banned(text, room, NONE)
+    # The other patterns still apply after a pattern ran out of time.
+    assert filters.check_banned(text + " spam", room, NONE) != Pass()
+    assert time.perf_counter() - started < 1.0
+
+
 # --- links
 
 

@@ -1,7 +1,9 @@
 """Presence against the real Redis: online while any connection beats."""
 
 import asyncio
+import time
 import uuid
+from datetime import datetime
 
 import pytest
 
@@ -77,3 +79,23 @@ async def test_a_closing_tab_clears_only_the_typing_state_it_set(user_id):
     assert await store.stop_typing(room_id="r", user_id=user_id, connection_id="tab-1") is False
     assert await store.stop_typing(room_id="r", user_id=user_id, connection_id="tab-2") is True
     assert await store.stop_typing(room_id="r", user_id=user_id) is False
+
+
+async def test_a_reconnect_loop_announces_a_bounded_number_of_changes_and_ends_offline(user_id, settings):
+    settings.PRESENCE_TTL_SECONDS = 1
+    settings.PRESENCE_FLAP_ANNOUNCEMENTS = 3
+    settings.PRESENCE_FLAP_WINDOW_SECONDS = 60
+    announced = 0
+    for cycle in range(50):
+        announced += await store.mark_alive(user_id=user_id, connection_id=f"tab-{cycle}")
+        announced += await store.mark_gone(user_id=user_id, connection_id=f"tab-{cycle}") is not None
+    # Three online/offline pairs, then the user stays announced online: no frame per cycle.
+    assert announced == 2 * 3 + 1
+    closed_at = time.time()
+    assert await store.online_user_ids([user_id]) == set()
+    # The final status is still told: the sweep announces offline once the held status runs out.
+    assert user_id not in await store.sweep_expired()
+    await asyncio.sleep(1.2)
+    swept = await store.sweep_expired()
+    assert user_id in swept
+    assert abs(datetime.fromisoformat(swept[user_id]).timestamp() - closed_at) < 0.5
