@@ -25,6 +25,7 @@ from django.utils.text import Truncator
 from chat import selectors as chat_selectors
 from chat.admin import RoomAdmin, room_label
 from chat.models import Room
+from echostream.core.frames import is_seq
 from moderation import actions
 from moderation.models import AuditEntry, BannedPhrase, ProfanityWord, Report, RoomPolicy, Sanction
 
@@ -422,9 +423,8 @@ class ModeratedRoomAdmin(RoomAdmin):
                     self.message_user(request, "The message is deleted for everyone.", messages.SUCCESS)
                 return HttpResponseRedirect(request.get_full_path())
             self.message_user(request, "Say why the message is deleted.", messages.ERROR)
-        before = request.GET.get("before", "")
         page, has_more = async_to_sync(chat_selectors.message_page)(
-            room_id=room.pk, before=int(before) if before.isdigit() else None, after=None, limit=ROOM_PAGE_SIZE
+            room_id=room.pk, before=_seq_or_none(request.GET.get("before", "")), after=None, limit=ROOM_PAGE_SIZE
         )
         context = {
             **self.admin_site.each_context(request),
@@ -444,3 +444,12 @@ class ModeratedRoomAdmin(RoomAdmin):
 
 admin.site.unregister(Room)
 admin.site.register(Room, ModeratedRoomAdmin)
+
+
+def _seq_or_none(text: str) -> int | None:
+    """A page cursor from the address; anything that is not a seq (`²` passes isdigit, a
+    thousand digits parse but no store takes them) reads as "the newest page"."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    seq = int(text)
+    return seq if is_seq(seq) else None

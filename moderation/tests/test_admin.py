@@ -227,3 +227,10 @@ def test_a_room_s_messages_page_lists_them_and_deletes_one(signed_in, scene, mod
     assert (entry.action, entry.message_id, entry.room_id) == (
         AuditEntry.Kind.DELETE_MESSAGE, scene.message["_id"], scene.room.pk,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("before", ["²", "9" * 4000, "-1", "abc"])
+def test_a_room_s_messages_page_reads_a_cursor_that_is_no_seq_as_the_newest_page(signed_in, scene, before):
+    page = signed_in.get(f"/admin/chat/room/{scene.room.pk}/messages/", {"before": before})
+    assert page.status_code == 200
+    assert [message["body"] for message in page.context["room_messages"]] == ["something rude"]
