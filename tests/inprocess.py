@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
@@ -64,8 +64,17 @@ def make_user(transactional_db: None) -> Callable[[], Awaitable[Any]]:
     return make
 
 
+def fresh_channel_layer() -> None:
+    """Makes the next get_channel_layer() build a new layer. Channels keeps one per process,
+    which a server's one event loop never outlives; each test runs its own loop, and a layer
+    whose receive lock was taken in an ended loop (a socket still receiving when that loop
+    closed) fails every later receive with "bound to a different event loop"."""
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 async def open_socket(services: None, make_user: Any) -> AsyncIterator[Callable[..., Awaitable[Socket]]]:
+    fresh_channel_layer()
     opened: list[Socket] = []
 
     async def open_one(user: Any = None) -> Socket:
@@ -78,6 +87,8 @@ async def open_socket(services: None, make_user: Any) -> AsyncIterator[Callable[
     for socket in opened:
         if not socket.communicator.future.done():
             await socket.communicator.disconnect(timeout=TIMEOUT)
+    await get_channel_layer().close_pools()
+    fresh_channel_layer()
     await mongo.close()
     await redis.client().aclose()
 

@@ -23,7 +23,7 @@ from chat import services as chat_services
 from echostream.consumer import ChatConsumer
 from echostream.core import groups, mongo, redis
 from presence import handlers as presence_handlers
-from tests.inprocess import TIMEOUT, in_group, is_online, put_event_in_room
+from tests.inprocess import TIMEOUT, fresh_channel_layer, in_group, is_online, put_event_in_room
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -150,6 +150,7 @@ async def answers_to(communicator: WebsocketCommunicator, text: str, *, may_be_s
 
 
 async def exercise(world: dict[str, Any], sent: list[str]) -> None:
+    fresh_channel_layer()  # each example runs in an event loop of its own
     user_id = str(world["user"].pk)
     running = presence_handlers.running_heartbeats()
     consumer = ChatConsumer()
