@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import attachments, files, selectors, services
 from chat.models import Room
+from echostream import uploadlimit
 from echostream.core import wire
 from echostream.core.frames import is_seq
 from echostream.jsonapi import (
@@ -178,8 +179,9 @@ async def messages(request: HttpRequest, room_id: str) -> JsonResponse:
 
 # --- Attachments ----------------------------------------------------------------
 
-# Room for the multipart framing around the file (boundaries, part headers, the CSRF field).
-UPLOAD_OVERHEAD_BYTES = 64 * 1024
+# Room for the multipart framing around the file (boundaries, part headers, the CSRF field);
+# the ASGI guard (echostream.uploadlimit) allows the same.
+UPLOAD_OVERHEAD_BYTES = uploadlimit.OVERHEAD_BYTES
 # Downloads run nothing: a file opened directly (not as a picture in the page) is sandboxed.
 DOWNLOAD_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 
