@@ -25,8 +25,10 @@ from chat.errors import ChatError
 # The image types that are checked with Pillow, get a thumbnail and are shown inline: the
 # formats every browser renders as pictures and nothing else (SVG, which runs scripts, is not).
 IMAGE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
-# A name ending like this, or a declared type of image/*, claims an image.
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".svg"}
+# A name ending like this, or a declared type of image/* (but SVG), claims a picture. An SVG is a
+# document (it may hold scripts): it is taken as a file like any other, and never shown inline.
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+SVG = "image/svg+xml"
 TEXT = "text/plain"
 BINARY = "application/octet-stream"
 SNIFF_BYTES = 8192
@@ -100,7 +102,8 @@ def sniff(head: bytes) -> str:
 
 def claims_image(*, filename: str, declared_type: str) -> bool:
     extension = posixpath.splitext(filename.lower())[1]
-    return extension in IMAGE_EXTENSIONS or declared_type.strip().lower().startswith("image/")
+    declared = declared_type.split(";", 1)[0].strip().lower()
+    return extension in IMAGE_EXTENSIONS or (declared.startswith("image/") and declared != SVG)
 
 
 def is_inline_image(content_type: str) -> bool:

@@ -102,3 +102,9 @@ def test_the_upload_handler_stops_at_the_limit():
     with pytest.raises(files.FileTooLarge) as refusal:
         handler.receive_data_chunk(b"x", 10)
     assert refusal.value.status == 413
+
+
+def test_an_svg_is_taken_as_text_not_refused_as_a_false_image():
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    result = checked(svg, name="logo.svg", declared="image/svg+xml")
+    assert (result.content_type, result.image) == ("text/plain", None)
