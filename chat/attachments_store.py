@@ -21,10 +21,6 @@ def _attachments() -> mongo.AsyncCollection:
     return mongo.collection(ATTACHMENTS)
 
 
-async def ensure_indexes() -> None:
-    await _attachments().create_index([("message_id", mongo.ASCENDING)])
-
-
 async def insert(document: AttachmentDoc) -> None:
     await _attachments().insert_one(document)
 

@@ -118,7 +118,8 @@ def filter_text(*, event: events.MessageSubmitted | events.MessageEdited) -> fil
     room_rules = rules.for_room(room_id=event.room)
     is_edit = isinstance(event, events.MessageEdited)
     repeats = None
-    if not is_edit and room_rules.flood != Action.ALLOW:
+    # A message of attachments alone has no text to repeat: sending pictures one by one is no flood.
+    if not is_edit and room_rules.flood != Action.ALLOW and event.data.body.strip():
         repeats = flood.count_repeat(
             room_id=event.room,
             user_id=event.actor,
