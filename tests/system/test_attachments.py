@@ -3,6 +3,8 @@ with the attachment object and can download it; a stranger cannot, and a big bod
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests import images
@@ -10,7 +12,7 @@ from tests import images
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=False, databases=[])]
 
 
-async def test_an_uploaded_image_reaches_members_with_its_message_and_only_them(clients):
+async def test_an_uploaded_image_reaches_members_with_its_message_and_only_them(clients, stack):
     alice, bob, eve = await clients("alice"), await clients("bob"), await clients("eve")
     room = await alice.create_group("pics", [bob.username])
     data = images.jpeg_with_orientation(600, 300)
@@ -37,10 +39,15 @@ async def test_an_uploaded_image_reaches_members_with_its_message_and_only_them(
     (stored,) = (await bob.history(room["id"])).json()["messages"]
     assert stored["attachments"] == [attachment]
 
-    # Another room's member cannot borrow it, and neither can alice for a second message.
+    # Alice cannot put it in a second message.
     await alice.send_message(room["id"], "again", attachments=[attachment["id"]])
     rejected = await alice.next_frame("message.rejected")
     assert rejected["reason"] == "invalid"
+
+    # Rebuilt from the room's topic alone, the message carries the same attachment objects.
+    await asyncio.to_thread(stack.manage, "rebuild_projection", "--room", room["id"], "--drop")
+    (rebuilt,) = (await bob.history(room["id"])).json()["messages"]
+    assert rebuilt["attachments"] == [attachment]
 
 
 async def test_an_oversized_upload_is_refused_before_its_body_is_read(clients):
