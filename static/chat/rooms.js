@@ -62,7 +62,10 @@ export async function loadRooms() {
 function preview(room) {
   const last = room.last_message;
   if (!last) return room.kind === "dm" ? "No messages yet" : "New group";
-  const body = last.body || (last.seq !== undefined ? "message deleted" : "");
+  // A message of files alone has no text: its preview names them.
+  const files = Array.isArray(last.attachments) ? last.attachments : [];
+  const named = files.length === 1 ? `📎 ${files[0].filename}` : files.length ? `📎 ${files.length} files` : "";
+  const body = last.body || named || (last.seq !== undefined ? "message deleted" : "");
   return (last.sender === me.username ? "You: " : room.kind === "group" ? `${last.sender}: ` : "") + body;
 }
 
