@@ -11,13 +11,14 @@ import msgspec
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
-from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.csrf import csrf_exempt, csrf_protect, ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import selectors, services
+from chat import attachments, files, selectors, services
 from chat.models import Room
+from echostream import uploadlimit
 from echostream.core import wire
 from echostream.core.frames import is_seq
 from echostream.jsonapi import (
@@ -174,3 +175,73 @@ async def messages(request: HttpRequest, room_id: str) -> JsonResponse:
         raise BadRequest(f"`limit` must be between 1 and {settings.HISTORY_MAX_LIMIT}.")
     page, has_more = await selectors.message_page(room_id=room_id, before=before, after=after, limit=limit)
     return JsonResponse({"messages": page, "has_more": has_more})
+
+
+# --- Attachments ----------------------------------------------------------------
+
+# Room for the multipart framing around the file (boundaries, part headers, the CSRF field);
+# the ASGI guard (echostream.uploadlimit) allows the same.
+UPLOAD_OVERHEAD_BYTES = uploadlimit.OVERHEAD_BYTES
+# Downloads run nothing: a file opened directly (not as a picture in the page) is sandboxed.
+DOWNLOAD_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+
+
+# The upload handlers must be in place before anything reads the body, and the CSRF check reads
+# it (the token may be a form field): so the check runs inside, once the handlers are set.
+@csrf_exempt
+@require_POST
+@login_required_json
+@throttled("upload")
+def upload_attachment(request: HttpRequest, room_id: str) -> HttpResponse:
+    selectors.room_of_member(user=request.user, room_id=room_id)
+    max_bytes = settings.ATTACHMENT_MAX_BYTES
+    length = request.META.get("CONTENT_LENGTH") or ""
+    if length.isdigit() and int(length) > max_bytes + UPLOAD_OVERHEAD_BYTES:
+        raise files.FileTooLarge(max_bytes)
+    # First: it stops a body without a length at the limit, before the others keep more of it.
+    request.upload_handlers.insert(0, files.LimitedUploadHandler(request, max_bytes=max_bytes))
+    return _upload_checked(request, room_id)
+
+
+@csrf_protect
+def _upload_checked(request: HttpRequest, room_id: str) -> HttpResponse:
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise BadRequest("Send the file as the multipart field `file`.")
+    attachment = attachments.do_upload(
+        uploader_id=str(request.user.pk), uploader=request.user.get_username(), room_id=room_id, upload=upload
+    )
+    return JsonResponse(attachment, status=201)
+
+
+@require_GET
+@login_required_json
+def attachment_file(request: HttpRequest, attachment_id: str) -> HttpResponse:
+    return _download(request, attachment_id, thumbnail=False)
+
+
+@require_GET
+@login_required_json
+def attachment_thumbnail(request: HttpRequest, attachment_id: str) -> HttpResponse:
+    return _download(request, attachment_id, thumbnail=True)
+
+
+def _download(request: HttpRequest, attachment_id: str, *, thumbnail: bool) -> HttpResponse:
+    download = async_to_sync(attachments.adownload)(
+        user_id=str(request.user.pk), attachment_id=attachment_id, thumbnail=thumbnail
+    )
+    try:
+        handle = None if download is None else attachments.open_stored(download.storage_name)
+    except FileNotFoundError:
+        handle = None
+    if download is None or handle is None:
+        return error("not_found", "No such attachment.", status=404)
+    response = FileResponse(
+        handle, content_type=download.content_type, as_attachment=not download.inline, filename=download.filename
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = DOWNLOAD_CSP
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    # Members only, and a deleted message's files go: never kept by a shared cache, soon re-checked.
+    response["Cache-Control"] = "private, max-age=60"
+    return response

@@ -57,7 +57,7 @@ def apply(message: MessageDoc | None, event: RoomEvent) -> MessageDoc | None:
             "sender_id": event.actor,
             "body": event.data.body,
             "client_id": event.data.client_id,
-            "attachments": list(event.data.attachments),
+            "attachments": [msgspec.to_builtins(meta) for meta in event.data.attachments],
             "created_at": event.occurred_at,
             "edited_at": None,
             "edit_id": None,
@@ -116,7 +116,7 @@ def to_api(message: MessageDoc) -> dict[str, Any]:
         "body": "" if message["deleted"] else message["body"],
         "created_at": message["created_at"].isoformat(),
         "client_id": message["client_id"],
-        "attachments": message["attachments"],
+        "attachments": [] if message["deleted"] else [attachment_to_api(meta) for meta in message["attachments"]],
     }
     if message["edited_at"] is not None:
         api["edited_at"] = message["edited_at"].isoformat()
@@ -126,6 +126,38 @@ def to_api(message: MessageDoc) -> dict[str, Any]:
         # A document stored before labels were objects may hold the bare action.
         api["moderation"] = {"action": label} if isinstance(label, str) else label
     return api
+
+
+def attachment_to_api(meta: dict[str, Any]) -> dict[str, Any]:
+    """An attachment's metadata (as events.AttachmentMeta's fields) as PROTOCOL.md's attachment
+    object: `url`, and `width`, `height`, `thumbnail_url` for images."""
+    if isinstance(meta, str):  # a bare id, as no stored document holds, read tolerantly
+        meta = {"id": meta, "filename": "attachment", "content_type": "application/octet-stream", "size": 0}
+    api: dict[str, Any] = {
+        "id": meta["id"],
+        "filename": meta["filename"],
+        "content_type": meta["content_type"],
+        "size": meta["size"],
+        "url": f"/api/attachments/{meta['id']}/",
+    }
+    if meta.get("width") and meta.get("height"):
+        api["width"], api["height"] = meta["width"], meta["height"]
+    if meta.get("thumbnail"):
+        api["thumbnail_url"] = f"/api/attachments/{meta['id']}/thumbnail/"
+    return api
+
+
+def attachment_from_api(api: dict[str, Any]) -> dict[str, Any]:
+    """The metadata that `attachment_to_api` showed (chat.recent keeps messages as API objects)."""
+    return {
+        "id": api["id"],
+        "filename": api["filename"],
+        "content_type": api["content_type"],
+        "size": api["size"],
+        "width": api.get("width"),
+        "height": api.get("height"),
+        "thumbnail": "thumbnail_url" in api,
+    }
 
 
 def room_event_frame(

@@ -224,7 +224,7 @@ async def live_document(*, room_id: str, message_id: str) -> projector.MessageDo
         "sender_id": cached["sender_id"],
         "body": api["body"],
         "client_id": api["client_id"],
-        "attachments": api["attachments"],
+        "attachments": [projector.attachment_from_api(attachment) for attachment in api["attachments"]],
         "created_at": datetime.fromisoformat(api["created_at"]),
         "edited_at": datetime.fromisoformat(api["edited_at"]) if "edited_at" in api else None,
         "edit_id": cached["edit_id"],

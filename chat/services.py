@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from chat import attachments as chat_attachments
 from chat import backpressure, cache, ratelimit, recent, repository
 from chat.errors import ChatError, NotRoomAdmin
 from chat.models import Membership, Room
@@ -275,11 +276,16 @@ async def check_message_send(
         raise SendRefused("forbidden", "You are not a member of that room.")
     if len(body) > max_body_chars:
         raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
-    if attachments:
-        raise SendRefused("invalid", "Attachments are not accepted yet.")
-    if not body.strip():
-        raise SendRefused("invalid", "A message needs text.")
+    if not body.strip() and not attachments:
+        raise SendRefused("invalid", "A message needs text or an attachment.")
     await _run_send_checks(sender_id=sender_id, room_id=room_id)
+    if attachments:
+        try:
+            await chat_attachments.acheck_for_message(
+                sender_id=sender_id, room_id=room_id, client_id=client_id, attachment_ids=attachments
+            )
+        except chat_attachments.AttachmentProblem as exc:
+            raise SendRefused("invalid", str(exc)) from exc
     if (wait := await backpressure.retry_after()) is not None:
         raise SendRefused("rate_limited", "The service is busy; send again in a moment.", retry_after=wait)
     return Submission(room_id=room_id, client_id=client_id, body=body, attachments=attachments)

@@ -12,6 +12,9 @@ api_urlpatterns = [
     path("rooms/<str:room_id>/members/", api.add_member),
     path("rooms/<str:room_id>/members/<str:username>/", api.remove_member),
     path("rooms/<str:room_id>/messages/", api.messages),
+    path("rooms/<str:room_id>/attachments/", api.upload_attachment),
+    path("attachments/<str:attachment_id>/", api.attachment_file),
+    path("attachments/<str:attachment_id>/thumbnail/", api.attachment_thumbnail),
     path("dms/", api.open_dm),
 ]
 

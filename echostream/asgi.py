@@ -12,11 +12,13 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from echostream.origin import OriginValidator  # noqa: E402
 from echostream.routing import websocket_urlpatterns  # noqa: E402
+from echostream.uploadlimit import UploadSizeLimit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # daphne serves no static files of its own; the JS client and its CSS are small.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        # Uploads over the attachment limit are refused before Django reads their bodies.
+        "http": UploadSizeLimit(ASGIStaticFilesHandler(django_asgi_app)),
         "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

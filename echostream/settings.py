@@ -136,6 +136,42 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / ".local" / "staticfiles"
 
+# --- Attachments (chat/attachments.py) -----------------------------------------
+# Files go through Django's storage API: the file system under MEDIA_ROOT by default, an
+# S3-compatible store (django-storages) with ATTACHMENT_STORAGE=s3 (docs/operations.md).
+# Nothing under MEDIA_ROOT is served directly: downloads go through a membership check.
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".local" / "media"))
+MEDIA_URL = "/media/"
+ATTACHMENT_STORAGE = env("ATTACHMENT_STORAGE", default="filesystem")
+if ATTACHMENT_STORAGE == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("ATTACHMENT_S3_BUCKET"),
+            "endpoint_url": env("ATTACHMENT_S3_ENDPOINT_URL", default=None),
+            "region_name": env("ATTACHMENT_S3_REGION", default=None),
+            "access_key": env("ATTACHMENT_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env("ATTACHMENT_S3_SECRET_ACCESS_KEY", default=None),
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+elif ATTACHMENT_STORAGE == "filesystem":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    raise ImproperlyConfigured(f"ATTACHMENT_STORAGE must be `filesystem` or `s3`, not {ATTACHMENT_STORAGE!r}")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# The largest file one upload may hold (25 MB); a bigger one is answered 413.
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
+# The most pixels an image may decode to: a decompression bomb is refused (Pillow's check).
+ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=50_000_000)
+# The longer side of a thumbnail, in pixels.
+ATTACHMENT_THUMBNAIL_PX = env.int("ATTACHMENT_THUMBNAIL_PX", default=320)
+
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -228,6 +264,8 @@ THROTTLE_OPEN_DM_PER_IP = env("THROTTLE_OPEN_DM_PER_IP", default="300/m")
 # Reports of messages: a member with a real complaint sends a few; a script that floods the
 # moderators' queue is stopped.
 THROTTLE_REPORT_PER_USER = env("THROTTLE_REPORT_PER_USER", default="20/h")
+# Attachment uploads, per signed-in user.
+THROTTLE_UPLOAD_PER_USER = env("THROTTLE_UPLOAD_PER_USER", default="60/m")
 # Behind a proxy, REMOTE_ADDR is the proxy: name the META key of a header that the
 # proxy sets to the client's address alone (for example HTTP_X_REAL_IP).
 RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default="")

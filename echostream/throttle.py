@@ -1,4 +1,5 @@
-"""Throttles for the HTTP doors: sign-in, sign-up, group creation, opening a DM, reports.
+"""Throttles for the HTTP doors: sign-in, sign-up, group creation, opening a DM, reports,
+attachment uploads.
 
 django-ratelimit counts requests in fixed windows in Django's cache, which is
 Redis (settings.CACHES), so every web copy shares the counts. Each door has rules
@@ -54,6 +55,7 @@ DOORS: dict[str, tuple[Rule, ...]] = {
     "create_group": (Rule("user", "THROTTLE_CREATE_GROUP_PER_USER"), Rule("ip", "THROTTLE_CREATE_GROUP_PER_IP")),
     "open_dm": (Rule("user", "THROTTLE_OPEN_DM_PER_USER"), Rule("ip", "THROTTLE_OPEN_DM_PER_IP")),
     "report": (Rule("user", "THROTTLE_REPORT_PER_USER"),),
+    "upload": (Rule("user", "THROTTLE_UPLOAD_PER_USER"),),
 }
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import msgspec
 from django.db import transaction
 
+from chat import attachments as chat_attachments
 from chat.selectors import is_member, is_moderator, room_exists
 from chat.services import SendRefused
 from echostream.core import events, wire
@@ -41,6 +42,8 @@ class Accepted:
     # The text to publish, when the filters changed it (None: as submitted).
     body: str | None = None
     flags: tuple[filters.Flag, ...] = ()
+    # A submission's attachments, claimed for the message, with their metadata from MongoDB.
+    attachments: tuple[events.AttachmentMeta, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,7 +86,30 @@ def check_inbound(*, event: Inbound) -> Accepted | Refusal:
     outcome = filter_text(event=event)
     if outcome.rejected is not None:
         return Refusal(reason="moderation", detail=outcome.rejected)
-    return Accepted(sender=sender, body=outcome.text if outcome.censored else None, flags=outcome.flags)
+    metadata: tuple[events.AttachmentMeta, ...] = ()
+    if isinstance(event, events.MessageSubmitted) and event.data.attachments:
+        try:
+            metadata = claim_attachments(event=event)
+        except chat_attachments.AttachmentTaken as exc:
+            return Refusal(reason="invalid", detail=str(exc))
+        except chat_attachments.AttachmentProblem as exc:
+            # The web checked them before it wrote the record.
+            raise Unprocessable(f"attachments of {event.id}: {exc}") from exc
+    return Accepted(
+        sender=sender, body=outcome.text if outcome.censored else None, flags=outcome.flags, attachments=metadata
+    )
+
+
+def claim_attachments(*, event: events.MessageSubmitted) -> tuple[events.AttachmentMeta, ...]:
+    """The submission's attachments, checked against MongoDB and claimed for its message (again
+    for a redelivered record, harmlessly); AttachmentProblem when it may not carry them."""
+    return tuple(
+        chat_attachments.run_with_own_client(
+            lambda: chat_attachments.aclaim_for_message(
+                sender_id=event.actor, room_id=event.room, message_id=event.id, attachment_ids=event.data.attachments
+            )
+        )
+    )
 
 
 def filter_text(*, event: events.MessageSubmitted | events.MessageEdited) -> filters.Outcome:
@@ -92,7 +118,8 @@ def filter_text(*, event: events.MessageSubmitted | events.MessageEdited) -> fil
     room_rules = rules.for_room(room_id=event.room)
     is_edit = isinstance(event, events.MessageEdited)
     repeats = None
-    if not is_edit and room_rules.flood != Action.ALLOW:
+    # A message of attachments alone has no text to repeat: sending pictures one by one is no flood.
+    if not is_edit and room_rules.flood != Action.ALLOW and event.data.body.strip():
         repeats = flood.count_repeat(
             room_id=event.room,
             user_id=event.actor,
@@ -140,7 +167,11 @@ def accepted(*, event: Inbound, verdict: Accepted) -> events.RoomEvent:
         occurred_at=event.occurred_at,
         actor=event.actor,
         data=events.CreatedData(
-            client_id=data.client_id, body=body, sender=verdict.sender, attachments=data.attachments, moderation=label
+            client_id=data.client_id,
+            body=body,
+            sender=verdict.sender,
+            attachments=list(verdict.attachments),
+            moderation=label,
         ),
     )
 

@@ -22,7 +22,7 @@ from typing import TypeVar
 from asgiref.sync import async_to_sync
 from django import db
 
-from echostream.core import events, groups, kafka, redis, wire
+from echostream.core import events, groups, kafka, mongo, redis, wire
 from moderation import filters, services
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def _store_is_down(exc: Exception) -> bool:
     # dropped or closed connection, a locked SQLite file, a schema not yet migrated) is
     # the store's, and dead-lettering records for it would empty the topic into the
     # dead-letter one. Likewise a Redis that cannot count repeats now.
-    if redis.is_outage(exc):
+    if redis.is_outage(exc) or mongo.is_outage(exc):
         return True
     return isinstance(exc, db.DatabaseError) and not isinstance(exc, db.DataError | db.IntegrityError)
 

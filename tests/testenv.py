@@ -21,6 +21,7 @@ for _name in (
     "THROTTLE_OPEN_DM_PER_USER",
     "THROTTLE_OPEN_DM_PER_IP",
     "THROTTLE_REPORT_PER_USER",
+    "THROTTLE_UPLOAD_PER_USER",
 ):
     os.environ.setdefault(_name, "100000/m")
 # The roles of the system tests start after the in-process tests, whose records in this

@@ -131,3 +131,48 @@ def test_a_censored_edit_labels_the_message_and_a_clean_one_clears_the_label():
     assert projector.to_api(state["m1"])["moderation"] == {"action": "censored"}
     state = projector.fold([created("m1", 0), censored_edit, edited("m1", 2, "clean")])
     assert "moderation" not in projector.to_api(state["m1"])
+
+
+def test_a_created_event_carries_its_attachments_metadata_into_the_message():
+    from echostream.core import events as ev
+
+    meta = ev.AttachmentMeta(
+        id="a1", filename="p.png", content_type="image/png", size=5, width=3, height=4, thumbnail=True
+    )
+    pdf = ev.AttachmentMeta(id="a2", filename="d.pdf", content_type="application/pdf", size=9)
+    created = ev.MessageCreated(
+        id="c" * 32,
+        room="r1",
+        seq=3,
+        occurred_at=ev.now(),
+        actor="1",
+        data=ev.CreatedData(client_id="c", body="", sender="al", attachments=[meta, pdf]),
+    )
+    decoded = ev.decode(ev.encode(created))
+    document = projector.fold([decoded])["c" * 32]
+    assert projector.to_api(document)["attachments"] == [
+        {
+            "id": "a1",
+            "filename": "p.png",
+            "content_type": "image/png",
+            "size": 5,
+            "url": "/api/attachments/a1/",
+            "width": 3,
+            "height": 4,
+            "thumbnail_url": "/api/attachments/a1/thumbnail/",
+        },
+        {"id": "a2", "filename": "d.pdf", "content_type": "application/pdf", "size": 9, "url": "/api/attachments/a2/"},
+    ]
+    api = projector.to_api(document)
+    assert [projector.attachment_from_api(a) for a in api["attachments"]] == document["attachments"]
+
+
+def test_an_old_record_with_bare_attachment_ids_is_read():
+    from echostream.core import events as ev
+
+    raw = (
+        b'{"type":"message.created","id":"' + b"d" * 32 + b'","room":"r1","occurred_at":"2026-01-01T00:00:00Z",'
+        b'"actor":"1","v":1,"data":{"client_id":"c","body":"hi","sender":"al","attachments":["x1"]}}'
+    )
+    (meta,) = ev.decode(raw).data.attachments
+    assert (meta.id, meta.size) == ("x1", 0)

@@ -55,6 +55,12 @@ Body = Annotated[str, msgspec.Meta(max_length=MAX_BODY_CHARS)]
 Username = Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
 AttachmentId = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9_-]{1,64}\Z")]
 Attachments = Annotated[list[AttachmentId], msgspec.Meta(max_length=MAX_ATTACHMENTS)]
+# An attachment's metadata as a room event carries it (filled by the moderation worker from
+# MongoDB's `attachments`), so that the projector builds a message from its event alone.
+Filename = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+ContentType = Annotated[str, msgspec.Meta(pattern=r"\A[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*\Z", max_length=127)]
+Dimension = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+ByteSize = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Detail = Annotated[str, msgspec.Meta(max_length=2000)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
@@ -95,6 +101,31 @@ class ModerationLabel(_Checked):
     action: ModerationAction
 
 
+class AttachmentMeta(_Checked):
+    id: AttachmentId
+    filename: Filename
+    content_type: ContentType
+    size: ByteSize
+    width: Dimension | None = None
+    height: Dimension | None = None
+    # Whether a thumbnail was made (images only); its URL derives from the id.
+    thumbnail: bool = False
+
+
+# A record written before attachments carried metadata holds bare ids; they are read as
+# metadata that names the id alone (no such record was accepted: sends refused attachments).
+AttachmentsMeta = Annotated[list[AttachmentMeta | AttachmentId], msgspec.Meta(max_length=MAX_ATTACHMENTS)]
+
+
+def _with_metadata(values: list[AttachmentMeta | str]) -> list[AttachmentMeta]:
+    return [
+        AttachmentMeta(id=value, filename="attachment", content_type="application/octet-stream", size=0)
+        if isinstance(value, str)
+        else value
+        for value in values
+    ]
+
+
 def _labelled(value: ModerationLabel | str | None) -> ModerationLabel | None:
     # Early records could only carry a bare string; read it as the label's action.
     return ModerationLabel(action=value) if isinstance(value, str) else value
@@ -104,13 +135,14 @@ class CreatedData(_Checked):
     client_id: ClientId
     body: Body
     sender: Username
-    attachments: Attachments = []
+    attachments: AttachmentsMeta = []
     # None: the text is as its sender wrote it.
     moderation: ModerationLabel | Label | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.moderation = _labelled(self.moderation)
+        self.attachments = _with_metadata(self.attachments)
 
 
 class EditedData(_Checked):
@@ -232,6 +264,13 @@ def is_senders_change(event: MessageEdited | MessageDeleted) -> bool:
     return client_id is not None and event.data.message_id == message_id_for(
         room_id=event.room, sender_id=event.actor, client_id=client_id
     )
+
+
+_ATTACHMENT_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+
+
+def is_attachment_id(value: object) -> bool:
+    return isinstance(value, str) and _ATTACHMENT_ID.match(value) is not None
 
 
 def message_id_for(*, room_id: str, sender_id: str, client_id: str) -> str:

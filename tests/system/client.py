@@ -142,10 +142,25 @@ class ChatClient:
         assert self.socket is not None
         await self.socket.send(frame if isinstance(frame, str) else json.dumps(frame))
 
-    async def send_message(self, room_id: str, body: str, client_id: str | None = None) -> str:
+    async def send_message(
+        self, room_id: str, body: str, client_id: str | None = None, *, attachments: list[str] | None = None
+    ) -> str:
         client_id = client_id or uuid.uuid4().hex
-        await self.send_frame({"type": "message.send", "room": room_id, "client_id": client_id, "body": body})
+        frame = {"type": "message.send", "room": room_id, "client_id": client_id, "body": body}
+        if attachments is not None:
+            frame["attachments"] = attachments
+        await self.send_frame(frame)
         return client_id
+
+    async def upload(
+        self, room_id: str, data: bytes, filename: str, content_type: str = "application/octet-stream"
+    ) -> httpx.Response:
+        """POSTs a file to the room's attachments (multipart `file`), as the browser does."""
+        return await self.http.post(
+            f"/api/rooms/{room_id}/attachments/",
+            files={"file": (filename, data, content_type)},
+            headers={"X-CSRFToken": await self._csrf()},
+        )
 
     async def edit(self, room_id: str, message_id: str, body: str) -> None:
         await self.send_frame({"type": "message.edit", "room": room_id, "id": message_id, "body": body})

@@ -43,6 +43,8 @@ class Stack:
             **os.environ,
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
             "WEB_PORT": str(self.port),
+            # Uploaded attachments, with the stack's other data.
+            "MEDIA_ROOT": str(workdir / "media"),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
             **(services_env or {}),
