@@ -64,7 +64,7 @@ function preview(room) {
   if (!last) return room.kind === "dm" ? "No messages yet" : "New group";
   // A message of files alone has no text: its preview names them.
   const files = Array.isArray(last.attachments) ? last.attachments : [];
-  const named = files.length === 1 ? `📎 ${files[0].filename}` : files.length ? `📎 ${files.length} files` : "";
+  const named = files.length === 1 ? `File: ${files[0].filename}` : files.length ? `${files.length} files` : "";
   const body = last.body || named || (last.seq !== undefined ? "message deleted" : "");
   return (last.sender === me.username ? "You: " : room.kind === "group" ? `${last.sender}: ` : "") + body;
 }

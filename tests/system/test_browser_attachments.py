@@ -96,6 +96,8 @@ def test_an_image_uploads_with_a_progress_bar_and_the_other_member_sees_and_open
         expect(image).to_have_attribute("height", "180")
         image_loaded(someone, "holiday.png")
     expect(alice.page.locator("#messages .message.pending")).to_have_count(0, timeout=WAIT_MS)
+    # A message of files alone is named by its file in the room list.
+    expect(bob.room_item(alice.username).locator(".room-preview")).to_have_text("File: holiday.png")
 
     # Bob opens it full size: a new tab with the image itself.
     link = thumbnail(bob, "holiday.png")
@@ -142,6 +144,7 @@ def test_a_pdf_is_a_chip_with_its_name_and_size(person, tmp_path: Path):
     assert answer.body() == report.read_bytes()
     # The room list names the message by its text; the files ride along.
     expect(bob.room_item(alice.username).locator(".room-preview")).to_have_text("the minutes")
+    alice.screenshot("browser-attachments-pdf")
     pages_stayed_healthy(alice, bob)
 
 
@@ -159,6 +162,7 @@ def test_files_can_be_dropped_on_the_conversation_or_pasted_into_the_box(person)
     dropped = alice.page.evaluate_handle(make, [data, "dropped.png"])
     alice.page.dispatch_event("#messages", "dragenter", {"dataTransfer": dropped})
     expect(alice.page.locator("#drop-hint")).to_be_visible()
+    alice.screenshot("browser-attachments-drop-hint")
     alice.page.dispatch_event("#messages", "dragover", {"dataTransfer": dropped})
     alice.page.dispatch_event("#messages", "drop", {"dataTransfer": dropped})
     expect(alice.page.locator("#drop-hint")).to_be_hidden()
@@ -181,6 +185,7 @@ def test_files_can_be_dropped_on_the_conversation_or_pasted_into_the_box(person)
         expect(thumbnail(someone, "pasted.png")).to_have_count(1)
         # Smaller than the thumbnail box: shown at its own size.
         expect(thumbnail(someone, "pasted.png").locator("img")).to_have_attribute("width", "120")
+    bob.screenshot("browser-attachments-bob")
     pages_stayed_healthy(alice, bob)
 
 
