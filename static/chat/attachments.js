@@ -279,6 +279,13 @@ export function renderUploads() {
   onChange();
 }
 
+// A room left: its uploads stop and its waiting files go (they could never be sent).
+export function forgetUploads(roomId) {
+  for (const upload of state.uploads.get(roomId) || []) if (upload.xhr) upload.xhr.abort();
+  state.uploads.delete(roomId);
+  if (roomId === state.current) renderUploads();
+}
+
 // --- Choosing files ----------------------------------------------------------------------
 function carriesFiles(event) {
   return !!event.dataTransfer && [...event.dataTransfer.types].includes("Files");

@@ -4,6 +4,7 @@
 // room.updated / room.left frames that keep the list current without polling.
 
 import { api, humanError } from "./api.js";
+import { forgetUploads } from "./attachments.js";
 import { restoreDraft, saveDraft, stopTyping } from "./composer.js";
 import { loadRoom } from "./history.js";
 import { renderMembers } from "./people.js";
@@ -240,6 +241,7 @@ function forgetRoom(roomId) {
   state.cursors.delete(roomId);
   state.hasMore.delete(roomId);
   state.drafts.delete(roomId);
+  forgetUploads(roomId);
   state.marks.delete(roomId);
   for (const pending of state.pending.values()) {
     if (pending.room === roomId) pending.failed = true;
