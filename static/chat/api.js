@@ -1,7 +1,7 @@
 // HTTP to the JSON API. Whatever goes wrong reaches the person as a sentence that says
 // what happened and what to do: never a browser's "Failed to fetch" or a bare status.
 
-function csrfToken() {
+export function csrfToken() {
   const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
 }
@@ -16,7 +16,8 @@ export class ApiError extends Error {
 
 export const UNREACHABLE = "Could not reach EchoStream. Check your internet connection, then try again.";
 
-function describe(response, data) {
+// The sentence for a failed answer; `response` needs only `status` and `headers.get`.
+export function describe(response, data) {
   const detail = data && data.error ? data.error.detail : "";
   if (response.status === 401) return "You are signed out. Reload the page and sign in again.";
   if (response.status === 429) {

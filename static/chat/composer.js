@@ -9,7 +9,11 @@
 // Typing (docs/protocol.md, "Presence, typing and delivery status"): `typing true` when the
 // user starts typing and again at most every 3 seconds while they go on; `typing false`
 // when they stop for 3 seconds, clear the input, leave it, switch rooms or send.
+//
+// Attachments (attachments.js) are uploaded before the send; a pending send keeps the
+// ids it was given, so that every retry of it (same client_id) names the same files.
 
+import { hasReady, renderUploads, setUpAttachments, takeReady, uploading } from "./attachments.js";
 import { renderMessages } from "./render.js";
 import { sendFrame } from "./socket.js";
 import { $, me, state } from "./state.js";
@@ -47,9 +51,9 @@ export function markAcked(clientId) {
   if (pending.room === state.current) renderMessages(false);
 }
 
-export function send(body) {
+export function send(body, attachments = []) {
   const clientId = crypto.randomUUID();
-  const pending = { room: state.current, body, status: "sending…", at: new Date().toISOString() };
+  const pending = { room: state.current, body, attachments, status: "sending…", at: new Date().toISOString() };
   state.pending.set(clientId, pending);
   if (state.throttled.has(pending.room)) hold(pending); // it waits its turn, behind the refused ones
   else sendPending(clientId, pending);
@@ -57,7 +61,9 @@ export function send(body) {
 }
 
 export function sendPending(clientId, pending) {
-  return sendFrame({ type: "message.send", room: pending.room, client_id: clientId, body: pending.body });
+  const frame = { type: "message.send", room: pending.room, client_id: clientId, body: pending.body };
+  if (pending.attachments && pending.attachments.length) frame.attachments = pending.attachments.map((file) => file.id);
+  return sendFrame(frame);
 }
 
 export function hold(pending) {
@@ -150,18 +156,31 @@ export function saveDraft() {
 
 export function restoreDraft() {
   $("composer-input").value = (state.current && state.drafts.get(state.current)) || "";
+  renderUploads(); // the room's files waiting to be sent, like its draft
+}
+
+// Send waits for the room's uploads: a message must not go without the files shown with it.
+function updateSendButton() {
+  const busy = !!state.current && uploading(state.current);
+  const button = $("send-button");
+  button.disabled = busy;
+  button.textContent = busy ? "Uploading…" : "Send";
 }
 
 export function setUpComposer() {
   const input = $("composer-input");
+  setUpAttachments(updateSendButton);
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value;
-    if (!body.trim() || !state.current) return;
+    if (!state.current || uploading(state.current)) return;
+    // A message may be files alone; then its text is empty.
+    const withFiles = hasReady(state.current);
+    if (!body.trim() && !withFiles) return;
     input.value = "";
     state.drafts.delete(state.current);
     stopTyping();
-    send(body);
+    send(withFiles && !body.trim() ? "" : body, withFiles ? takeReady(state.current) : []);
   });
   input.addEventListener("keydown", (event) => {
     // Enter sends; Shift+Enter makes a new line (the textarea's own behaviour).

@@ -104,12 +104,14 @@ function notePreview(room, message, seq, isNew) {
     room.last_message = {
       id: message.id, seq: message.seq, sender: message.sender,
       body: (message.body || "").slice(0, 140), created_at: message.created_at,
+      attachments: message.attachments || [],
     }; // prettier-ignore
     if (!room.activity_at || Date.parse(message.created_at) > Date.parse(room.activity_at)) {
       room.activity_at = message.created_at;
     }
   } else if (last && last.id === message.id) {
     last.body = message.deleted ? "" : (message.body || "").slice(0, 140);
+    last.attachments = message.deleted ? [] : message.attachments || [];
   }
 }
 

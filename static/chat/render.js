@@ -4,6 +4,7 @@
 // Message text is only ever put in the page as text nodes (textContent), never as
 // HTML; links are made by splitting the text, each an <a> whose href is an http(s) URL.
 
+import { attachmentsElement, attachmentsSignature } from "./attachments.js";
 import { requestChange, startEditing, saveEdit, stopEditing } from "./edits.js";
 import { messageStatus } from "./presence.js";
 import { sendReport, startReporting, stopReporting } from "./reports.js";
@@ -137,6 +138,9 @@ function messageElement(message, pendingSend, change, editing, continued, status
   else appendLinkified(body, change && change.kind === "edit" ? change.body : message.body);
   if (deleted) item.classList.add("deleted");
   item.append(body);
+  // A deleted message's files are gone with it.
+  const files = deleted ? null : attachmentsElement(message.attachments);
+  if (files) item.append(files);
 
   const mine = message.sender === me.username && message.id && !pending && !deleted && !change;
   if (mine) {
@@ -261,7 +265,7 @@ function wantedElements(roomId) {
   const shown = sorted.map((message) => ({ message, pending: null, key: "m:" + message.id }));
   for (const [clientId, pending] of state.pending) {
     if (pending.room !== roomId) continue;
-    const message = { client_id: clientId, sender: me.username, body: pending.body, created_at: pending.at };
+    const message = { client_id: clientId, sender: me.username, body: pending.body, attachments: pending.attachments, created_at: pending.at };
     shown.push({ message, pending, key: "p:" + clientId });
   }
   const wanted = [];
@@ -279,7 +283,7 @@ function wantedElements(roomId) {
     const editing = !!(state.editing && state.editing.id === message.id && !message.deleted && !change);
     const status = message.sender === me.username ? messageStatus(roomId, message, pending) : null;
     const signature = JSON.stringify([
-      message.seq, message.body, !!message.deleted, message.edited_at || null, message.sender,
+      message.seq, message.body, attachmentsSignature(message.attachments), !!message.deleted, message.edited_at || null, message.sender,
       pending && [pending.status, !!pending.acked],
       change && [change.kind, change.body, !!change.slowed], editing, state.confirmingDelete === message.id,
       state.reporting && state.reporting.id === message.id && [state.reporting.sending], state.reported.has(message.id),

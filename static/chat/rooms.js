@@ -4,6 +4,7 @@
 // room.updated / room.left frames that keep the list current without polling.
 
 import { api, humanError } from "./api.js";
+import { forgetUploads } from "./attachments.js";
 import { restoreDraft, saveDraft, stopTyping } from "./composer.js";
 import { loadRoom } from "./history.js";
 import { renderMembers } from "./people.js";
@@ -62,7 +63,10 @@ export async function loadRooms() {
 function preview(room) {
   const last = room.last_message;
   if (!last) return room.kind === "dm" ? "No messages yet" : "New group";
-  const body = last.body || (last.seq !== undefined ? "message deleted" : "");
+  // A message of files alone has no text: its preview names them.
+  const files = Array.isArray(last.attachments) ? last.attachments : [];
+  const named = files.length === 1 ? `File: ${files[0].filename}` : files.length ? `${files.length} files` : "";
+  const body = last.body || named || (last.seq !== undefined ? "message deleted" : "");
   return (last.sender === me.username ? "You: " : room.kind === "group" ? `${last.sender}: ` : "") + body;
 }
 
@@ -237,6 +241,7 @@ function forgetRoom(roomId) {
   state.cursors.delete(roomId);
   state.hasMore.delete(roomId);
   state.drafts.delete(roomId);
+  forgetUploads(roomId);
   state.marks.delete(roomId);
   for (const pending of state.pending.values()) {
     if (pending.room === roomId) pending.failed = true;

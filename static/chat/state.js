@@ -3,7 +3,7 @@
 // The modules: api.js (HTTP), socket.js (the connection, resuming, the delivery rule),
 // history.js (messages kept per room), rooms.js (the room list, opening rooms, addresses),
 // render.js (the open conversation), composer.js (sending, drafts, typing), edits.js
-// (editing and deleting), reports.js (reporting others' messages), presence.js (dots, typing indicators, receipts and ticks),
+// (editing and deleting), attachments.js (files: uploads, thumbnails, chips), reports.js (reporting others' messages), presence.js (dots, typing indicators, receipts and ticks),
 // people.js (finding people, making groups, members), main.js (wires them up).
 
 export const PING_EVERY_MS = 10000; // a heartbeat, so that a silently dead socket is noticed
@@ -30,6 +30,7 @@ export const state = {
   changes: new Map(), // message id -> {room, kind: "edit"|"delete", body, timer, slowed}: unconfirmed
   hasMore: new Map(), // room id -> bool (older history exists)
   drafts: new Map(), // room id -> what was typed there and not sent
+  uploads: new Map(), // room id -> files added there and not sent yet (attachments.js)
   editing: null, // {id, input} while one of my messages is being edited inline
   confirmingDelete: null, // message id whose delete waits for "yes"
   reporting: null, // {id, input, sending} while someone else's message is being reported (reports.js)
