@@ -236,6 +236,7 @@ def _last_message(message: dict[str, Any] | None) -> wire.LastMessage | None:
         # A deleted message's API shape already has an empty body.
         body=message["body"][: wire.PREVIEW_CHARS],
         created_at=message["created_at"],
+        attachments=message.get("attachments", []),
     )
 
 

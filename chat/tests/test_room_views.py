@@ -4,6 +4,7 @@ import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
@@ -222,3 +223,18 @@ def test_a_new_room_and_its_first_page_need_no_mongodb(people, django_capture_on
 
     assert (view.last_message, view.last_seq) == (None, None)
     assert page == ([], False)
+
+
+def test_a_last_message_of_files_alone_names_them(people):
+    alice, bob, _ = people
+    room, _ = services.do_open_dm(user=alice, other_username=bob.username)
+    photo = events.AttachmentMeta(id="a1", filename="holiday.png", content_type="image/png", size=10, thumbnail=True)
+    files_only = msgspec.structs.replace(
+        created(room, 0, "", sender=bob),
+        data=events.CreatedData(client_id="c0", body="", sender=bob.username, attachments=[photo]),
+    )
+    show(files_only)
+
+    (attachment,) = view_for(alice, room).last_message.attachments
+    assert (attachment["id"], attachment["filename"]) == ("a1", "holiday.png")
+    assert attachment["url"] == "/api/attachments/a1/"

@@ -159,6 +159,8 @@ class LastMessage(msgspec.Struct, kw_only=True):
     # Cut to PREVIEW_CHARS; empty when the message was deleted.
     body: str
     created_at: str
+    # As on the message: a message of files alone is previewed by them.
+    attachments: list[Any] = []
 
 
 PREVIEW_CHARS = 140
