@@ -80,5 +80,6 @@ def test_the_room_list_holds_room_objects_most_recent_activity_first(client, ali
         "sender": bob.username,
         "body": "hello",
         "created_at": said.occurred_at.isoformat(),
+        "attachments": [],
     }
     assert (rooms[0]["last_seq"], rooms[0]["unread"]) == (0, 1)
