@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "presence",
     "moderation",
     "replay",
+    "ops",
 ]
 
 MIDDLEWARE = [

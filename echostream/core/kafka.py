@@ -15,8 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -25,6 +33,7 @@ __all__ = [
     "AsyncProducer",
     "Consumer",
     "DeadLetterStopped",
+    "GroupLag",
     "KafkaError",
     "KafkaException",
     "Message",
@@ -38,6 +47,7 @@ __all__ = [
     "bridge_store_position",
     "bridge_store_positions",
     "commit_done",
+    "consumer_group_lags",
     "dead_letter",
     "deadletter_topic",
     "delete_room_topic",
@@ -48,6 +58,7 @@ __all__ = [
     "make_sync_producer",
     "moderation_group",
     "next_batch",
+    "ping_once",
     "producer",
     "read_room",
     "room_id_from_topic",
@@ -560,3 +571,93 @@ def room_topics() -> list[str]:
     return sorted(
         name.removeprefix(prefix) for name in _admin().list_topics(timeout=10).topics if name.startswith(prefix)
     )
+
+
+def ping_once(*, timeout: float) -> None:
+    """Returns once a broker answers a metadata request within `timeout` seconds, on a client of
+    its own (a probe must not queue behind the process's own clients); raises otherwise."""
+    probe = AdminClient({**_base_config(), "socket.connection.setup.timeout.ms": max(int(timeout * 1000), 1000)})
+    metadata = probe.list_topics(timeout=timeout)
+    if not metadata.brokers:
+        raise KafkaException(f"no broker answered at {settings.KAFKA_BOOTSTRAP_SERVERS}")
+
+
+class GroupLag(msgspec.Struct, frozen=True, kw_only=True):
+    """How far one consumer group is behind the topics it reads."""
+
+    group: str
+    role: str
+    # Records written to the group's topics that the group has not yet committed as done.
+    lag: int
+    partitions: int
+    # Partitions holding records the group has never committed in (counted from their start).
+    uncommitted: int
+
+
+def _group_topics() -> list[tuple[str, str, list[str]]]:
+    """(group, role, topics) of every consumer group EchoStream runs."""
+    rooms = [room_topic(room_id) for room_id in room_topics()]
+    return [
+        (moderation_group(), "moderation", [inbound_topic()]),
+        (bridge_group(), "bridge", rooms),
+        (bridge_store_group(), "bridge (store)", rooms),
+    ]
+
+
+def consumer_group_lags(*, timeout: float = 10) -> list[GroupLag]:
+    """The lag of each of EchoStream's consumer groups, in a few admin round trips however many
+    rooms there are: the groups' committed offsets against each partition's first and next offsets."""
+    admin = _admin()
+    groups = _group_topics()
+    partitions: set[TopicPartition] = set()
+    metadata = admin.list_topics(timeout=timeout)
+    wanted = {topic for _, _, topics in groups for topic in topics}
+    for name, topic in metadata.topics.items():
+        if name in wanted and topic.error is None:
+            partitions.update(TopicPartition(name, number) for number in topic.partitions)
+    ends = _offsets(admin, partitions, OffsetSpec.latest(), timeout)
+    starts = _offsets(admin, partitions, OffsetSpec.earliest(), timeout)
+    answer = []
+    for group, role, topics in groups:
+        mine = [partition for partition in partitions if partition.topic in topics]
+        committed = _group_committed(admin, group, timeout)
+        lag = uncommitted = 0
+        for partition in mine:
+            key = (partition.topic, partition.partition)
+            end, start = ends.get(key, 0), starts.get(key, 0)
+            done = committed.get(key)
+            if done is None:
+                uncommitted += end > start
+                lag += end - start
+            else:
+                lag += max(end - max(done, start), 0)
+        answer.append(GroupLag(group=group, role=role, lag=lag, partitions=len(mine), uncommitted=uncommitted))
+    return answer
+
+
+def _offsets(
+    admin: AdminClient, partitions: set[TopicPartition], spec: OffsetSpec, timeout: float
+) -> dict[tuple[str, int], int]:
+    if not partitions:
+        return {}
+    futures = admin.list_offsets(
+        {TopicPartition(p.topic, p.partition): spec for p in partitions}, request_timeout=timeout
+    )
+    return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+
+
+def _group_committed(admin: AdminClient, group: str, timeout: float) -> dict[tuple[str, int], int]:
+    (future,) = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
+    ).values()
+    try:
+        result = future.result()
+    except KafkaException as exc:
+        if exc.args[0].code() in (KafkaError.GROUP_ID_NOT_FOUND, KafkaError.COORDINATOR_NOT_AVAILABLE):
+            return {}
+        raise
+    return {
+        (tp.topic, tp.partition): tp.offset
+        for tp in result.topic_partitions or []
+        if tp.error is None and tp.offset >= 0
+    }

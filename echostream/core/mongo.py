@@ -30,6 +30,7 @@ __all__ = [
     "drop_database",
     "is_outage",
     "ping",
+    "ping_once",
     "replace_op",
 ]
 
@@ -75,6 +76,19 @@ async def drop_database() -> None:
 async def ping() -> None:
     """Returns once MongoDB answers; raises what asking it raised (see `is_outage`)."""
     await _client().admin.command("ping")
+
+
+def ping_once(*, timeout: float) -> None:
+    """Returns once MongoDB answers a ping within `timeout` seconds, on a client of its own (no
+    event loop needed, so a probe thread can call it); raises otherwise."""
+    ms = int(timeout * 1000)
+    probe = pymongo.MongoClient(
+        settings.MONGODB_URI, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms
+    )
+    try:
+        probe.admin.command("ping")
+    finally:
+        probe.close()
 
 
 def replace_op(filter_: dict[str, Any], document: dict[str, Any], *, upsert: bool) -> ReplaceOne:

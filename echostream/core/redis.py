@@ -12,7 +12,7 @@ from django.conf import settings
 from redis.asyncio import Redis
 from redis.exceptions import DataError, RedisError
 
-__all__ = ["Redis", "RedisError", "client", "is_outage", "key", "sync_client"]
+__all__ = ["Redis", "RedisError", "client", "is_outage", "key", "ping_once", "sync_client"]
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
 
@@ -54,3 +54,13 @@ def is_outage(exc: BaseException) -> bool:
     Not a value the client could not encode (DataError, raised before anything was sent, or a
     UnicodeEncodeError, which is no RedisError): that would fail the same way forever."""
     return isinstance(exc, RedisError) and not isinstance(exc, DataError)
+
+
+def ping_once(*, timeout: float) -> None:
+    """Returns once Redis answers PING within `timeout` seconds, on a connection of its own (a
+    readiness probe must not wait behind the process's busy or broken pool); raises otherwise."""
+    probe = redis_sync.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        probe.ping()
+    finally:
+        probe.close()
