@@ -4,6 +4,9 @@
 #   - Redis (Debian's redis-server, run as our own daemon, not the system service), 127.0.0.1:6379
 #   - MongoDB: $MONGODB_URI if set (nothing started), else `mongod` if on PATH,
 #     else FerretDB (MongoDB wire protocol on SQLite) built from the Go module proxy, 127.0.0.1:27017
+#   - PostgreSQL (Debian's `postgresql` package, installed when missing) as the project's own cluster
+#     in $ECHOSTREAM_HOME/postgres, 127.0.0.1:5432, superuser `echostream`, database `echostream`;
+#     as root it runs as the `postgres` system user (PostgreSQL refuses to run as root)
 #
 # Usage:
 #   scripts/services.sh up [--record FILE]     install what is missing, start what is not answering,
@@ -12,15 +15,18 @@
 #   scripts/services.sh down [--only-from FILE] stop the services this script started (pid files);
 #                                              with --only-from, only those named in FILE, then rm FILE
 #   scripts/services.sh status                 one line per service; exit 0 if all are up, else 1
-#   scripts/services.sh start|stop|restart SERVICE...   the same for some of kafka, redis, mongodb
-#                                              (up/down take service names too)
+#   scripts/services.sh start|stop|restart SERVICE...   the same for some of kafka, redis, mongodb,
+#                                              postgres (up/down take service names too)
 #
 # Everything (jars, binaries, data, logs, pid files) lives under $ECHOSTREAM_HOME
 # (default: <repo>/.local/, git-ignored). A second, private set of services (the fault tests
 # restart theirs) takes another ECHOSTREAM_HOME and other ports: ECHOSTREAM_KAFKA_PORT (9092),
 # ECHOSTREAM_KAFKA_CONTROLLER_PORT (9093), ECHOSTREAM_REDIS_PORT (6379), ECHOSTREAM_MONGODB_PORT
-# (27017); it reuses the Kafka jars and the FerretDB binary of ECHOSTREAM_TOOLS_HOME (default:
-# <repo>/.local/), installing them there when missing.
+# (27017), ECHOSTREAM_POSTGRES_PORT (5432); it reuses the Kafka jars and the FerretDB binary of
+# ECHOSTREAM_TOOLS_HOME (default: <repo>/.local/), installing them there when missing. PostgreSQL's
+# programs come from ECHOSTREAM_POSTGRES_BIN (default: initdb on PATH, else the newest
+# /usr/lib/postgresql/*/bin). Run as root, every folder above ECHOSTREAM_HOME must let the
+# `postgres` user through (o+x); pytest's private tmp folders (mode 0700) do not.
 set -euo pipefail
 
 # ----------------------------------------------------------------------------- settings
@@ -35,15 +41,20 @@ REDIS_HOST=127.0.0.1
 REDIS_PORT=${ECHOSTREAM_REDIS_PORT:-6379}
 MONGODB_HOST=127.0.0.1
 MONGODB_PORT=${ECHOSTREAM_MONGODB_PORT:-27017}
+POSTGRES_HOST=127.0.0.1
+POSTGRES_PORT=${ECHOSTREAM_POSTGRES_PORT:-5432}
+POSTGRES_SUPERUSER=echostream
+POSTGRES_DATABASE=echostream
 
 KAFKA_HEAP_OPTS=${ECHOSTREAM_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
 START_TIMEOUT_KAFKA=${ECHOSTREAM_KAFKA_START_TIMEOUT:-180}
 START_TIMEOUT_REDIS=${ECHOSTREAM_REDIS_START_TIMEOUT:-30}
 START_TIMEOUT_MONGODB=${ECHOSTREAM_MONGODB_START_TIMEOUT:-60}
+START_TIMEOUT_POSTGRES=${ECHOSTREAM_POSTGRES_START_TIMEOUT:-60}
 STOP_TIMEOUT_KAFKA=60
 STOP_TIMEOUT_OTHER=20
 
-SERVICES=(kafka redis mongodb)
+SERVICES=(kafka redis mongodb postgres)
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
@@ -65,6 +76,9 @@ KAFKA_HOME_DIR="$ECHOSTREAM_HOME/kafka"
 REDIS_HOME_DIR="$ECHOSTREAM_HOME/redis"
 FERRETDB_HOME_DIR="$ECHOSTREAM_HOME/ferretdb"
 MONGOD_HOME_DIR="$ECHOSTREAM_HOME/mongod"
+POSTGRES_HOME_DIR="$ECHOSTREAM_HOME/postgres"
+POSTGRES_DATA_DIR="$POSTGRES_HOME_DIR/data"
+POSTGRES_LOG="$POSTGRES_HOME_DIR/postgres.log"
 FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION"
 
 # ----------------------------------------------------------------------------- helpers
@@ -103,6 +117,8 @@ signature() {
         kafka) echo 'kafka\.Kafka' ;;
         redis) echo 'redis-server' ;;
         mongodb) echo 'ferretdb|mongod' ;;
+        # the postmaster keeps its command line (only its children retitle themselves)
+        postgres) echo '(^|/)postgres .*-D ' ;;
     esac
 }
 
@@ -196,7 +212,7 @@ need_go() {
 apt_get() {
     local sudo="" deadline out rc
     if [[ $EUID -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 || die "not root and no sudo: install redis-server yourself (apt-get install -y redis-server)"
+        command -v sudo >/dev/null 2>&1 || die "not root and no sudo: install the package yourself (apt-get $*)"
         sudo=sudo
     fi
     deadline=$((SECONDS + 1200))
@@ -213,6 +229,27 @@ apt_get() {
         tail_log "$ECHOSTREAM_HOME/apt.log"
         die "apt-get $* failed (see $ECHOSTREAM_HOME/apt.log)"
     done
+}
+
+# apt_install_no_start PACKAGE: apt-get install it, keeping the package's postinst from starting its
+# system service (ours run as our own daemons, on our ports, with our data): policy-rc.d answers
+# 101 ("action forbidden") to invoke-rc.d while the install runs.
+POLICY_RC_D_MADE=""
+apt_install_no_start() {
+    local package=$1 policy=/usr/sbin/policy-rc.d
+    if ! apt-cache policy "$package" 2>/dev/null | grep -Eq 'Candidate: +[^( ]'; then
+        apt_get update
+    fi
+    if [[ $EUID -eq 0 && ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && POLICY_RC_D_MADE=$policy
+        # apt_get exits the script when it fails: the policy must not outlive it either way.
+        trap '[[ -n "$POLICY_RC_D_MADE" ]] && rm -f "$POLICY_RC_D_MADE"' EXIT
+    fi
+    apt_get install -y --no-install-recommends "$package"
+    if [[ -n "$POLICY_RC_D_MADE" ]]; then
+        rm -f "$POLICY_RC_D_MADE"
+        POLICY_RC_D_MADE=""
+    fi
 }
 
 ensure_gitignore() {
@@ -398,16 +435,8 @@ redis_ready() {
 redis_install() {
     command -v apt-get >/dev/null 2>&1 || die "redis-server not found: install Redis (e.g. apt-get install -y redis-server)"
     say "redis: installing Debian's redis-server (apt-get)..."
-    if ! apt-cache policy redis-server 2>/dev/null | grep -Eq 'Candidate: +[^( ]'; then
-        apt_get update
-    fi
-    # Keep the package's postinst from starting the system service on our port.
-    local policy=/usr/sbin/policy-rc.d made_policy=0
-    if [[ $EUID -eq 0 && ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
-    fi
-    apt_get install -y --no-install-recommends redis-server || { ((made_policy)) && rm -f "$policy"; exit 1; }
-    if ((made_policy)); then rm -f "$policy"; fi
+    # The system service would take our port.
+    apt_install_no_start redis-server
     command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after apt-get install"
 }
 
@@ -541,6 +570,195 @@ mongodb_log_file() {
     fi
 }
 
+# ----------------------------------------------------------------------------- postgres
+# postgres_bindir: print the folder of PostgreSQL's server programs, or return 1. A cluster's data
+# folder opens only with the programs of the major version that made it, so an existing cluster
+# picks them by its PG_VERSION; a new one gets initdb on PATH, else Debian's newest.
+postgres_bindir() {
+    local made="" d newest=""
+    if [[ -n "${ECHOSTREAM_POSTGRES_BIN:-}" ]]; then
+        [[ -x "$ECHOSTREAM_POSTGRES_BIN/postgres" && -x "$ECHOSTREAM_POSTGRES_BIN/initdb" ]] || return 1
+        echo "$ECHOSTREAM_POSTGRES_BIN"
+        return 0
+    fi
+    [[ -f "$POSTGRES_DATA_DIR/PG_VERSION" ]] && made=$(tr -dc '0-9' <"$POSTGRES_DATA_DIR/PG_VERSION")
+    if [[ -n "$made" && -x "/usr/lib/postgresql/$made/bin/postgres" ]]; then
+        echo "/usr/lib/postgresql/$made/bin"
+        return 0
+    fi
+    if command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1; then
+        # Through any symlink on PATH to the folder that also holds psql and pg_isready.
+        dirname "$(readlink -f "$(command -v postgres)")"
+        return 0
+    fi
+    for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V); do
+        [[ -x "$d/initdb" && -x "$d/postgres" ]] && newest=$d
+    done
+    [[ -n "$newest" ]] || return 1
+    echo "$newest"
+}
+
+# postgres_major BINDIR: the major version of those programs (15 for "postgres (PostgreSQL) 15.14").
+postgres_major() {
+    "$1/postgres" --version 2>/dev/null | sed -n 's/.*PostgreSQL) \([0-9]*\).*/\1/p'
+}
+
+postgres_install() {
+    command -v apt-get >/dev/null 2>&1 ||
+        die "postgres: PostgreSQL's programs (initdb, postgres) not found: install PostgreSQL (Debian: apt-get install -y postgresql) or set ECHOSTREAM_POSTGRES_BIN to the folder that holds them"
+    say "postgres: installing Debian's postgresql (apt-get)..."
+    # The package also makes its own "main" cluster on 5432 (not started, thanks to the policy);
+    # ours is a separate one under $ECHOSTREAM_HOME.
+    apt_install_no_start postgresql
+    postgres_bindir >/dev/null || die "postgres: initdb and postgres still not found after apt-get install postgresql"
+}
+
+# postgres_find: PG_BIN, installing PostgreSQL when it is missing; checks it can open the cluster.
+postgres_find() {
+    local made major
+    if [[ -n "${ECHOSTREAM_POSTGRES_BIN:-}" ]] && ! postgres_bindir >/dev/null; then
+        die "postgres: ECHOSTREAM_POSTGRES_BIN=$ECHOSTREAM_POSTGRES_BIN holds no initdb and postgres: point it at PostgreSQL's bin folder (Debian: /usr/lib/postgresql/<version>/bin) or unset it"
+    fi
+    PG_BIN=$(postgres_bindir) || { postgres_install; PG_BIN=$(postgres_bindir); }
+    [[ -f "$POSTGRES_DATA_DIR/PG_VERSION" ]] || return 0
+    made=$(tr -dc '0-9' <"$POSTGRES_DATA_DIR/PG_VERSION")
+    major=$(postgres_major "$PG_BIN")
+    if [[ "$made" != "$major" ]]; then
+        die "postgres: the cluster in $POSTGRES_DATA_DIR was made by PostgreSQL $made but only PostgreSQL $major's programs were found ($PG_BIN): install postgresql-$made, or set ECHOSTREAM_POSTGRES_BIN to its bin folder, or keep a dump (pg_dump) and remove $POSTGRES_HOME_DIR to start afresh"
+    fi
+}
+
+# postgres_owner: PG_AS, the prefix that runs a PostgreSQL server program as the cluster's owner.
+# PostgreSQL refuses to run as root, so root hands the cluster to the `postgres` system user.
+postgres_owner() {
+    PG_AS=()
+    [[ $EUID -eq 0 ]] || return 0
+    id -u postgres >/dev/null 2>&1 ||
+        die "postgres: PostgreSQL refuses to run as root and there is no 'postgres' system user: create one (useradd --system --home-dir /var/lib/postgresql postgres), or run services.sh as another user"
+    command -v setpriv >/dev/null 2>&1 || die "postgres: setpriv not found (Debian: apt-get install -y util-linux)"
+    # setpriv execs (runuser and su fork and wait), so the pid that start_detached records is the
+    # postmaster's own and a signal reaches it directly.
+    PG_AS=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+}
+
+postgres_prepare_dirs() {
+    mkdir -p "$POSTGRES_HOME_DIR"
+    [[ $EUID -eq 0 ]] || return 0
+    if [[ "$(stat -c %U "$POSTGRES_HOME_DIR")" != postgres ]] ||
+        { [[ -d "$POSTGRES_DATA_DIR" ]] && [[ "$(stat -c %U "$POSTGRES_DATA_DIR")" != postgres ]]; }; then
+        chown -R postgres:postgres "$POSTGRES_HOME_DIR"
+    fi
+    if ! "${PG_AS[@]}" test -w "$POSTGRES_HOME_DIR" -a -x "$POSTGRES_HOME_DIR"; then
+        die "postgres: the 'postgres' user (PostgreSQL refuses to run as root) cannot reach $POSTGRES_HOME_DIR: a folder above it lets no one else through (pytest's tmp folders are mode 0700). Choose an ECHOSTREAM_HOME whose parent folders others may enter (chmod o+x), or run services.sh as another user"
+    fi
+}
+
+postgres_initdb() {
+    [[ -f "$POSTGRES_DATA_DIR/PG_VERSION" ]] && return 0
+    local log="$POSTGRES_HOME_DIR/initdb.log" tmp="$POSTGRES_DATA_DIR.new" locale=(--no-locale)
+    # C.UTF-8 sorts by code point as C does, but knows upper and lower case beyond ASCII
+    # (case-insensitive username lookups).
+    if locale -a 2>/dev/null | grep -Eqix 'c\.utf-?8'; then locale=(--locale=C.UTF-8); fi
+    rm -rf "$tmp"
+    say "postgres: creating the cluster in $POSTGRES_DATA_DIR (initdb, once; log: $log)"
+    # trust, with no password: initdb's pg_hba.conf lets in only the local socket (in a folder of
+    # ours) and 127.0.0.1/::1, and the server listens on 127.0.0.1 alone, so only users of this
+    # machine reach it, as they reach the Redis beside it. A deployment's DATABASE_URL names a
+    # server with real credentials instead.
+    if ! (cd "$POSTGRES_HOME_DIR" && exec "${PG_AS[@]}" "$PG_BIN/initdb" -D "$tmp" -U "$POSTGRES_SUPERUSER" \
+        --auth=trust --encoding=UTF8 "${locale[@]}") >"$log" 2>&1; then
+        rm -rf "$tmp"
+        tail_log "$log"
+        die "postgres: initdb failed; see $log"
+    fi
+    # Renamed only once complete: a half-made cluster is never taken for one.
+    mv "$tmp" "$POSTGRES_DATA_DIR"
+}
+
+postgres_ready() {
+    if [[ -n "${PG_BIN:-}" && -x "$PG_BIN/pg_isready" ]]; then
+        # As our superuser, to the maintenance database: the server logs no unknown role at each poll.
+        "$PG_BIN/pg_isready" -q -h "$POSTGRES_HOST" -p "$POSTGRES_PORT" -U "$POSTGRES_SUPERUSER" -d postgres -t 3 \
+            >/dev/null 2>&1
+    else
+        port_open "$POSTGRES_HOST" "$POSTGRES_PORT"
+    fi
+}
+
+# postgres_sql SQL: run one statement as our superuser in the maintenance database; prints the
+# rows (unaligned), or fails with the server's error on stderr.
+postgres_sql() {
+    if [[ -n "${PG_BIN:-}" && -x "$PG_BIN/psql" ]]; then
+        "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -h "$POSTGRES_HOST" -p "$POSTGRES_PORT" \
+            -U "$POSTGRES_SUPERUSER" -d postgres -c "$1"
+    elif py_has psycopg; then
+        "$PY" - "$POSTGRES_HOST" "$POSTGRES_PORT" "$POSTGRES_SUPERUSER" "$1" <<'EOF'
+import sys
+import psycopg
+host, port, user, sql = sys.argv[1:]
+with psycopg.connect(host=host, port=port, user=user, dbname="postgres", connect_timeout=5, autocommit=True) as c:
+    cursor = c.execute(sql)
+    for row in cursor.fetchall() if cursor.description else []:
+        print("|".join(str(v) for v in row))
+EOF
+    else
+        echo "neither psql nor the psycopg module (in $PY) is available" >&2
+        return 1
+    fi
+}
+
+# postgres_ensure_database STARTED: create the database the settings name, when missing. On a
+# server this call did not start (someone else's, perhaps) a failure is only reported.
+postgres_ensure_database() {
+    local started=$1 found err
+    if ! found=$(postgres_sql "SELECT 1 FROM pg_database WHERE datname = '$POSTGRES_DATABASE'" 2>&1); then
+        err=$(tail -n 1 <<<"$found")
+        if ((started)); then
+            tail_log "$POSTGRES_LOG"
+            die "postgres: the cluster answers but refuses our superuser '$POSTGRES_SUPERUSER' ($err); see $POSTGRES_LOG"
+        fi
+        warn "postgres: $POSTGRES_HOST:$POSTGRES_PORT answers but is not this project's cluster ($err): stop that server, or point DATABASE_URL at a database on it, or run ours on another port (ECHOSTREAM_POSTGRES_PORT, and DATABASE_URL to match)"
+        return 0
+    fi
+    [[ "$found" == 1 ]] && return 0
+    say "postgres: creating database $POSTGRES_DATABASE"
+    # Another services.sh (another home, same server) may create it at the same moment.
+    postgres_sql "CREATE DATABASE $POSTGRES_DATABASE" >/dev/null 2>&1 ||
+        [[ "$(postgres_sql "SELECT 1 FROM pg_database WHERE datname = '$POSTGRES_DATABASE'" 2>/dev/null)" == 1 ]] ||
+        die "postgres: could not create database $POSTGRES_DATABASE; see $POSTGRES_LOG"
+}
+
+up_postgres() {
+    local pid socket_dir
+    if port_open "$POSTGRES_HOST" "$POSTGRES_PORT"; then
+        say "postgres: already answering on $POSTGRES_HOST:$POSTGRES_PORT, not starting"
+        return 0
+    fi
+    if pid=$(managed_pid postgres); then
+        say "postgres: already starting (pid $pid)"
+        return 0
+    fi
+    postgres_find
+    postgres_owner
+    postgres_prepare_dirs
+    postgres_initdb
+    # Its socket lives with the cluster, not in /var/run/postgresql (the system cluster's, root's
+    # to create). A socket path has at most 107 bytes: a deeper home goes without one (TCP only).
+    socket_dir=$POSTGRES_HOME_DIR
+    if ((${#socket_dir} + ${#POSTGRES_PORT} + 12 > 107)); then
+        warn "postgres: $socket_dir is too deep for a unix socket; TCP only"
+        socket_dir=""
+    fi
+    say "postgres: starting PostgreSQL $(postgres_major "$PG_BIN") on $POSTGRES_HOST:$POSTGRES_PORT (log: $POSTGRES_LOG)"
+    # Modest memory on a development machine; max_connections leaves room for several stacks of
+    # three roles (the tests run some at once) besides the tests' own connections.
+    start_detached "$(pid_file postgres)" "$POSTGRES_LOG" \
+        "${PG_AS[@]}" "$PG_BIN/postgres" -D "$POSTGRES_DATA_DIR" -h "$POSTGRES_HOST" -p "$POSTGRES_PORT" \
+        -k "$socket_dir" -c shared_buffers=64MB -c max_connections=200 -c work_mem=4MB \
+        -c maintenance_work_mem=32MB -c logging_collector=off
+    STARTED+=(postgres)
+}
+
 # ----------------------------------------------------------------------------- commands
 wait_service() {
     case "$1" in
@@ -560,6 +778,24 @@ wait_service() {
             wait_ready kafka "$START_TIMEOUT_KAFKA" kafka_ready "metadata from $KAFKA_HOST:$KAFKA_PORT" \
                 "$KAFKA_HOME_DIR/logs/server.log" "$KAFKA_HOME_DIR/logs/kafka.out"
             ;;
+        postgres)
+            [[ -n "${PG_BIN:-}" ]] || PG_BIN=$(postgres_bindir || true)
+            local started=0 deadline
+            [[ " ${STARTED[*]-} " == *" postgres "* ]] && started=1
+            if ((!started)) && ! managed_pid postgres >/dev/null; then
+                # Not ours: whatever holds the port either answers as PostgreSQL now or never will.
+                deadline=$((SECONDS + 10))
+                until postgres_ready; do
+                    ((SECONDS < deadline)) ||
+                        die "postgres: something answers on $POSTGRES_HOST:$POSTGRES_PORT but not as PostgreSQL (pg_isready): stop it, or run ours on another port (ECHOSTREAM_POSTGRES_PORT, and DATABASE_URL to match)"
+                    sleep 0.5
+                done
+            else
+                wait_ready postgres "$START_TIMEOUT_POSTGRES" postgres_ready \
+                    "pg_isready on $POSTGRES_HOST:$POSTGRES_PORT" "$POSTGRES_LOG"
+            fi
+            postgres_ensure_database "$started"
+            ;;
     esac
 }
 
@@ -570,8 +806,8 @@ service_names() {
     (($#)) || { NAMES=("${SERVICES[@]}"); return 0; }
     for n in "$@"; do
         case "$n" in
-            kafka | redis | mongodb) NAMES+=("$n") ;;
-            *) die "unknown service '$n' (kafka, redis or mongodb)" ;;
+            kafka | redis | mongodb | postgres) NAMES+=("$n") ;;
+            *) die "unknown service '$n' (kafka, redis, mongodb or postgres)" ;;
         esac
     done
 }
@@ -607,7 +843,7 @@ cmd_up() {
             echo "$svc" >>"$record" # recorded at once, so a failed wait can still be cleaned up
         fi
     done
-    for svc in redis mongodb kafka; do
+    for svc in redis mongodb postgres kafka; do
         [[ " ${names[*]} " == *" $svc "* ]] && wait_service "$svc"
     done
     py_has confluent_kafka || warn "kafka: confluent_kafka not importable with '$PY'; only checked that the port answers"
@@ -620,15 +856,20 @@ cmd_up() {
 }
 
 stop_service() {
-    local name=$1 pid timeout deadline
+    local name=$1 pid timeout deadline signal
     if ! pid=$(managed_pid "$name"); then
         say "$name: not running under services.sh (no live pid file); nothing to stop"
         return 0
     fi
     timeout=$STOP_TIMEOUT_OTHER
     [[ "$name" == kafka ]] && timeout=$STOP_TIMEOUT_KAFKA
-    say "$name: stopping pid $pid (TERM, KILL after ${timeout}s)..."
-    kill -TERM "$pid" 2>/dev/null || true
+    signal=TERM
+    # TERM is PostgreSQL's "smart" shutdown, which waits for every client to leave (a role's
+    # pooled connection may never); INT is its "fast" one: clients are disconnected, their
+    # transactions rolled back, and the cluster is shut down cleanly (no recovery at the next start).
+    [[ "$name" == postgres ]] && signal=INT
+    say "$name: stopping pid $pid ($signal, KILL after ${timeout}s)..."
+    kill -"$signal" "$pid" 2>/dev/null || true
     deadline=$((SECONDS + timeout))
     while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
     if pid_alive "$pid"; then
@@ -663,7 +904,7 @@ cmd_down() {
             n=${n//[[:space:]]/}
             [[ -z "$n" ]] && continue
             case "$n" in
-                kafka | redis | mongodb) [[ " ${names[*]-} " == *" $n "* ]] || names+=("$n") ;;
+                kafka | redis | mongodb | postgres) [[ " ${names[*]-} " == *" $n "* ]] || names+=("$n") ;;
                 *) warn "down: ignoring unknown service name '$n' in $from" ;;
             esac
         done <"$from"
@@ -672,7 +913,7 @@ cmd_down() {
         names=("${NAMES[@]}")
     fi
     # Stop Kafka first (its clients may be other services' users), then the stores.
-    for n in kafka mongodb redis; do
+    for n in kafka mongodb redis postgres; do
         [[ " ${names[*]-} " == *" $n "* ]] && stop_service "$n"
     done
     [[ -n "$from" ]] && rm -f "$from"
@@ -687,6 +928,12 @@ cmd_status() {
         [[ -n "$pid" ]] && extra=" (started by services.sh, pid $pid)"
         case "$svc" in
             kafka) where="$KAFKA_HOST:$KAFKA_PORT"; if kafka_ready; then state=up; else state=down; fi ;;
+            postgres)
+                where="$POSTGRES_HOST:$POSTGRES_PORT"
+                PG_BIN=$(postgres_bindir || true)
+                if postgres_ready; then state=up; else state=down; fi
+                [[ -n "$PG_BIN" ]] || extra+=" (only the port checked: PostgreSQL's programs not found)"
+                ;;
             redis) where="$REDIS_HOST:$REDIS_PORT"; if redis_ready; then state=up; else state=down; fi ;;
             mongodb)
                 if [[ -n "${MONGODB_URI:-}" ]]; then
@@ -706,7 +953,8 @@ cmd_status() {
 }
 
 usage() {
-    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    # the comment at the top, up to the first line of code
+    sed -n '2,/^set -euo pipefail/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -716,7 +964,7 @@ main() {
         up | start) cmd_up "$@" ;;
         down | stop) cmd_down "$@" ;;
         restart)
-            (($#)) || die "restart: name the service(s) (kafka, redis, mongodb)"
+            (($#)) || die "restart: name the service(s) (kafka, redis, mongodb, postgres)"
             cmd_down "$@"
             exec 9>&- # the lock is taken again by up
             cmd_up "$@"
