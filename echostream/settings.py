@@ -1,5 +1,6 @@
 """Settings for EchoStream, read from the environment with working local defaults."""
 
+import re
 from pathlib import Path
 
 import environ
@@ -109,8 +110,12 @@ TEMPLATES = [
     },
 ]
 
+# Users, rooms, memberships and moderation records. By default the project's own PostgreSQL
+# cluster, which `scripts/services.sh up` runs on 127.0.0.1:5432 (docs/operations.md);
+# DATABASE_URL names another. SQLite (DATABASE_URL=sqlite:////abs/path/db.sqlite3) is for a quick
+# look only: the three roles then take turns writing one file.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": env.db("DATABASE_URL", default="postgres://echostream@127.0.0.1:5432/echostream"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, moderation, bridge) share the file: wait for locks
@@ -118,6 +123,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].update(
+        # Seconds a connection is kept for the next batch (workers) or frame (sockets) before a
+        # new one is opened. An HTTP request's connection is closed when it ends whatever this
+        # says: each runs in a thread of its own under ASGI (echostream/asgi.py).
+        CONN_MAX_AGE=env.int("DATABASE_CONN_MAX_AGE", default=60),
+        # A kept connection is tried before its first use in each request, frame or batch, so
+        # one that a database restart broke is replaced instead of failing a query.
+        CONN_HEALTH_CHECKS=True,
+    )
+    # A database that does not answer fails the request within seconds rather than hanging it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
+    # Each test run (its own ECHOSTREAM_NAMESPACE, tests/testenv.py) gets its own test database,
+    # so that runs at the same time on one server never drop each other's.
+    DATABASES["default"]["TEST"] = {
+        "NAME": "test_" + re.sub(r"[^a-z0-9_]", "_", env("ECHOSTREAM_NAMESPACE", default="echostream").lower())[:58]
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
