@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django import db
 from django.conf import settings
 
 from chat import cache
@@ -111,6 +112,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 # channels_redis forgets the member after its group expiry.
                 logger.exception("%s could not leave %s", self.channel_name, group)
 
+    # Each incoming frame is this socket's request: Django renews database connections only at
+    # HTTP request boundaries, and a socket lives for hours, so a connection that a database
+    # restart broke would fail every later query. Channels' AsyncConsumer.dispatch (4.3) already
+    # awaits aclose_old_connections() before every handler, this one included, in the sync thread
+    # where the async ORM (aexists, aget...) runs; with CONN_HEALTH_CHECKS the kept connection is
+    # then tried before the frame's first query and replaced if broken. Calling it again here would
+    # only add a second hop to that thread per frame; database_sync_to_async would mean rewriting
+    # every async query as a sync function, for the same check. The system test
+    # tests/system/test_database_restart.py holds this (a socket's next frame after a restart).
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
             await self._error("invalid_frame", "Frames are JSON text, not binary.")
@@ -139,6 +149,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except frames.FrameError as exc:
             # Name what failed, so the client knows which send, edit or delete to retry.
             await self._error(exc.code, exc.detail, client_id=_string(frame, "client_id"), id=_string(frame, "id"))
+        except (db.OperationalError, db.InterfaceError) as exc:
+            # The database cannot be reached (restarting, say): as when Kafka does not take a send,
+            # the client is told to send it again (same client_id), not left to time out. The next
+            # frame gets a new connection (see above).
+            logger.warning("handler for %s: the database cannot be reached: %s", frame["type"], exc)
+            await self._error(
+                "unavailable",
+                "The database cannot be reached; send it again.",
+                client_id=_string(frame, "client_id"),
+                id=_string(frame, "id"),
+            )
         except Exception:
             logger.exception("handler for %s failed", frame["type"])
             await self._error("internal", "The server could not handle that frame.")

@@ -209,11 +209,18 @@ def run(stop: threading.Event) -> None:
             records = kafka.next_batch(consumer)
             if not records:
                 continue
+            # A batch is this role's request: Django renews connections only at HTTP request
+            # boundaries, so without this a connection that a database restart broke would
+            # fail the batch's first check, and one would be kept past CONN_MAX_AGE forever.
+            # Health checks (settings) then try a kept connection before the batch's first query.
+            db.close_old_connections()
             try:
                 handle_batch(producer, records, stop=stop)
             except Abandoned:
                 logger.warning("stopping with a batch unfinished; it stays uncommitted for the next worker")
                 break
+            finally:
+                db.close_old_connections()
             kafka.commit_done(consumer)
     finally:
         producer.flush(10)

@@ -8,8 +8,9 @@ import json
 
 import pytest
 from channels.layers import get_channel_layer
+from django import db
 
-from echostream.core import groups
+from echostream.core import frames, groups
 from echostream.core.redis import RedisError
 from presence import handlers as presence_handlers
 from presence import store
@@ -44,6 +45,19 @@ async def test_an_oversized_frame_is_refused_before_it_is_parsed(open_socket, se
     socket = await open_socket()
     answer = await socket.answer_to('{"type": "message.send", "client_id": "big", "body": ' + "[" * 3000)
     assert (answer["type"], answer["reason"]) == ("message.rejected", "too_large")
+    assert await socket.still_answers()
+
+
+async def test_a_frame_the_database_cannot_serve_is_answered_unavailable_with_its_client_id(open_socket, monkeypatch):
+    socket = await open_socket()
+
+    async def database_down(connection, frame):
+        raise db.OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+
+    monkeypatch.setitem(frames._handlers, "message.send", database_down)
+    answer = await socket.answer_to(json.dumps({"type": "message.send", "room": "r", "client_id": "c7", "body": "hi"}))
+
+    assert (answer["type"], answer["code"], answer["client_id"]) == ("error", "unavailable", "c7")
     assert await socket.still_answers()
 
 
