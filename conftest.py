@@ -32,6 +32,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """pytest-django's hook before it makes the test database: first, a PostgreSQL that does not
+    answer is reported with what to do, rather than as a connection error in the first test."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        address = (database["HOST"] or "127.0.0.1", int(database["PORT"] or 5432))
+        if not _answers(address):
+            pytest.fail(
+                f"PostgreSQL ({address[0]}:{address[1]}) not answering: run `make services` "
+                "(or scripts/services.sh up postgres), or point DATABASE_URL at a server; make test starts it itself."
+            )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, which it drops after this teardown: the async tests' ORM
+    calls ran in asgiref's sync thread, whose connection is still open, and PostgreSQL drops no
+    database that a session still uses (the test database would be left behind)."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
+@pytest.fixture(scope="session")
 def services() -> Iterator[None]:
     """The real Kafka, Redis and MongoDB that the settings name (`make services` starts them on the
     default ports); the run's data is removed after."""
