@@ -14,10 +14,10 @@ from tests.system.stack import Stack
 def stack(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """web, moderation and bridge, started from the Procfile against the real services."""
     running = Stack(Path(tmp_path_factory.mktemp("stack")))
-    running.migrate()
-    for role in ("web", "moderation", "bridge"):
-        running.start(role)
     try:
+        running.migrate()
+        for role in ("web", "moderation", "bridge"):
+            running.start(role)
         running.wait_ready()
         yield running
     finally:

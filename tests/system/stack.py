@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests import databases
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -35,19 +37,30 @@ def free_port() -> int:
 class Stack:
     def __init__(self, workdir: Path, services_env: dict[str, str] | None = None) -> None:
         """`services_env` points the roles at other services (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL,
-        MONGODB_URI) than the settings' defaults."""
+        MONGODB_URI, DATABASE_URL) than the settings' defaults. The stack gets a database of its own
+        on the PostgreSQL server that DATABASE_URL names, dropped when it stops (or, when it names
+        SQLite, a file in `workdir`)."""
         self.workdir = workdir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        services_env = services_env or {}
+        self.server = databases.database_server(services_env.get("DATABASE_URL") or os.environ.get("DATABASE_URL"))
+        self.database: str | None = None
+        if not databases.is_postgres(self.server):
+            url = f"sqlite:///{workdir / 'db.sqlite3'}"
+        else:
+            self.database = databases.new_database_name(services_env.get("ECHOSTREAM_NAMESPACE"))
+            databases.create_database(self.server, self.database)
+            url = databases.database_url(self.server, self.database)
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
             "WEB_PORT": str(self.port),
             # Uploaded attachments, with the stack's other data.
             "MEDIA_ROOT": str(workdir / "media"),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
-            **(services_env or {}),
+            **services_env,
+            "DATABASE_URL": url,
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.commands = procfile_commands()
@@ -116,7 +129,7 @@ class Stack:
             process.wait(10)
             return None
 
-    def stop(self) -> None:
+    def stop_roles(self) -> None:
         for process in self.processes.values():
             process.send_signal(signal.SIGTERM)
         for process in self.processes.values():
@@ -125,6 +138,19 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes.clear()
+
+    def drop_database(self) -> None:
+        if self.database is None:
+            return
+        databases.drop_database(self.server, self.database)
+        self.database = None
+
+    def stop(self) -> None:
+        """Stops the roles and drops the stack's database."""
+        try:
+            self.stop_roles()
+        finally:
+            self.drop_database()
 
     def describe(self) -> str:
         return "\n".join(
@@ -139,18 +165,21 @@ def private_stack(workdir: Path, name: str, **env: str) -> Iterator[Stack]:
     share consumer groups or Redis keys), with `env` on top; its data removed after."""
     namespace = f"{os.environ['ECHOSTREAM_NAMESPACE']}.{name}"
     stack = Stack(workdir, services_env={"ECHOSTREAM_NAMESPACE": namespace, **env})
-    stack.migrate()
-    for role in ("web", "moderation", "bridge"):
-        stack.start(role)
     try:
+        stack.migrate()
+        for role in ("web", "moderation", "bridge"):
+            stack.start(role)
         stack.wait_ready()
         yield stack
     finally:
-        stack.stop()
-        stack.manage(
-            "shell",
-            "-c",
-            "import asyncio; from echostream.core import kafka, mongo, redis; "
-            "asyncio.run(mongo.drop_database()); asyncio.run(redis.delete_namespace_keys()); "
-            "kafka.delete_namespace_topics()",
-        )
+        try:
+            stack.stop_roles()
+            stack.manage(
+                "shell",
+                "-c",
+                "import asyncio; from echostream.core import kafka, mongo, redis; "
+                "asyncio.run(mongo.drop_database()); asyncio.run(redis.delete_namespace_keys()); "
+                "kafka.delete_namespace_topics()",
+            )
+        finally:
+            stack.drop_database()

@@ -1,8 +1,9 @@
 """The fault suite: each fault strikes while members send steadily; afterwards no acknowledged
 message may be lost (from MongoDB or from any member's client), stored twice or shown twice.
 
-The tests restart Kafka, Redis and MongoDB, so they run against a private set of services on
-ports of their own (scripts/services.sh with another ECHOSTREAM_HOME), never the shared ones.
+The tests restart Kafka, Redis, MongoDB and PostgreSQL, so they run against a private set of
+services on ports of their own (tests/system/services.py: scripts/services.sh with another
+ECHOSTREAM_HOME), never the shared ones.
 Each test's numbers are written to the results file (see docs/reliability.md)."""
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,7 +23,8 @@ from django.test import override_settings
 from echostream.core import kafka
 from tests.system.checker import Member, Verdict, Workload, check, eventually, recovery_time, settle, stored
 from tests.system.client import ChatClient
-from tests.system.stack import REPO, Stack, free_port
+from tests.system.services import Services, private_services
+from tests.system.stack import REPO, Stack
 
 pytestmark = [pytest.mark.system, pytest.mark.faults, pytest.mark.django_db(transaction=False, databases=[])]
 
@@ -37,55 +38,23 @@ RESULTS = Path(os.environ.get("ECHOSTREAM_FAULT_RESULTS", REPO / ".local" / "fau
 CROWD = {"r0": ["u0", "u1", "u2"], "r1": ["u1", "u2", "u3"], "r2": ["u0", "u3"]}
 
 
-class Services:
-    """A private Kafka, Redis and MongoDB, run by scripts/services.sh on ports of their own."""
-
-    def __init__(self, home: Path) -> None:
-        self.ports = {name: free_port() for name in ("KAFKA", "KAFKA_CONTROLLER", "REDIS", "MONGODB")}
-        # Outside URLs would make services.sh use them instead of starting its own.
-        inherited = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS")}
-        self.env = {
-            **inherited,
-            "ECHOSTREAM_HOME": str(home),
-            **{f"ECHOSTREAM_{name}_PORT": str(port) for name, port in self.ports.items()},
-        }
-        self.urls = {
-            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.ports['KAFKA']}",
-            "REDIS_URL": f"redis://127.0.0.1:{self.ports['REDIS']}/0",
-            "MONGODB_URI": f"mongodb://127.0.0.1:{self.ports['MONGODB']}/",
-        }
-
-    def run(self, *args: str) -> None:
-        subprocess.run(["bash", str(REPO / "scripts" / "services.sh"), *args], env=self.env, check=True, timeout=600)
-
-    async def arun(self, *args: str) -> None:
-        await asyncio.to_thread(self.run, *args)
-
-
 @pytest.fixture(scope="module")
-def services_private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    private = Services(tmp_path_factory.mktemp("services"))
-    # The test process reads MongoDB and Kafka through the same settings as the roles.
-    pointed = override_settings(**private.urls)
-    try:
-        # Inside the try: a service that fails to come up must not outlive the run.
-        private.run("up")
-        pointed.enable()
-        try:
+def services_private() -> Iterator[Services]:
+    # A service that fails to come up does not outlive the run either.
+    with private_services() as private:
+        # The test process reads MongoDB and Kafka through the same settings as the roles (it
+        # uses no relational database: the roles' is the stack's own, on the private PostgreSQL).
+        with override_settings(**{name: url for name, url in private.urls.items() if name != "DATABASE_URL"}):
             yield private
-        finally:
-            pointed.disable()
-    finally:
-        private.run("down")
 
 
 @pytest.fixture(scope="module")
 def fault_stack(services_private: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(Path(tmp_path_factory.mktemp("fault-stack")), services_private.urls)
-    running.migrate()
-    for role in ("web", "moderation", "bridge"):
-        running.start(role)
     try:
+        running.migrate()
+        for role in ("web", "moderation", "bridge"):
+            running.start(role)
         running.wait_ready(timeout=180)
         yield running
     finally:
@@ -260,6 +229,23 @@ async def test_mongodb_outage_keeps_live_chat_and_history_catches_up(
 
     assert live_while_down["unshown"] == {}, "messages sent while MongoDB was down did not reach these members live"
     assert_nothing_lost_or_repeated(verdict)
+
+
+async def test_postgres_restart_mid_stream(workload: Workload, fault_stack: Stack, services_private: Services):
+    async def restart() -> float:
+        await services_private.arun("stop", "postgres")
+        await asyncio.sleep(AWAY)
+        await services_private.arun("start", "postgres")
+        return time.monotonic()
+
+    verdict = await strike("restart PostgreSQL", workload, fault_stack, restart)
+
+    assert_nothing_lost_or_repeated(verdict)
+    # Sends the web could not check meanwhile were answered (`unavailable`), not left to time out.
+    assert workload.answered("timeout") == 0, "a send was left unanswered"
+    # No role was restarted: each renewed its connection by itself.
+    for role in ("web", "moderation", "bridge"):
+        assert fault_stack.processes[role].poll() is None, f"{role} stopped"
 
 
 def poison_records(room_id: str) -> dict[str, list[bytes]]:
