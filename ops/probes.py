@@ -27,8 +27,11 @@ class ProbeResult(msgspec.Struct, frozen=True, kw_only=True):
 def _postgres(timeout: float) -> None:
     # A connection of its own, in this (probe) thread, closed after: never one a request holds.
     connection = connections.create_connection("default")
+    # A copy to change: the settings dict is shared by every connection of the process, which
+    # would all get the probe's short timeout.
+    shared = connection.settings_dict
+    connection.settings_dict = {**shared, "OPTIONS": dict(shared.get("OPTIONS", {}))}
     try:
-        connection.settings_dict.setdefault("OPTIONS", {})
         if connection.vendor == "postgresql":
             connection.settings_dict["OPTIONS"]["connect_timeout"] = max(int(timeout), 1)
         with connection.cursor() as cursor:
