@@ -24,7 +24,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ __all__ = [
     "Consumer",
     "DeadLetterStopped",
     "GroupLag",
+    "GroupMembers",
     "KafkaError",
     "KafkaException",
     "Message",
@@ -48,8 +49,10 @@ __all__ = [
     "bridge_store_positions",
     "commit_done",
     "consumer_group_lags",
+    "consumer_group_members",
     "dead_letter",
     "deadletter_topic",
+    "deadletter_topic_config",
     "delete_room_topic",
     "ensure_inbound_topic",
     "ensure_room_topic",
@@ -65,9 +68,12 @@ __all__ = [
     "room_offset_at",
     "room_offsets",
     "room_topic",
+    "room_topic_config",
     "room_topic_pattern",
     "room_topics",
     "send_inbound",
+    "topic_configs",
+    "topic_partition_counts",
 ]
 
 
@@ -215,9 +221,13 @@ def _create_topics(topics: Iterable[NewTopic]) -> None:
             logger.debug("topic %s already exists", topic)
 
 
+def room_topic_config() -> dict[str, str]:
+    """The settings a room topic is created with (and that `manage.py doctor` expects it to have)."""
+    return {"retention.ms": str(settings.KAFKA_ROOM_RETENTION_MS), "cleanup.policy": "delete"}
+
+
 def ensure_room_topic(room_id: str) -> None:
-    config = {"retention.ms": str(settings.KAFKA_ROOM_RETENTION_MS), "cleanup.policy": "delete"}
-    _create_topics([NewTopic(room_topic(room_id), num_partitions=1, replication_factor=1, config=config)])
+    _create_topics([NewTopic(room_topic(room_id), num_partitions=1, replication_factor=1, config=room_topic_config())])
 
 
 def delete_room_topic(room_id: str) -> None:
@@ -266,6 +276,11 @@ def _as_text(raw: bytes | None) -> str | None:
 DEADLETTER_MAX_BYTES = 8 * 1024 * 1024
 
 
+def deadletter_topic_config() -> dict[str, str]:
+    """The settings the dead-letter topic is created with: room for the largest letter."""
+    return {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
+
+
 # Kafka being down is retried after this; a stop is looked for at least this often.
 DEADLETTER_RETRY_SECONDS = 1.0
 # One attempt to create the dead-letter topic gives up after this (the client's default is 60 s).
@@ -305,9 +320,8 @@ def _ensure_deadletter_topic(stop: Stop | None) -> None:
     topic = deadletter_topic()
     if topic in _deadletter_topics_made:
         return
-    config = {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
     futures = _admin().create_topics(
-        [NewTopic(topic, num_partitions=1, replication_factor=1, config=config)],
+        [NewTopic(topic, num_partitions=1, replication_factor=1, config=deadletter_topic_config())],
         operation_timeout=10,
         request_timeout=DEADLETTER_REQUEST_SECONDS,
     )
@@ -594,14 +608,15 @@ class GroupLag(msgspec.Struct, frozen=True, kw_only=True):
     uncommitted: int
 
 
+def _groups() -> list[tuple[str, str]]:
+    """(group, role) of every consumer group EchoStream runs."""
+    return [(moderation_group(), "moderation"), (bridge_group(), "bridge"), (bridge_store_group(), "bridge (store)")]
+
+
 def _group_topics() -> list[tuple[str, str, list[str]]]:
     """(group, role, topics) of every consumer group EchoStream runs."""
     rooms = [room_topic(room_id) for room_id in room_topics()]
-    return [
-        (moderation_group(), "moderation", [inbound_topic()]),
-        (bridge_group(), "bridge", rooms),
-        (bridge_store_group(), "bridge (store)", rooms),
-    ]
+    return [(group, role, [inbound_topic()] if group == moderation_group() else rooms) for group, role in _groups()]
 
 
 def consumer_group_lags(*, timeout: float = 10) -> list[GroupLag]:
@@ -661,3 +676,62 @@ def _group_committed(admin: AdminClient, group: str, timeout: float) -> dict[tup
         for tp in result.topic_partitions or []
         if tp.error is None and tp.offset >= 0
     }
+
+
+def topic_partition_counts(*, timeout: float = 10) -> dict[str, int]:
+    """Every topic of this namespace and its number of partitions, from one metadata request."""
+    prefix = f"{_prefix()}."
+    return {
+        name: len(topic.partitions)
+        for name, topic in _admin().list_topics(timeout=timeout).topics.items()
+        if name.startswith(prefix) and topic.error is None
+    }
+
+
+# Topics whose configs are asked in one DescribeConfigs request: a caller showing progress
+# sees it move every batch, and no single request grows with the number of rooms.
+TOPIC_CONFIG_BATCH = 200
+
+
+def topic_configs(
+    topics: Iterable[str], *, keys: Iterable[str], timeout: float = 10
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """(topic, {key: value}) for each topic, the `keys` of its effective config (set on the topic
+    or inherited from the broker), in batches. Raises KafkaException for a topic that is gone."""
+    wanted = set(keys)
+    names = list(topics)
+    for start in range(0, len(names), TOPIC_CONFIG_BATCH):
+        batch = names[start : start + TOPIC_CONFIG_BATCH]
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in batch]
+        futures = _admin().describe_configs(resources, request_timeout=timeout)
+        for resource, future in futures.items():
+            entries = future.result()
+            yield resource.name, {key: entry.value for key, entry in entries.items() if key in wanted}
+
+
+class GroupMembers(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is in one consumer group now: the copies of its role that are running."""
+
+    group: str
+    members: int
+    # The coordinator's word: "STABLE", "EMPTY" (no member, offsets kept), "DEAD" (unknown
+    # group), "PREPARING_REBALANCE", ...
+    state: str
+
+
+def consumer_group_members(*, timeout: float = 10) -> list[GroupMembers]:
+    """The members of each of EchoStream's consumer groups (the same groups, in the same order,
+    as `consumer_group_lags`)."""
+    groups = [group for group, _ in _groups()]
+    futures = _admin().describe_consumer_groups(groups, request_timeout=timeout)
+    answer = []
+    for group in groups:
+        try:
+            description = futures[group].result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
+                raise
+            answer.append(GroupMembers(group=group, members=0, state="DEAD"))
+            continue
+        answer.append(GroupMembers(group=group, members=len(description.members or []), state=description.state.name))
+    return answer
