@@ -590,7 +590,14 @@ def room_topics() -> list[str]:
 def ping_once(*, timeout: float) -> None:
     """Returns once a broker answers a metadata request within `timeout` seconds, on a client of
     its own (a probe must not queue behind the process's own clients); raises otherwise."""
-    probe = AdminClient({**_base_config(), "socket.connection.setup.timeout.ms": max(int(timeout * 1000), 1000)})
+    config = {
+        **_base_config(),
+        "socket.connection.setup.timeout.ms": max(int(timeout * 1000), 1000),
+        # Its failure is the exception raised here; librdkafka's own log would repeat a connection
+        # error to stderr every few milliseconds until the timeout.
+        "log_level": 0,
+    }
+    probe = AdminClient(config)
     metadata = probe.list_topics(timeout=timeout)
     if not metadata.brokers:
         raise KafkaException(f"no broker answered at {settings.KAFKA_BOOTSTRAP_SERVERS}")
