@@ -686,12 +686,13 @@ def _group_committed(admin: AdminClient, group: str, timeout: float) -> dict[tup
 
 
 def topic_partition_counts(*, timeout: float = 10) -> dict[str, int]:
-    """Every topic of this namespace and its number of partitions, from one metadata request."""
+    """Every topic of this namespace and its number of partitions, from one metadata request.
+    A topic whose leader is being elected (just created, a broker restarting) is listed too: it exists."""
     prefix = f"{_prefix()}."
     return {
         name: len(topic.partitions)
         for name, topic in _admin().list_topics(timeout=timeout).topics.items()
-        if name.startswith(prefix) and topic.error is None
+        if name.startswith(prefix)
     }
 
 

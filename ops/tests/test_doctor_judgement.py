@@ -101,7 +101,8 @@ def test_an_index_present_but_not_unique_fails():
     (unique,) = [index for index in doctor.expected_indexes()["messages"] if index.unique]
     found = [mongo.Index(keys=unique.keys), *[i for i in doctor.expected_indexes()["messages"] if not i.unique]]
     (finding,) = doctor.evaluate_indexes(expected=doctor.expected_indexes(), found={"messages": found})
-    assert finding.status == "fail" and "not" in finding.message and unique.describe() in finding.message
+    assert finding.status == "fail" and finding.message == "an index the code makes unique is not unique"
+    assert finding.items == [unique.describe()]
 
 
 def test_printed_addresses_hide_passwords():
