@@ -215,10 +215,11 @@ def _inbound_findings(seen: TopicsSeen) -> list[Finding]:
             Finding(
                 status="fail",
                 subject=topic,
-                message="does not exist: no message can be submitted",
+                message="does not exist: the moderation worker never started in this namespace (or Kafka lost it)",
                 advice=(
-                    "the moderation worker creates it when it starts (`make run`, or `python manage.py "
-                    "moderation_worker`); so does the web role at the first message sent"
+                    "start the moderation worker (`make run`, or `python manage.py moderation_worker`): it creates "
+                    "the topic (so does the web role at the first message sent), and without it no submitted "
+                    "message reaches a room"
                 ),
             )
         ]
@@ -306,7 +307,8 @@ def _room_findings(seen: TopicsSeen) -> list[Finding]:
         )
 
     present = sorted(rooms & topics_of_rooms)
-    not_single = [room for room in present if seen.partitions[kafka.room_topic(room)] != 1]
+    # Listed by topic (not room) where the fix is done to the topic.
+    not_single = [kafka.room_topic(room) for room in present if seen.partitions[kafka.room_topic(room)] != 1]
     if not_single:
         findings.append(
             Finding(
@@ -329,9 +331,9 @@ def _room_findings(seen: TopicsSeen) -> list[Finding]:
         config = seen.configs.get(kafka.room_topic(room), {})
         retention = config.get("retention.ms", wanted["retention.ms"])
         if retention != wanted["retention.ms"]:
-            by_retention.setdefault(retention, []).append(room)
+            by_retention.setdefault(retention, []).append(kafka.room_topic(room))
         if config.get("cleanup.policy", "delete") != wanted["cleanup.policy"]:
-            wrong_policy.append(room)
+            wrong_policy.append(kafka.room_topic(room))
     # The failures (events dropped sooner than asked) first.
     for retention, rooms_with_it in sorted(
         by_retention.items(), key=lambda item: (_retention_at_least(item[0], wanted["retention.ms"]), int(item[0]))

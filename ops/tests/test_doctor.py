@@ -140,7 +140,7 @@ def test_a_room_topic_keeping_events_for_less_than_the_setting_fails(healthy, se
     lines = [line for line in text.splitlines() if " room topics:" in line]
     assert lines[0].startswith("  FAIL ") and "retention.ms=3600000, not 86400000" in lines[0]
     assert lines[1].startswith("  WARN ") and "retention.ms=-1, not 86400000" in lines[1]
-    assert "--add-config retention.ms=86400000" in text
+    assert kafka.room_topic(short.pk) in text and "--add-config retention.ms=86400000" in text
 
 
 def test_a_missing_mongodb_index_fails_naming_it_and_what_creates_it(namespace):

@@ -52,7 +52,10 @@ def test_a_compacted_or_multi_partition_room_topic_fails():
             )
         )
     )
-    assert [(finding.status, finding.items) for finding in findings] == [("fail", ["a"]), ("fail", ["b"])]
+    assert [(finding.status, finding.items) for finding in findings] == [
+        ("fail", [kafka.room_topic("a")]),
+        ("fail", [kafka.room_topic("b")]),
+    ]
     assert "cleanup.policy=delete" in findings[1].advice
 
 
