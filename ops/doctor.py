@@ -620,6 +620,7 @@ def diagnose(*, timeout: float, max_lag: int = DEFAULT_MAX_LAG, progress: Progre
         title="MongoDB indexes",
         needs=["mongodb"],
         up=up,
+        # Not the probe's timeout: listing indexes on a busy FerretDB may take longer than a ping.
         run=lambda: evaluate_indexes(expected=expected_indexes(), found=gather_indexes(timeout=max(timeout, 5))),
     )
     yield _checked(

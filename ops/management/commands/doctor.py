@@ -3,6 +3,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 import msgspec
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
@@ -45,7 +46,7 @@ class Command(BaseCommand):
         progress = bar if sys.stderr.isatty() else doctor.no_progress
         checks = []
         if not as_json:
-            self.stdout.write(f"EchoStream doctor (namespace {self._namespace()})")
+            self.stdout.write(f"EchoStream doctor (namespace {settings.ECHOSTREAM_NAMESPACE})")
         for check in doctor.diagnose(
             timeout=float(str(options["timeout"])), max_lag=int(str(options["max_lag"])), progress=progress
         ):
@@ -59,8 +60,3 @@ class Command(BaseCommand):
             self.stdout.write(doctor.format_summary(report))
         if not report.ok:
             raise SystemExit(1)
-
-    def _namespace(self) -> str:
-        from django.conf import settings
-
-        return settings.ECHOSTREAM_NAMESPACE
