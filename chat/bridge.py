@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from chat import projection, projector, repository
-from echostream.core import kafka, mongo, redis
+from echostream.core import kafka, metrics, mongo, redis
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +214,8 @@ async def _process_batch(
                 await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role, stop=stop.is_set)
             except kafka.DeadLetterStopped:
                 raise Stopping() from None
+        else:
+            metrics.BRIDGE_EVENTS_APPLIED.labels(role=half.role).inc()
         done.add(record)
         parked.settled(record)
 

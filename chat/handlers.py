@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -10,7 +11,7 @@ import msgspec
 from django.conf import settings
 
 from chat import services
-from echostream.core import frames, wire
+from echostream.core import frames, metrics, wire
 from echostream.core.kafka import KafkaException
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def _client_id_of(frame: dict[str, Any]) -> str | None:
 
 @frames.register("message.send")
 async def handle_message_send(connection: frames.Connection, frame: dict[str, Any]) -> None:
+    received = time.perf_counter()
     client_id = _client_id_of(frame)
     if client_id is None or len(client_id) > 128:
         raise frames.FrameError("invalid_frame", "message.send needs a client_id: a non-empty string of at most 128.")
@@ -99,6 +101,7 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
     if not await _act(submit, reject=reject, what=f"message.send {client_id}"):
         return
     await connection.send_frame(wire.MessageAck(client_id=client_id, room=send.room))
+    metrics.message_accepted(seconds=time.perf_counter() - received)
 
 
 class EditFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

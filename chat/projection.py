@@ -119,7 +119,7 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
     frame = projector.room_event_frame(
         new=isinstance(event, events.MessageCreated), seq=event.seq, message=document, prev_seq=prev_seq
     )
-    await groups.send_to_room(event.room, frame)
+    await groups.send_to_room(event.room, frame, occurred_at=event.occurred_at)
     await cache.remember_shown(event.id)
     await backpressure.note_shown(occurred_at=event.occurred_at)
 

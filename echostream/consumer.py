@@ -14,7 +14,7 @@ from django.conf import settings
 
 from chat import cache
 from chat.selectors import aroom_ids_of
-from echostream.core import delivery, frames, groups, redis, wire
+from echostream.core import delivery, frames, groups, metrics, redis, wire
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivery = delivery.SocketDelivery(hold_until_resume=will_resume)
         self._background: list[asyncio.Task[None]] = []
         self._released = False
+        # Taken down again by `_release`, which runs once for every socket that got this far.
+        metrics.CONNECTED_SOCKETS.labels(role=metrics.WEB).inc()
         await self.accept()
         await self.channel_layer.group_add(groups.user_group(self.user_id), self.channel_name)
         await self._sync_room_groups()
@@ -94,6 +96,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "user_id") or self._released:
             return
         self._released = True
+        metrics.CONNECTED_SOCKETS.labels(role=metrics.WEB).dec()
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -159,6 +162,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def send_frame(self, frame: wire.ServerFrame | dict[str, Any]) -> None:
+        # Refusals this process made. A moderation worker's come through the channel layer as
+        # plain data, once to each of the sender's sockets; the worker counts each once itself.
+        if isinstance(frame, wire.MessageRejected):
+            metrics.refused(role=metrics.WEB, reason=frame.reason)
+        elif isinstance(frame, wire.Error):
+            metrics.refused(role=metrics.WEB, reason=frame.code)
         if isinstance(frame, dict):
             # Frames from the channel layer are plain data: checked against the contract here.
             try:
@@ -183,6 +192,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def release_held(self) -> None:
         for frame in self.delivery.release():
             await self.send_frame(frame)
+            # Held back behind a resume: its latency would measure the resume, not the pipeline.
+            metrics.frame_delivered(frame_type=frame["type"])
 
     async def _release_after_grace(self) -> None:
         await asyncio.sleep(RESUME_GRACE_SECONDS)
@@ -230,6 +241,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(frame)
         elif (admitted := self.delivery.offer(frame)) is not None:
             await self.send_frame(admitted)
+            metrics.frame_delivered(frame_type=admitted["type"], occurred_at=event.get("occurred_at"))
 
     async def rooms_changed(self, event: dict[str, Any]) -> None:
         await self._sync_room_groups()

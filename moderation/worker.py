@@ -22,7 +22,7 @@ from typing import TypeVar
 from asgiref.sync import async_to_sync
 from django import db
 
-from echostream.core import events, groups, kafka, mongo, redis, wire
+from echostream.core import events, groups, kafka, metrics, mongo, redis, wire
 from moderation import filters, services
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,20 @@ def _checked(event: services.Inbound, *, stop: threading.Event) -> services.Acce
     )
 
 
+def _count(verdict: services.Accepted | services.Refusal) -> None:
+    # One outcome per event: a flagged message goes to the moderators whether or not it was censored too.
+    if isinstance(verdict, services.Refusal):
+        outcome = "reject"
+        metrics.refused(role=ROLE, reason=verdict.reason)
+    elif verdict.flags:
+        outcome = "flag"
+    elif verdict.body is not None:
+        outcome = "censor"
+    else:
+        outcome = "allow"
+    metrics.MODERATION_CHECKED.labels(role=ROLE, outcome=outcome).inc()
+
+
 def judge(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
     """What one inbound record becomes: the room event to publish, or the rejection to tell
     its sender; None once it is dead-lettered. Never raises for anything in the record."""
@@ -102,6 +116,7 @@ def judge(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
         if not isinstance(event, services.Inbound):
             raise services.Unprocessable(f"{type(event).__name__} is not an inbound event")
         verdict = _checked(event, stop=stop)
+        _count(verdict)
         if isinstance(verdict, services.Refusal):
             return Rejection(user_id=event.actor, frame=services.rejection_frame(event=event, refusal=verdict))
         return Publication(event=services.accepted(event=event, verdict=verdict), flags=verdict.flags)

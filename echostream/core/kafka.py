@@ -27,6 +27,8 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 from django.conf import settings
 
+from echostream.core import metrics
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -405,6 +407,7 @@ def dead_letter(record: Message, *, error: str, role: str, stop: Stop | None = N
                 if not outcome and _stopped(stop):
                     raise DeadLetterStopped()
             if outcome[0] is None:
+                metrics.DEAD_LETTERS.labels(role=role).inc()
                 return
             problem: object = outcome[0]
         except KafkaException as exc:

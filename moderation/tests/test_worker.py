@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from prometheus_client import REGISTRY
 
 from chat.models import Membership, Room
 from echostream.core import events, kafka
@@ -145,6 +146,40 @@ def test_a_stranger_s_record_is_refused_not_dead_lettered(member):
     verdict = worker.judge(submitted, stop=threading.Event())
     assert isinstance(verdict, worker.Rejection)
     assert (verdict.user_id, verdict.frame.reason) == (str(stranger.pk), "forbidden")
+
+
+def checked(outcome: str) -> float:
+    return (
+        REGISTRY.get_sample_value("echostream_moderation_checked_total", {"role": "moderation", "outcome": outcome})
+        or 0
+    )
+
+
+def counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"role": "moderation", **labels}) or 0
+
+
+def test_each_judged_record_is_counted_by_its_outcome_and_each_dead_letter_once(member):
+    room_id, bob = member
+    stranger = User.objects.create_user(username=f"s{uuid.uuid4().hex[:6]}", password="x")
+    before = {outcome: checked(outcome) for outcome in ("allow", "censor", "flag", "reject")}
+    forbidden = counted("echostream_rejections_total", reason="forbidden")
+    letters = counted("echostream_dead_letters_total")
+
+    run_batch(
+        [
+            record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id="clean"))),
+            record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id="rude", body="well shit"))),
+            record(raw(submission_json(room=room_id, actor=str(stranger.pk), client_id="stranger"))),
+            record(b"{not json"),
+        ]
+    )
+
+    assert {outcome: checked(outcome) - before[outcome] for outcome in before} == {
+        "allow": 1, "censor": 1, "flag": 0, "reject": 1,
+    }  # fmt: skip
+    assert counted("echostream_rejections_total", reason="forbidden") == forbidden + 1
+    assert counted("echostream_dead_letters_total") == letters + 1
 
 
 def test_a_database_error_caused_by_a_value_is_dead_lettered(member, monkeypatch):

@@ -39,6 +39,8 @@ class Stack:
         self.workdir = workdir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        # Several stacks run at once: each worker's metrics port is one of its own.
+        self.metrics_ports = {"moderation": free_port(), "bridge": free_port()}
         self.env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
@@ -47,6 +49,8 @@ class Stack:
             "MEDIA_ROOT": str(workdir / "media"),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            "MODERATION_METRICS_PORT": str(self.metrics_ports["moderation"]),
+            "BRIDGE_METRICS_PORT": str(self.metrics_ports["bridge"]),
             **(services_env or {}),
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -69,6 +73,12 @@ class Stack:
             "from django.contrib.auth.models import User; "
             f"User.objects.filter(username={username!r}).update(is_staff=True)",
         )
+
+    def metrics_url(self, role: str, path: str = "/metrics") -> str:
+        """The role's `/metrics` (or `path`: `/healthz`, `/readyz`): the web's own port, a worker's metrics port."""
+        if role == "web":
+            return self.base_url + path
+        return f"http://127.0.0.1:{self.metrics_ports[role]}{path}"
 
     def log_path(self, role: str) -> Path:
         return self.workdir / f"{role}.log"

@@ -1,9 +1,11 @@
 import asyncio
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from chat import bridge
+from echostream.core import metrics_server
 
 
 class Command(BaseCommand):
@@ -21,4 +23,9 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         self.stdout.write("kafka_bridge: running (Ctrl-C to stop)")
-        await bridge.run(stop)
+        port = metrics_server.serve(role="bridge", port=settings.BRIDGE_METRICS_PORT)
+        try:
+            await bridge.run(stop)
+        finally:
+            if port is not None:
+                await asyncio.to_thread(port.close)

@@ -1,8 +1,10 @@
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from echostream.core import metrics_server
 from moderation import worker
 
 
@@ -14,4 +16,9 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         self.stdout.write("moderation_worker: running (Ctrl-C to stop)")
-        worker.run(stop)
+        port = metrics_server.serve(role=worker.ROLE, port=settings.MODERATION_METRICS_PORT)
+        try:
+            worker.run(stop)
+        finally:
+            if port is not None:
+                port.close()
