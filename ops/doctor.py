@@ -406,7 +406,7 @@ def evaluate_topics(*, seen: TopicsSeen) -> list[Finding]:
 ROLE_COMMANDS = {
     "moderation": "python manage.py moderation_worker",
     "bridge": "python manage.py kafka_bridge",
-    "bridge (store)": "python manage.py kafka_bridge",
+    "bridge-store": "python manage.py kafka_bridge",
 }
 
 

@@ -620,7 +620,7 @@ class GroupLag(msgspec.Struct, frozen=True, kw_only=True):
 
 def _groups() -> list[tuple[str, str]]:
     """(group, role) of every consumer group EchoStream runs."""
-    return [(moderation_group(), "moderation"), (bridge_group(), "bridge"), (bridge_store_group(), "bridge (store)")]
+    return [(moderation_group(), "moderation"), (bridge_group(), "bridge"), (bridge_store_group(), "bridge-store")]
 
 
 def _group_topics() -> list[tuple[str, str, list[str]]]:
