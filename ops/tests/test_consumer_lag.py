@@ -44,7 +44,7 @@ def test_records_no_group_has_consumed_are_the_lag_of_both_bridge_groups(own_nam
     assert lags == {
         (f"{own_namespace}.moderation", "moderation"): 0,
         (f"{own_namespace}.bridge", "bridge"): 3,
-        (f"{own_namespace}.bridge-store", "bridge (store)"): 3,
+        (f"{own_namespace}.bridge-store", "bridge-store"): 3,
     }
 
 

@@ -142,7 +142,7 @@ async def test_the_consumer_lag_is_what_the_stopped_bridge_left_and_the_restarte
             gauge = scrape(stack.metrics_url("web"))
             return all(
                 value(gauge, "echostream_consumer_lag_records", group=group, role=role) == left[group] + 4
-                for group, role in ((kafka.bridge_group(), "bridge"), (kafka.bridge_store_group(), "bridge (store)"))
+                for group, role in ((kafka.bridge_group(), "bridge"), (kafka.bridge_store_group(), "bridge-store"))
             )
 
         await until(shown, "the web's gauge shows the four records the bridge groups have not consumed")
