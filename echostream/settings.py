@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes and scrapes name the container, not an allowed host (ops/middleware.py).
+    "ops.middleware.answer_probes_first",
     "echostream.jsonapi.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",

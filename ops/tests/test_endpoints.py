@@ -160,3 +160,20 @@ def test_with_a_token_set_only_its_bearer_reads_the_metrics_from_anywhere(client
     granted = client.get("/metrics", REMOTE_ADDR="1.2.3.4", HTTP_AUTHORIZATION="Bearer scrape-me-0f3a")
     assert granted.status_code == 200
     assert granted.content == b"# metrics\n"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("services")
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_whatever_host_the_orchestrator_names(client, path):
+    # A probe names the container (its address or service name), which ALLOWED_HOSTS does not list.
+    assert client.get("/api/auth/csrf/", HTTP_HOST="10.0.3.7:8000").status_code == 400
+    response = client.get(path, HTTP_HOST="10.0.3.7:8000")
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] in ("ok", "ready")
+
+
+def test_a_scrape_naming_the_web_container_reads_the_metrics(client):
+    response = client.get("/metrics", HTTP_HOST="web:8000")
+    assert response.status_code == 200
+    assert b"echostream_messages_in_total" in response.content
