@@ -1,9 +1,12 @@
 import asyncio
+import logging
 import signal
 
 from django.core.management.base import BaseCommand
 
 from chat import bridge
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -20,5 +23,6 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        self.stdout.write("kafka_bridge: running (Ctrl-C to stop)")
+        # A log line like the others, not a line of its own on stdout.
+        logger.info("kafka_bridge: running (Ctrl-C to stop)")
         await bridge.run(stop)

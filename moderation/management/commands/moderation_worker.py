@@ -1,9 +1,12 @@
+import logging
 import signal
 import threading
 
 from django.core.management.base import BaseCommand
 
 from moderation import worker
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -13,5 +16,6 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        self.stdout.write("moderation_worker: running (Ctrl-C to stop)")
+        # A log line like the others, not a line of its own on stdout.
+        logger.info("moderation_worker: running (Ctrl-C to stop)")
         worker.run(stop)
