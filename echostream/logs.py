@@ -68,8 +68,12 @@ def start_command(argv: list[str]) -> None:
 
 
 def role() -> str:
-    # Before `start` (pytest, a script), the program's name says at least what ran.
-    return _role or (Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "python")
+    if _role is not None:
+        return _role
+    # Before `start` (pytest, a script), the program's name says at least what ran; for
+    # `python -m package` that is the package's.
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    return program.parent.name if program.stem == "__main__" else program.stem
 
 
 def _log_uncaught(kind: type[BaseException], value: BaseException, traceback: TracebackType | None) -> None:

@@ -95,6 +95,18 @@ def test_an_exception_is_one_line_with_its_traceback_as_a_string(configured):
     assert entry["exc_info"].startswith("Traceback") and "ZeroDivisionError: the divisor" in entry["exc_info"]
 
 
+def test_an_exception_nothing_caught_is_logged_as_a_line_before_the_process_ends(configured):
+    stream = configured("json")
+    try:
+        raise RuntimeError("the worker gave up")
+    except RuntimeError as exc:
+        logs._log_uncaught(RuntimeError, exc, exc.__traceback__)
+    [line] = lines(stream)
+    entry = json.loads(line)
+    assert (entry["level"], entry["logger"], entry["role"]) == ("CRITICAL", "echostream", "web")
+    assert "RuntimeError: the worker gave up" in entry["exc_info"]
+
+
 def test_text_is_a_line_for_a_person_with_the_role_and_the_fields(configured):
     stream = configured("text")
     logging.getLogger("chat.projection").warning("dropped a duplicate", extra={"room": "r1", "seq": 3})
