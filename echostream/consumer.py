@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -14,7 +15,8 @@ from django.conf import settings
 
 from chat import cache
 from chat.selectors import aroom_ids_of
-from echostream.core import delivery, frames, groups, metrics, redis, wire
+from echostream import logs
+from echostream.core import delivery, events, frames, groups, metrics, redis, wire
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,27 @@ def _string(frame: dict[str, Any], name: str) -> str | wire.UnsetType:
     return value if isinstance(value, str) and value else wire.UNSET
 
 
+_FRAME_TYPE = re.compile(r"\A[a-z][a-z._]{0,39}\Z")
+
+
+def _frame_type(frame: dict[str, Any]) -> str:
+    # Only what looks like a frame type: a type outside the contract could be anything.
+    kind = frame.get("type")
+    return kind if isinstance(kind, str) and _FRAME_TYPE.match(kind) else "malformed"
+
+
+def _frame_fields(frame: dict[str, Any]) -> dict[str, Any]:
+    """The room, seq and message id of a frame from the channel layer, for a log line."""
+    message = frame.get("message") if isinstance(frame.get("message"), dict) else {}
+    room = frame.get("room", message.get("room"))
+    seq, message_id = frame.get("seq"), message.get("id")
+    return {
+        "room": room if events.is_room_id(room) else None,
+        "seq": seq if type(seq) is int else None,
+        "message_id": message_id if isinstance(message_id, str) and len(message_id) <= 64 else None,
+    }
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     user_id: str
     username: str
@@ -69,6 +92,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.user_id = str(user.pk)
         self.username = user.get_username()
+        # Every line this socket's task (and the tasks it starts) logs names its user.
+        logs.bind(user_id=self.user_id)
+        logger.debug("socket %s of user %s opened", self.channel_name, self.user_id)
         self.room_groups: set[str] = set()
         will_resume = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("resume") == ["1"]
         self.delivery = delivery.SocketDelivery(hold_until_resume=will_resume)
@@ -97,6 +123,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self._released = True
         metrics.CONNECTED_SOCKETS.labels(role=metrics.WEB).dec()
+        logger.debug("socket %s of user %s closes", self.channel_name, self.user_id)
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -143,7 +170,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Name what failed, so the client knows which send, edit or delete to retry.
             await self._error(exc.code, exc.detail, client_id=_string(frame, "client_id"), id=_string(frame, "id"))
         except Exception:
-            logger.exception("handler for %s failed", frame["type"])
+            # The frame itself stays out of the log: it may be a message's text.
+            room = frame.get("room")
+            logger.exception(
+                "handler for %s failed", frame["type"], extra={"room": room if events.is_room_id(room) else None}
+            )
             await self._error("internal", "The server could not handle that frame.")
 
     async def _refuse_too_large(self, text_data: str) -> None:
@@ -172,10 +203,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Frames from the channel layer are plain data: checked against the contract here.
             try:
                 frame = wire.from_builtins(frame)
-            except msgspec.ValidationError:
+            except msgspec.ValidationError as exc:
                 # Never sent out of contract; a room event's absence shows the client a gap
-                # (prev_seq), which it fills with a resume.
-                logger.exception("dropped a frame outside the contract: %r", frame)
+                # (prev_seq), which it fills with a resume. Its type and place are logged, not the
+                # frame: it may hold a message's text, which the error may quote too.
+                logger.error(
+                    "dropped a %s frame outside the contract: %s",
+                    _frame_type(frame), logs.safe_error(exc),
+                    extra=_frame_fields(frame),
+                )  # fmt: skip
                 return
         await self.send(text_data=wire.encode(frame))
 

@@ -6,6 +6,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from echostream.logs import config as logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env(
@@ -287,12 +289,8 @@ THROTTLE_UPLOAD_PER_USER = env("THROTTLE_UPLOAD_PER_USER", default="60/m")
 # proxy sets to the client's address alone (for example HTTP_X_REAL_IP).
 RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default="")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
-}
+# --- Logs (docs/operations.md, "Logs") ------------------------------------------
+# One JSON object a line in production, text in development; LOG_FORMAT (json | text) overrides.
+LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
 CSRF_FAILURE_VIEW = "echostream.jsonapi.csrf_failure"

@@ -27,7 +27,8 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 from django.conf import settings
 
-from echostream.core import metrics
+from echostream import logs
+from echostream.core import events, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -366,6 +367,17 @@ def _fitted(letter: DeadLetter) -> bytes:
     )
 
 
+def log_fields(record: Message) -> dict[str, Any]:
+    """Where a record is, as log fields; with its room (and, in a room topic, where the offset is
+    the event's seq, its seq) when it is about one: the inbound topic is keyed by room."""
+    fields: dict[str, Any] = {"topic": record.topic(), "partition": record.partition(), "offset": record.offset()}
+    if record.topic().startswith(room_topic("")):
+        fields |= {"room": room_id_from_topic(record.topic()), "seq": record.offset()}
+    elif events.is_room_id(key := _as_text(record.key())):
+        fields["room"] = key
+    return fields
+
+
 def dead_letter(record: Message, *, error: str, role: str, stop: Stop | None = None) -> None:
     """Puts a record that cannot be processed on the dead-letter topic, with why, and returns
     once Kafka has it: only then may the consumer commit past the record. Kafka being
@@ -386,9 +398,14 @@ def dead_letter(record: Message, *, error: str, role: str, stop: Stop | None = N
         value_text=_as_text(raw),
         dead_lettered_at=datetime.now(UTC).isoformat(),
     )
+    # The record's bytes are in the letter, which is what it is for; the log line gets only where
+    # the record was and why, with any value the error quotes (a parser quotes what it refused,
+    # which may be message text) elided.
     logger.error(
-        "dead-lettered %s[%d]@%d (%s): %s", record.topic(), record.partition(), record.offset(), role, error[:500]
-    )
+        "dead-lettered %s[%d]@%d (%s): %s",
+        record.topic(), record.partition(), record.offset(), role, logs.elided(error),
+        extra={**log_fields(record), "consumer": role},
+    )  # fmt: skip
     value = _fitted(letter)
     outcome: list[KafkaError | None] = []
 

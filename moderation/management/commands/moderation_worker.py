@@ -1,3 +1,4 @@
+import logging
 import signal
 import threading
 
@@ -7,6 +8,8 @@ from django.core.management.base import BaseCommand
 from echostream.core import metrics_server
 from moderation import worker
 
+logger = logging.getLogger(__name__)
+
 
 class Command(BaseCommand):
     help = "Consume submitted messages, check them, and publish the accepted ones to their room's topic."
@@ -15,7 +18,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        self.stdout.write("moderation_worker: running (Ctrl-C to stop)")
+        # A log line like the others, not a line of its own on stdout.
+        logger.info("moderation_worker: running (Ctrl-C to stop)")
         port = metrics_server.serve(role=worker.ROLE, port=settings.MODERATION_METRICS_PORT)
         try:
             worker.run(stop)
