@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from chat import projection, projector, repository
-from echostream.core import kafka, mongo, redis
+from echostream import logs
+from echostream.core import kafka, metrics, mongo, redis
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,12 @@ async def process(record: kafka.Message, *, half: Half, stop: asyncio.Event) -> 
     """Applies one record of a room topic: None once applied, else why it cannot be (for the
     dead-letter topic). Waits while a store is down; raises Stopping if the role stops meanwhile,
     and HistoryNotReady if the event must wait for the store half (the caller parks its room)."""
+    # Whatever is logged about the record (a store's outage meanwhile, a duplicate) says which it is.
+    with logs.context(consumer=half.role, **kafka.log_fields(record)):
+        return await _process(record, half=half, stop=stop)
+
+
+async def _process(record: kafka.Message, *, half: Half, stop: asyncio.Event) -> str | None:
     try:
         event = projector.record_to_event(
             room_id=kafka.room_id_from_topic(record.topic()), offset=record.offset(), value=record.value()
@@ -98,7 +105,9 @@ async def process(record: kafka.Message, *, half: Half, stop: asyncio.Event) -> 
         await half.apply(event=event)
 
     try:
-        await _until_done(apply, what=f"{half.role}: event {event.id} at {event.room}@{event.seq}", stop=stop)
+        with logs.context(event_id=event.id):
+            await _until_done(apply, what=f"{half.role}: event {event.id} at {event.room}@{event.seq}", stop=stop)
+            logger.debug("%s applied %s", half.role, type(event).__struct_config__.tag)
     except (Stopping, projection.HistoryNotReady):
         raise
     except Exception as exc:
@@ -137,7 +146,7 @@ class _Parked:
             consumer.pause([position])
             consumer.seek(position)
         except kafka.KafkaException as exc:
-            logger.warning("could not park %s[%d]@%d: %s", *key, record.offset(), exc)
+            logger.warning("could not park %s[%d]@%d: %s", *key, record.offset(), exc, extra=kafka.log_fields(record))
             with contextlib.suppress(kafka.KafkaException):
                 consumer.resume([position])
             return False
@@ -214,6 +223,8 @@ async def _process_batch(
                 await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role, stop=stop.is_set)
             except kafka.DeadLetterStopped:
                 raise Stopping() from None
+        else:
+            metrics.BRIDGE_EVENTS_APPLIED.labels(role=half.role).inc()
         done.add(record)
         parked.settled(record)
 
@@ -239,7 +250,7 @@ async def _consume(half: Half, stop: asyncio.Event) -> None:
 
     consumer = kafka.make_consumer(group_id=half.group(), **{"max.poll.interval.ms": 600000})
     consumer.subscribe([kafka.room_topic_pattern()], on_revoke=on_revoke)
-    logger.info("%s consuming %s", half.role, kafka.room_topic_pattern())
+    logger.info("%s consuming %s", half.role, kafka.room_topic_pattern(), extra={"consumer": half.role})
     try:
         while not stop.is_set():
             parked.release_due(consumer)
@@ -250,7 +261,7 @@ async def _consume(half: Half, stop: asyncio.Event) -> None:
     finally:
         await asyncio.to_thread(_commit, consumer, done)
         await asyncio.to_thread(consumer.close)
-        logger.info("%s stopped", half.role)
+        logger.info("%s stopped", half.role, extra={"consumer": half.role})
 
 
 async def run(stop: asyncio.Event) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -10,7 +11,7 @@ import msgspec
 from django.conf import settings
 
 from chat import services
-from echostream.core import frames, wire
+from echostream.core import events, frames, metrics, wire
 from echostream.core.kafka import KafkaException
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class SendFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 Reject = Callable[[services.SendRefused], Awaitable[None]]
 
 
-async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: str) -> bool:
+async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: str, room: str) -> bool:
     """Runs a checked action; a refusal goes back to the client, Kafka's silence becomes `unavailable`."""
     try:
         await action()
@@ -35,7 +36,9 @@ async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: s
         await reject(refusal)
         return False
     except KafkaException as exc:
-        logger.warning("%s not acknowledged by Kafka: %s", what, exc)
+        logger.warning(
+            "%s not acknowledged by Kafka: %s", what, exc, extra={"room": room if events.is_room_id(room) else None}
+        )
         raise frames.FrameError("unavailable", "Nothing was stored; try again.") from exc
     return True
 
@@ -75,6 +78,7 @@ def _client_id_of(frame: dict[str, Any]) -> str | None:
 
 @frames.register("message.send")
 async def handle_message_send(connection: frames.Connection, frame: dict[str, Any]) -> None:
+    received = time.perf_counter()
     client_id = _client_id_of(frame)
     if client_id is None or len(client_id) > 128:
         raise frames.FrameError("invalid_frame", "message.send needs a client_id: a non-empty string of at most 128.")
@@ -96,9 +100,10 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
             sender_id=connection.user_id, sender_name=connection.username, submission=submission
         )
 
-    if not await _act(submit, reject=reject, what=f"message.send {client_id}"):
+    if not await _act(submit, reject=reject, what=f"message.send {client_id}", room=send.room):
         return
     await connection.send_frame(wire.MessageAck(client_id=client_id, room=send.room))
+    metrics.message_accepted(seconds=time.perf_counter() - received)
 
 
 class EditFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -130,7 +135,7 @@ async def _change(connection: frames.Connection, frame: dict[str, Any], shape: t
         )
         await services.do_submit_change(actor_id=connection.user_id, change=change)
 
-    await _act(submit, reject=reject, what=f"{frame['type']} of {request.id}")
+    await _act(submit, reject=reject, what=f"{frame['type']} of {request.id}", room=request.room)
 
 
 @frames.register("message.edit")

@@ -41,12 +41,17 @@ async def do_store_room_event(*, event: events.RoomEvent) -> None:
         repository.check_storable(document)
         outcome = await repository.store_new(document)
         if outcome is repository.Stored.DUPLICATE:
-            logger.info("dropped duplicate of message %s at seq %s", event.id, event.seq)
+            logger.info(
+                "dropped duplicate of message %s at seq %s",
+                event.id, event.seq,
+                extra={"room": event.room, "event_id": event.id, "seq": event.seq},
+            )  # fmt: skip
         elif outcome is repository.Stored.SEQ_TAKEN:
             logger.error(
                 "room %s: seq %s already holds another message; its topic was re-created. "
                 "Run `python manage.py rebuild_projection --room %s --drop`.",
                 event.room, event.seq, event.room,
+                extra={"room": event.room, "event_id": event.id, "seq": event.seq},
             )  # fmt: skip
         return
     current = await repository.get(projector.message_id_of(event))
@@ -89,7 +94,11 @@ async def _as_shown(event: events.RoomEvent) -> projector.MessageDoc | None:
     if isinstance(event, events.MessageCreated):
         # The event alone makes the message: live chat needs no MongoDB.
         if not await cache.claim_first_sight(message_id=event.id, room_id=event.room, seq=event.seq):
-            logger.info("not showing duplicate of message %s at seq %s", event.id, event.seq)
+            logger.info(
+                "not showing duplicate of message %s at seq %s",
+                event.id, event.seq,
+                extra={"room": event.room, "event_id": event.id, "seq": event.seq},
+            )  # fmt: skip
             return None
         return projector.apply(None, event)
     current = await _current(event)
@@ -119,7 +128,7 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
     frame = projector.room_event_frame(
         new=isinstance(event, events.MessageCreated), seq=event.seq, message=document, prev_seq=prev_seq
     )
-    await groups.send_to_room(event.room, frame)
+    await groups.send_to_room(event.room, frame, occurred_at=event.occurred_at)
     await cache.remember_shown(event.id)
     await backpressure.note_shown(occurred_at=event.occurred_at)
 

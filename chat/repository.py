@@ -26,9 +26,20 @@ def _messages() -> mongo.AsyncCollection:
     return mongo.collection(MESSAGES)
 
 
+# What `ensure_indexes` makes (the bridge's store half, when it starts, and the rebuild), and
+# what `manage.py doctor` checks is there. (room, seq) unique: a room's seq is one message.
+INDEXES: dict[str, list[mongo.Index]] = {
+    MESSAGES: [
+        mongo.Index(keys=(("room", mongo.ASCENDING), ("seq", mongo.ASCENDING)), unique=True),
+        mongo.Index(keys=(("room", mongo.ASCENDING), ("version_seq", mongo.ASCENDING))),
+    ],
+}
+
+
 async def ensure_indexes() -> None:
-    await _messages().create_index([("room", mongo.ASCENDING), ("seq", mongo.ASCENDING)], unique=True)
-    await _messages().create_index([("room", mongo.ASCENDING), ("version_seq", mongo.ASCENDING)])
+    for name, indexes in INDEXES.items():
+        for index in indexes:
+            await mongo.create_index(name, index)
 
 
 async def store_new(message: MessageDoc) -> Stored:

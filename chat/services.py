@@ -100,7 +100,9 @@ def _delete_orphan_topic(room_id: str) -> None:
     try:
         kafka.delete_room_topic(room_id)
     except kafka.KafkaException as exc:
-        logger.warning("could not delete the orphan topic of unsaved room %s: %s", room_id, exc)
+        logger.warning(
+            "could not delete the orphan topic of unsaved room %s: %s", room_id, exc, extra={"room": room_id}
+        )
 
 
 def do_create_group(*, creator: AbstractBaseUser, name: str, member_usernames: list[str]) -> Room:

@@ -33,7 +33,7 @@ def _close_sockets(user_id: str) -> None:
         async_to_sync(groups.end_sessions)(user_id)
     except (RedisError, OSError):
         # Redis is the channel layer: while it is down no socket gets anything anyway.
-        logger.warning("could not close the sockets of user %s", user_id, exc_info=True)
+        logger.warning("could not close the sockets of user %s", user_id, exc_info=True, extra={"user_id": user_id})
 
 
 @receiver(user_logged_out)

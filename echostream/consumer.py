@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,7 +16,8 @@ from django.conf import settings
 
 from chat import cache
 from chat.selectors import aroom_ids_of
-from echostream.core import delivery, frames, groups, redis, wire
+from echostream import logs
+from echostream.core import delivery, events, frames, groups, metrics, redis, wire
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,27 @@ def _string(frame: dict[str, Any], name: str) -> str | wire.UnsetType:
     return value if isinstance(value, str) and value else wire.UNSET
 
 
+_FRAME_TYPE = re.compile(r"\A[a-z][a-z._]{0,39}\Z")
+
+
+def _frame_type(frame: dict[str, Any]) -> str:
+    # Only what looks like a frame type: a type outside the contract could be anything.
+    kind = frame.get("type")
+    return kind if isinstance(kind, str) and _FRAME_TYPE.match(kind) else "malformed"
+
+
+def _frame_fields(frame: dict[str, Any]) -> dict[str, Any]:
+    """The room, seq and message id of a frame from the channel layer, for a log line."""
+    message = frame.get("message") if isinstance(frame.get("message"), dict) else {}
+    room = frame.get("room", message.get("room"))
+    seq, message_id = frame.get("seq"), message.get("id")
+    return {
+        "room": room if events.is_room_id(room) else None,
+        "seq": seq if type(seq) is int else None,
+        "message_id": message_id if isinstance(message_id, str) and len(message_id) <= 64 else None,
+    }
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     user_id: str
     username: str
@@ -70,11 +93,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.user_id = str(user.pk)
         self.username = user.get_username()
+        # Every line this socket's task (and the tasks it starts) logs names its user.
+        logs.bind(user_id=self.user_id)
+        logger.debug("socket %s of user %s opened", self.channel_name, self.user_id)
         self.room_groups: set[str] = set()
         will_resume = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("resume") == ["1"]
         self.delivery = delivery.SocketDelivery(hold_until_resume=will_resume)
         self._background: list[asyncio.Task[None]] = []
         self._released = False
+        # Taken down again by `_release`, which runs once for every socket that got this far.
+        metrics.CONNECTED_SOCKETS.labels(role=metrics.WEB).inc()
         await self.accept()
         await self.channel_layer.group_add(groups.user_group(self.user_id), self.channel_name)
         await self._sync_room_groups()
@@ -95,6 +123,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "user_id") or self._released:
             return
         self._released = True
+        metrics.CONNECTED_SOCKETS.labels(role=metrics.WEB).dec()
+        logger.debug("socket %s of user %s closes", self.channel_name, self.user_id)
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -161,7 +191,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 id=_string(frame, "id"),
             )
         except Exception:
-            logger.exception("handler for %s failed", frame["type"])
+            # The frame itself stays out of the log: it may be a message's text.
+            room = frame.get("room")
+            logger.exception(
+                "handler for %s failed", frame["type"], extra={"room": room if events.is_room_id(room) else None}
+            )
             await self._error("internal", "The server could not handle that frame.")
 
     async def _refuse_too_large(self, text_data: str) -> None:
@@ -180,14 +214,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def send_frame(self, frame: wire.ServerFrame | dict[str, Any]) -> None:
+        # Refusals this process made. A moderation worker's come through the channel layer as
+        # plain data, once to each of the sender's sockets; the worker counts each once itself.
+        if isinstance(frame, wire.MessageRejected):
+            metrics.refused(role=metrics.WEB, reason=frame.reason)
+        elif isinstance(frame, wire.Error):
+            metrics.refused(role=metrics.WEB, reason=frame.code)
         if isinstance(frame, dict):
             # Frames from the channel layer are plain data: checked against the contract here.
             try:
                 frame = wire.from_builtins(frame)
-            except msgspec.ValidationError:
+            except msgspec.ValidationError as exc:
                 # Never sent out of contract; a room event's absence shows the client a gap
-                # (prev_seq), which it fills with a resume.
-                logger.exception("dropped a frame outside the contract: %r", frame)
+                # (prev_seq), which it fills with a resume. Its type and place are logged, not the
+                # frame: it may hold a message's text, which the error may quote too.
+                logger.error(
+                    "dropped a %s frame outside the contract: %s",
+                    _frame_type(frame), logs.safe_error(exc),
+                    extra=_frame_fields(frame),
+                )  # fmt: skip
                 return
         await self.send(text_data=wire.encode(frame))
 
@@ -204,6 +249,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def release_held(self) -> None:
         for frame in self.delivery.release():
             await self.send_frame(frame)
+            # Held back behind a resume: its latency would measure the resume, not the pipeline.
+            metrics.frame_delivered(frame_type=frame["type"])
 
     async def _release_after_grace(self) -> None:
         await asyncio.sleep(RESUME_GRACE_SECONDS)
@@ -251,6 +298,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(frame)
         elif (admitted := self.delivery.offer(frame)) is not None:
             await self.send_frame(admitted)
+            metrics.frame_delivered(frame_type=admitted["type"], occurred_at=event.get("occurred_at"))
 
     async def rooms_changed(self, event: dict[str, Any]) -> None:
         await self._sync_room_groups()

@@ -146,7 +146,13 @@ class JsonErrorsMiddleware(MiddlewareMixin):
         refusal = _refusal(exception) or _throttle_refusal(exception, json=True)
         if refusal is not None:
             return refusal
-        logger.exception("%s %s failed", request.method, request.path, exc_info=exception)
+        # The path only: the query string and the body may hold anything.
+        logger.exception(
+            "%s %s failed",
+            request.method, request.path,
+            exc_info=exception,
+            extra={"method": request.method, "path": request.path},
+        )  # fmt: skip
         return error("internal", "The server failed; try again.", status=500)
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:

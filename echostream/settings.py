@@ -7,6 +7,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from echostream.logs import config as logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env(
@@ -50,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes and scrapes name the container, not an allowed host (ops/middleware.py).
+    "ops.middleware.answer_probes_first",
     "echostream.jsonapi.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -241,6 +245,20 @@ DELIVERY_TAIL_CHECK_SECONDS = env.float("DELIVERY_TAIL_CHECK_SECONDS", default=3
 BACKPRESSURE_MAX_LAG_SECONDS = env.float("BACKPRESSURE_MAX_LAG_SECONDS", default=5.0)
 BACKPRESSURE_WINDOW_SECONDS = env.float("BACKPRESSURE_WINDOW_SECONDS", default=3.0)
 
+# --- Health and metrics (ops/, echostream/core/metrics.py) ---------------------
+# The web serves /healthz, /readyz and /metrics on its own port; each worker on a port of its own
+# (0: none). A port already taken is logged, and the worker goes on without it.
+MODERATION_METRICS_PORT = env.int("MODERATION_METRICS_PORT", default=9101)
+BRIDGE_METRICS_PORT = env.int("BRIDGE_METRICS_PORT", default=9102)
+# Where the workers' ports listen: this machine only, unless a container sets 0.0.0.0 for its
+# scraper and health checks.
+METRICS_BIND_ADDRESS = env("METRICS_BIND_ADDRESS", default="127.0.0.1")
+# When set, /metrics answers only `Authorization: Bearer <token>`, from any address; unset, only
+# loopback and private addresses, not through a proxy (echostream.core.metrics.read_access).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Orchestrators and scrapers call these over plain http inside the network: never redirected to https.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
 # --- Chat limits ------------------------------------------------------------
 WEBSOCKET_MAX_FRAME_BYTES = env.int("WEBSOCKET_MAX_FRAME_BYTES", default=64 * 1024)
 MESSAGE_MAX_BODY_CHARS = env.int("MESSAGE_MAX_BODY_CHARS", default=4000)
@@ -295,12 +313,8 @@ THROTTLE_UPLOAD_PER_USER = env("THROTTLE_UPLOAD_PER_USER", default="60/m")
 # proxy sets to the client's address alone (for example HTTP_X_REAL_IP).
 RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default="")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
-}
+# --- Logs (docs/operations.md, "Logs") ------------------------------------------
+# One JSON object a line in production, text in development; LOG_FORMAT (json | text) overrides.
+LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
 CSRF_FAILURE_VIEW = "echostream.jsonapi.csrf_failure"

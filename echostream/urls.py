@@ -11,5 +11,6 @@ urlpatterns = [
     path("api/", include(chat_api)),
     path("api/", include(moderation_api)),
     path("api/users/", presence_api.users),
+    path("", include("ops.urls")),
     path("", include(chat_pages)),
 ]

@@ -22,7 +22,8 @@ from typing import TypeVar
 from asgiref.sync import async_to_sync
 from django import db
 
-from echostream.core import events, groups, kafka, mongo, redis, wire
+from echostream import logs
+from echostream.core import events, groups, kafka, metrics, mongo, redis, wire
 from moderation import filters, services
 
 logger = logging.getLogger(__name__)
@@ -89,20 +90,47 @@ def _until_stores_answer(action: Callable[[], T], *, what: str, stop: threading.
 
 def _checked(event: services.Inbound, *, stop: threading.Event) -> services.Accepted | services.Refusal:
     """The event's verdict, once the stores answer; raises what the record itself causes."""
-    return _until_stores_answer(
-        lambda: services.check_inbound(event=event), what=f"checking event {event.id}", stop=stop
-    )
+    with logs.context(room=event.room, event_id=event.id, user_id=event.actor):
+        return _until_stores_answer(
+            lambda: services.check_inbound(event=event), what=f"checking event {event.id}", stop=stop
+        )
+
+
+def _count(verdict: services.Accepted | services.Refusal) -> None:
+    # One outcome per event: a flagged message goes to the moderators whether or not it was censored too.
+    if isinstance(verdict, services.Refusal):
+        outcome = "reject"
+        metrics.refused(role=ROLE, reason=verdict.reason)
+    elif verdict.flags:
+        outcome = "flag"
+    elif verdict.body is not None:
+        outcome = "censor"
+    else:
+        outcome = "allow"
+    metrics.MODERATION_CHECKED.labels(role=ROLE, outcome=outcome).inc()
 
 
 def judge(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
     """What one inbound record becomes: the room event to publish, or the rejection to tell
     its sender; None once it is dead-lettered. Never raises for anything in the record."""
+    with logs.context(**kafka.log_fields(record)):
+        return _judged(record, stop=stop)
+
+
+def _judged(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
     try:
         event = events.decode(record.value() or b"")
         if not isinstance(event, services.Inbound):
             raise services.Unprocessable(f"{type(event).__name__} is not an inbound event")
         verdict = _checked(event, stop=stop)
+        _count(verdict)
         if isinstance(verdict, services.Refusal):
+            # The reason's code only: the detail for the sender may quote the words a rule found.
+            logger.info(
+                "refused %s: %s",
+                type(event).__struct_config__.tag, verdict.reason,
+                extra={"room": event.room, "event_id": event.id, "user_id": event.actor, "reason": verdict.reason},
+            )  # fmt: skip
             return Rejection(user_id=event.actor, frame=services.rejection_frame(event=event, refusal=verdict))
         return Publication(event=services.accepted(event=event, verdict=verdict), flags=verdict.flags)
     except Abandoned:
@@ -130,7 +158,10 @@ def _publish(
     def reporter(index: int) -> Callable[[kafka.KafkaError | None, kafka.Message], None]:
         def report(error: kafka.KafkaError | None, message: kafka.Message) -> None:
             if error is not None:
-                logger.warning("event %s not published: %s", room_events[index].id, error)
+                event = room_events[index]
+                logger.warning(
+                    "event %s not published: %s", event.id, error, extra={"room": event.room, "event_id": event.id}
+                )
                 undelivered.append(index)
             elif offsets is not None:
                 offsets[room_events[index].id] = message.offset()
@@ -155,7 +186,11 @@ def _tell(rejection: Rejection) -> None:
     except Exception as exc:
         # Best effort, and never a reason to stop: the sender's message stays without
         # its `message.new` either way.
-        logger.warning("could not tell %s of a rejection: %s", rejection.user_id, exc)
+        logger.warning(
+            "could not tell %s of a rejection: %s",
+            rejection.user_id, exc,
+            extra={"user_id": rejection.user_id, "room": rejection.frame.room},
+        )  # fmt: skip
 
 
 def handle_batch(producer: kafka.Producer, records: list[kafka.Message], *, stop: threading.Event) -> None:
@@ -169,6 +204,8 @@ def handle_batch(producer: kafka.Producer, records: list[kafka.Message], *, stop
         logger.warning("%d events not published; retrying them", len(unpublished))
         if stop.wait(RETRY_SECONDS):
             raise Abandoned
+    for publication in publications:
+        _log_published(publication, seq=offsets.get(publication.event.id))
     # Reports only for what the room has: a flagged message is always one members saw.
     for publication in publications:
         if publication.flags:
@@ -176,6 +213,21 @@ def handle_batch(producer: kafka.Producer, records: list[kafka.Message], *, stop
     for verdict in verdicts:
         if isinstance(verdict, Rejection):
             _tell(verdict)
+
+
+def _log_published(publication: Publication, *, seq: int | None) -> None:
+    # What moderation did to a message is worth a line; a message passed as it was, only at DEBUG.
+    # The rules' names only: their reasons quote the words they found.
+    event = publication.event
+    censored = not isinstance(event, events.MessageDeleted) and event.data.moderation is not None
+    logger.log(
+        logging.INFO if censored or publication.flags else logging.DEBUG,
+        "published %s%s%s",
+        type(event).__struct_config__.tag,
+        " (censored)" if censored else "",
+        f" (flagged: {', '.join(flag.rule for flag in publication.flags)})" if publication.flags else "",
+        extra={"room": event.room, "event_id": event.id, "seq": seq, "user_id": event.actor},
+    )
 
 
 def _flag(publication: Publication, *, seq: int | None, stop: threading.Event) -> None:
@@ -193,7 +245,11 @@ def _flag(publication: Publication, *, seq: int | None, stop: threading.Event) -
     except Exception:
         # The message is delivered; a report that cannot be written (not for a store being
         # down: that is waited for) must not hold the room's later messages.
-        logger.exception("could not open the report on event %s", event.id)
+        logger.exception(
+            "could not open the report on event %s",
+            event.id,
+            extra={"room": event.room, "event_id": event.id, "seq": seq},
+        )
 
 
 def run(stop: threading.Event) -> None:

@@ -6,3 +6,10 @@ class OpsConfig(AppConfig):
 
     name = "ops"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from echostream.core import metrics_server
+        from ops import health
+
+        # The workers' metrics ports answer /readyz as the web does.
+        metrics_server.register_readiness(health.readiness)

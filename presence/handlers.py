@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import weakref
 from typing import Any
@@ -53,7 +54,9 @@ def _ensure_sweeper() -> None:
     loop = asyncio.get_running_loop()
     sweeper = _sweepers.get(loop)
     if sweeper is None or sweeper.done():
-        _sweepers[loop] = loop.create_task(_sweep_forever())
+        # A context of its own: the sweep is the process's, not the user's whose socket started it
+        # (whose user_id the socket's task has bound for its log lines).
+        _sweepers[loop] = loop.create_task(_sweep_forever(), context=contextvars.Context())
 
 
 @frames.on_connect

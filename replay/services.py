@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from chat import projector, recent
 from chat.selectors import messages_by_id, messages_changed_after
+from echostream import logs
 from echostream.core import delivery, events, kafka, mongo, wire
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,11 @@ async def replay_rooms(cursors: Mapping[str, int]) -> dict[str, RoomReplay]:
                 replay.seq = processed_until - 1
             except kafka.KafkaException as exc:
                 # The client misses those until a later resume finds them in MongoDB.
-                logger.warning("resume of room %s goes without the log from seq %s: %s", room_id, replay.seq + 1, exc)
+                logger.warning(
+                    "resume of room %s goes without the log from seq %s: %s",
+                    room_id, replay.seq + 1, exc,
+                    extra={"room": room_id, "seq": replay.seq + 1},
+                )  # fmt: skip
         replay.frames = delivery.chained(replay.frames, after=after)
         replays[room_id] = replay
     return replays
@@ -166,7 +171,9 @@ async def _ask_kafka(question: Callable[[str], T], room_id: str, *, default: T) 
     try:
         return await asyncio.to_thread(question, room_id)
     except kafka.KafkaException as exc:
-        logger.warning("resume of room %s goes without Kafka's %s: %s", room_id, question.__name__, exc)
+        logger.warning(
+            "resume of room %s goes without Kafka's %s: %s", room_id, question.__name__, exc, extra={"room": room_id}
+        )
         return default
 
 
@@ -223,6 +230,7 @@ async def _from_log(
             logger.warning(
                 "resume of room %s leaves out the %s at seq %s: message %s is in neither MongoDB nor the recent cache",
                 room_id, event.__struct_config__.tag, event.seq, message_id,
+                extra={"room": room_id, "event_id": event.id, "seq": event.seq, "message_id": message_id},
             )  # fmt: skip
         else:
             # Unchanged when the state already shows this event or a later one.
@@ -253,7 +261,8 @@ def room_events(room_id: str, *, start: int, end: int) -> Iterator[LoggedEvent]:
         try:
             event = projector.record_to_event(room_id=room_id, offset=record.offset(), value=record.value())
         except projector.NotARoomEvent as exc:
-            logger.warning("skipped %s", exc)
+            # The error may quote the record's values (message text): elided here.
+            logger.warning("skipped %s", logs.elided(str(exc)), extra={"room": room_id, "seq": record.offset()})
             event = None
         yield LoggedEvent(seq=record.offset(), timestamp_ms=timestamp_ms, event=event)
 

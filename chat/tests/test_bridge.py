@@ -75,6 +75,16 @@ async def apply_both(event: events.RoomEvent) -> None:
     await projection.do_show_room_event(event=event)
 
 
+async def test_a_shown_event_carries_its_time_beside_the_frame_for_the_delivery_latency(room_listener):
+    room_id, layer, channel = room_listener
+    event = created(room_id, uuid.uuid4().hex, "timed", seq=0)
+    await apply_both(event)
+    delivered = await layer.receive(channel)
+    assert delivered["frame"]["message"]["body"] == "timed"
+    assert delivered["occurred_at"] == event.occurred_at.timestamp()
+    assert "occurred_at" not in delivered["frame"]  # the client's frame stays as the contract says
+
+
 def edited(room_id: str, message_id: str, body: str, seq: int) -> events.MessageEdited:
     return events.MessageEdited(
         id=f"edit-{uuid.uuid4().hex}", room=room_id, seq=seq, occurred_at=events.now(), actor="1",

@@ -16,6 +16,7 @@ import pytest
 from channels.layers import get_channel_layer
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from chat import bridge, repository
 from echostream.core import events, groups, kafka, mongo, redis
@@ -151,8 +152,15 @@ async def test_a_record_that_cannot_be_stored_is_dead_lettered_and_the_next_is_s
     assert not running_bridge.task.done()
 
 
+def counted(name: str, role: str) -> float:
+    return REGISTRY.get_sample_value(name, {"role": role}) or 0.0
+
+
 async def test_records_that_are_not_events_of_the_room_are_dead_lettered_and_skipped(room, running_bridge):
     room_id, layer, channel = room
+    roles = ("bridge-fanout", "bridge-store")
+    letters_before = {role: counted("echostream_dead_letters_total", role) for role in roles}
+    applied_before = {role: counted("echostream_bridge_events_applied_total", role) for role in roles}
     await asyncio.to_thread(
         write,
         room_id,
@@ -168,6 +176,11 @@ async def test_records_that_are_not_events_of_the_room_are_dead_lettered_and_ski
         (0, "bridge-fanout"), (0, "bridge-store"), (1, "bridge-fanout"), (1, "bridge-store"),
     ]  # fmt: skip
     assert any("names room another-room" in letter["error"] for letter in letters)
+    # Counted by the half that dead-lettered or applied them (other tests' records may come too).
+    await running_bridge.finish()
+    for role in roles:
+        assert counted("echostream_dead_letters_total", role) >= letters_before[role] + 2
+        assert counted("echostream_bridge_events_applied_total", role) >= applied_before[role] + 1
 
 
 async def test_live_chat_goes_on_while_mongodb_is_unreachable_and_history_catches_up(room, settings):

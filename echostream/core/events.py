@@ -267,10 +267,15 @@ def is_senders_change(event: MessageEdited | MessageDeleted) -> bool:
 
 
 _ATTACHMENT_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+_ROOM_ID = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
 
 
 def is_attachment_id(value: object) -> bool:
     return isinstance(value, str) and _ATTACHMENT_ID.match(value) is not None
+
+
+def is_room_id(value: object) -> bool:
+    return isinstance(value, str) and _ROOM_ID.match(value) is not None
 
 
 def message_id_for(*, room_id: str, sender_id: str, client_id: str) -> str:

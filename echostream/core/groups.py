@@ -8,6 +8,8 @@ send the frame it may carry; `session.ended` closes them (4401).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from channels.layers import get_channel_layer
 
 from echostream.core import wire
@@ -25,8 +27,13 @@ def user_group(user_id: str) -> str:
     return f"user.{user_id}"
 
 
-async def send_to_room(room_id: str, frame: wire.ServerFrame) -> None:
-    await get_channel_layer().group_send(room_group(room_id), {"type": DELIVER, "frame": wire.to_builtins(frame)})
+async def send_to_room(room_id: str, frame: wire.ServerFrame, *, occurred_at: datetime | None = None) -> None:
+    """`occurred_at`, the time of the event the frame shows, travels beside the frame (not in it:
+    the frame is the client's contract) for the sockets' delivery latency."""
+    message: dict[str, object] = {"type": DELIVER, "frame": wire.to_builtins(frame)}
+    if occurred_at is not None:
+        message["occurred_at"] = occurred_at.timestamp()
+    await get_channel_layer().group_send(room_group(room_id), message)
 
 
 async def send_to_user(user_id: str, frame: wire.ServerFrame) -> None:

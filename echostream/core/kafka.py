@@ -24,8 +24,11 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 from django.conf import settings
+
+from echostream import logs
+from echostream.core import events, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ __all__ = [
     "Consumer",
     "DeadLetterStopped",
     "GroupLag",
+    "GroupMembers",
     "KafkaError",
     "KafkaException",
     "Message",
@@ -48,8 +52,10 @@ __all__ = [
     "bridge_store_positions",
     "commit_done",
     "consumer_group_lags",
+    "consumer_group_members",
     "dead_letter",
     "deadletter_topic",
+    "deadletter_topic_config",
     "delete_room_topic",
     "ensure_inbound_topic",
     "ensure_room_topic",
@@ -65,9 +71,12 @@ __all__ = [
     "room_offset_at",
     "room_offsets",
     "room_topic",
+    "room_topic_config",
     "room_topic_pattern",
     "room_topics",
     "send_inbound",
+    "topic_configs",
+    "topic_partition_counts",
 ]
 
 
@@ -215,9 +224,13 @@ def _create_topics(topics: Iterable[NewTopic]) -> None:
             logger.debug("topic %s already exists", topic)
 
 
+def room_topic_config() -> dict[str, str]:
+    """The settings a room topic is created with (and that `manage.py doctor` expects it to have)."""
+    return {"retention.ms": str(settings.KAFKA_ROOM_RETENTION_MS), "cleanup.policy": "delete"}
+
+
 def ensure_room_topic(room_id: str) -> None:
-    config = {"retention.ms": str(settings.KAFKA_ROOM_RETENTION_MS), "cleanup.policy": "delete"}
-    _create_topics([NewTopic(room_topic(room_id), num_partitions=1, replication_factor=1, config=config)])
+    _create_topics([NewTopic(room_topic(room_id), num_partitions=1, replication_factor=1, config=room_topic_config())])
 
 
 def delete_room_topic(room_id: str) -> None:
@@ -266,6 +279,11 @@ def _as_text(raw: bytes | None) -> str | None:
 DEADLETTER_MAX_BYTES = 8 * 1024 * 1024
 
 
+def deadletter_topic_config() -> dict[str, str]:
+    """The settings the dead-letter topic is created with: room for the largest letter."""
+    return {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
+
+
 # Kafka being down is retried after this; a stop is looked for at least this often.
 DEADLETTER_RETRY_SECONDS = 1.0
 # One attempt to create the dead-letter topic gives up after this (the client's default is 60 s).
@@ -305,9 +323,8 @@ def _ensure_deadletter_topic(stop: Stop | None) -> None:
     topic = deadletter_topic()
     if topic in _deadletter_topics_made:
         return
-    config = {"max.message.bytes": str(DEADLETTER_MAX_BYTES)}
     futures = _admin().create_topics(
-        [NewTopic(topic, num_partitions=1, replication_factor=1, config=config)],
+        [NewTopic(topic, num_partitions=1, replication_factor=1, config=deadletter_topic_config())],
         operation_timeout=10,
         request_timeout=DEADLETTER_REQUEST_SECONDS,
     )
@@ -350,6 +367,17 @@ def _fitted(letter: DeadLetter) -> bytes:
     )
 
 
+def log_fields(record: Message) -> dict[str, Any]:
+    """Where a record is, as log fields; with its room (and, in a room topic, where the offset is
+    the event's seq, its seq) when it is about one: the inbound topic is keyed by room."""
+    fields: dict[str, Any] = {"topic": record.topic(), "partition": record.partition(), "offset": record.offset()}
+    if record.topic().startswith(room_topic("")):
+        fields |= {"room": room_id_from_topic(record.topic()), "seq": record.offset()}
+    elif events.is_room_id(key := _as_text(record.key())):
+        fields["room"] = key
+    return fields
+
+
 def dead_letter(record: Message, *, error: str, role: str, stop: Stop | None = None) -> None:
     """Puts a record that cannot be processed on the dead-letter topic, with why, and returns
     once Kafka has it: only then may the consumer commit past the record. Kafka being
@@ -370,9 +398,14 @@ def dead_letter(record: Message, *, error: str, role: str, stop: Stop | None = N
         value_text=_as_text(raw),
         dead_lettered_at=datetime.now(UTC).isoformat(),
     )
+    # The record's bytes are in the letter, which is what it is for; the log line gets only where
+    # the record was and why, with any value the error quotes (a parser quotes what it refused,
+    # which may be message text) elided.
     logger.error(
-        "dead-lettered %s[%d]@%d (%s): %s", record.topic(), record.partition(), record.offset(), role, error[:500]
-    )
+        "dead-lettered %s[%d]@%d (%s): %s",
+        record.topic(), record.partition(), record.offset(), role, logs.elided(error),
+        extra={**log_fields(record), "consumer": role},
+    )  # fmt: skip
     value = _fitted(letter)
     outcome: list[KafkaError | None] = []
 
@@ -391,6 +424,7 @@ def dead_letter(record: Message, *, error: str, role: str, stop: Stop | None = N
                 if not outcome and _stopped(stop):
                     raise DeadLetterStopped()
             if outcome[0] is None:
+                metrics.DEAD_LETTERS.labels(role=role).inc()
                 return
             problem: object = outcome[0]
         except KafkaException as exc:
@@ -576,7 +610,14 @@ def room_topics() -> list[str]:
 def ping_once(*, timeout: float) -> None:
     """Returns once a broker answers a metadata request within `timeout` seconds, on a client of
     its own (a probe must not queue behind the process's own clients); raises otherwise."""
-    probe = AdminClient({**_base_config(), "socket.connection.setup.timeout.ms": max(int(timeout * 1000), 1000)})
+    config = {
+        **_base_config(),
+        "socket.connection.setup.timeout.ms": max(int(timeout * 1000), 1000),
+        # Its failure is the exception raised here; librdkafka's own log would repeat a connection
+        # error to stderr every few milliseconds until the timeout.
+        "log_level": 0,
+    }
+    probe = AdminClient(config)
     metadata = probe.list_topics(timeout=timeout)
     if not metadata.brokers:
         raise KafkaException(f"no broker answered at {settings.KAFKA_BOOTSTRAP_SERVERS}")
@@ -594,14 +635,15 @@ class GroupLag(msgspec.Struct, frozen=True, kw_only=True):
     uncommitted: int
 
 
+def _groups() -> list[tuple[str, str]]:
+    """(group, role) of every consumer group EchoStream runs."""
+    return [(moderation_group(), "moderation"), (bridge_group(), "bridge"), (bridge_store_group(), "bridge-store")]
+
+
 def _group_topics() -> list[tuple[str, str, list[str]]]:
     """(group, role, topics) of every consumer group EchoStream runs."""
     rooms = [room_topic(room_id) for room_id in room_topics()]
-    return [
-        (moderation_group(), "moderation", [inbound_topic()]),
-        (bridge_group(), "bridge", rooms),
-        (bridge_store_group(), "bridge (store)", rooms),
-    ]
+    return [(group, role, [inbound_topic()] if group == moderation_group() else rooms) for group, role in _groups()]
 
 
 def consumer_group_lags(*, timeout: float = 10) -> list[GroupLag]:
@@ -661,3 +703,63 @@ def _group_committed(admin: AdminClient, group: str, timeout: float) -> dict[tup
         for tp in result.topic_partitions or []
         if tp.error is None and tp.offset >= 0
     }
+
+
+def topic_partition_counts(*, timeout: float = 10) -> dict[str, int]:
+    """Every topic of this namespace and its number of partitions, from one metadata request.
+    A topic whose leader is being elected (just created, a broker restarting) is listed too: it exists."""
+    prefix = f"{_prefix()}."
+    return {
+        name: len(topic.partitions)
+        for name, topic in _admin().list_topics(timeout=timeout).topics.items()
+        if name.startswith(prefix)
+    }
+
+
+# Topics whose configs are asked in one DescribeConfigs request: a caller showing progress
+# sees it move every batch, and no single request grows with the number of rooms.
+TOPIC_CONFIG_BATCH = 200
+
+
+def topic_configs(
+    topics: Iterable[str], *, keys: Iterable[str], timeout: float = 10
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """(topic, {key: value}) for each topic, the `keys` of its effective config (set on the topic
+    or inherited from the broker), in batches. Raises KafkaException for a topic that is gone."""
+    wanted = set(keys)
+    names = list(topics)
+    for start in range(0, len(names), TOPIC_CONFIG_BATCH):
+        batch = names[start : start + TOPIC_CONFIG_BATCH]
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in batch]
+        futures = _admin().describe_configs(resources, request_timeout=timeout)
+        for resource, future in futures.items():
+            entries = future.result()
+            yield resource.name, {key: entry.value for key, entry in entries.items() if key in wanted}
+
+
+class GroupMembers(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is in one consumer group now: the copies of its role that are running."""
+
+    group: str
+    members: int
+    # The coordinator's word: "STABLE", "EMPTY" (no member, offsets kept), "DEAD" (unknown
+    # group), "PREPARING_REBALANCE", ...
+    state: str
+
+
+def consumer_group_members(*, timeout: float = 10) -> list[GroupMembers]:
+    """The members of each of EchoStream's consumer groups (the same groups, in the same order,
+    as `consumer_group_lags`)."""
+    groups = [group for group, _ in _groups()]
+    futures = _admin().describe_consumer_groups(groups, request_timeout=timeout)
+    answer = []
+    for group in groups:
+        try:
+            description = futures[group].result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
+                raise
+            answer.append(GroupMembers(group=group, members=0, state="DEAD"))
+            continue
+        answer.append(GroupMembers(group=group, members=len(description.members or []), state=description.state.name))
+    return answer

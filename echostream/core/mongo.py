@@ -8,6 +8,7 @@ import weakref
 from typing import Any
 
 import bson
+import msgspec
 import pymongo
 from django.conf import settings
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
@@ -20,6 +21,7 @@ __all__ = [
     "AsyncCollection",
     "BulkWriteError",
     "DuplicateKeyError",
+    "Index",
     "PyMongoError",
     "check_storable",
     "close",
@@ -28,7 +30,9 @@ __all__ = [
     "deadline",
     "drop_collection",
     "drop_database",
+    "index_of",
     "is_outage",
+    "list_indexes",
     "ping",
     "ping_once",
     "replace_op",
@@ -89,6 +93,41 @@ def ping_once(*, timeout: float) -> None:
         probe.admin.command("ping")
     finally:
         probe.close()
+
+
+class Index(msgspec.Struct, frozen=True, kw_only=True):
+    """An index as the code asks for it and as MongoDB lists it: its keys in order, each with its
+    direction (ASCENDING or DESCENDING), and whether it is unique."""
+
+    keys: tuple[tuple[str, int], ...]
+    unique: bool = False
+
+    def describe(self) -> str:
+        keys = ", ".join(f"{field} {'asc' if direction == ASCENDING else 'desc'}" for field, direction in self.keys)
+        return f"({keys}){' unique' if self.unique else ''}"
+
+
+async def create_index(name: str, index: Index) -> None:
+    await collection(name).create_index(list(index.keys), unique=index.unique)
+
+
+def index_of(spec: dict[str, Any]) -> Index:
+    """An index as `list_indexes` answers it (FerretDB may write a direction as a float)."""
+    keys = tuple((field, int(direction)) for field, direction in dict(spec["key"]).items())
+    return Index(keys=keys, unique=bool(spec.get("unique", False)))
+
+
+def list_indexes(name: str, *, timeout: float) -> list[Index]:
+    """The indexes of this namespace's collection `name` (none for a collection that does not exist),
+    asked on a client of its own within `timeout` seconds (no event loop needed, like `ping_once`)."""
+    ms = int(timeout * 1000)
+    client = pymongo.MongoClient(
+        settings.MONGODB_URI, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms
+    )
+    try:
+        return [index_of(spec) for spec in client[database_name()][name].list_indexes()]
+    finally:
+        client.close()
 
 
 def replace_op(filter_: dict[str, Any], document: dict[str, Any], *, upsert: bool) -> ReplaceOne:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import uuid
 
 import pytest
 from channels.layers import get_channel_layer
@@ -133,6 +135,33 @@ async def test_a_frame_outside_the_contract_from_the_channel_layer_is_dropped_no
     await layer.group_send(user_group, {"type": groups.DELIVER, "frame": {"type": "pong"}})
     assert await socket.answer() == {"type": "pong"}
     assert await socket.still_answers()
+
+
+async def test_a_dropped_frame_is_logged_by_its_type_and_place_without_its_text(open_socket, caplog):
+    socket = await open_socket()
+    text = f"a message's text {uuid.uuid4().hex}"
+    user_group = groups.user_group(str(socket.user.pk))
+    layer = get_channel_layer()
+    with caplog.at_level(logging.ERROR, logger="echostream.consumer"):
+        # A message.new whose message misses its fields: the text is in the frame.
+        frame = {"type": "message.new", "seq": 4, "message": {"id": "m1", "room": "r1", "body": text}}
+        await layer.group_send(user_group, {"type": groups.DELIVER, "frame": frame})
+        # A text where the type goes: msgspec quotes a type it does not know in its error.
+        await layer.group_send(user_group, {"type": groups.DELIVER, "frame": {"type": text, "room": "r1"}})
+        await layer.group_send(user_group, {"type": groups.DELIVER, "frame": {"type": "pong"}})
+        assert await socket.answer() == {"type": "pong"}
+    lines = [record for record in caplog.records if "outside the contract" in record.getMessage()]
+    assert len(lines) == 2
+    assert all(text not in line.getMessage() and line.exc_info is None for line in lines)
+    body, kind = lines
+    assert body.getMessage().startswith("dropped a message.new frame outside the contract: ValidationError")
+    assert (body.room, body.seq, body.message_id) == ("r1", 4, "m1")
+    # msgspec quotes it as repr() does: in double quotes, for a text with an apostrophe.
+    assert kind.getMessage() in {
+        f"dropped a malformed frame outside the contract: ValidationError: Invalid value {quote}…{quote} - at `$.type`"
+        for quote in "'\""
+    }
+    assert kind.room == "r1"
 
 
 async def test_the_group_refresh_survives_a_redis_error(open_socket, monkeypatch):

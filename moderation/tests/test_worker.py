@@ -2,15 +2,18 @@
 published, refused or dead-lettered, and none stops the rest."""
 
 import json
+import logging
 import threading
 import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from prometheus_client import REGISTRY
 
 from chat.models import Membership, Room
 from echostream.core import events, kafka
 from moderation import services, worker
+from moderation.models import BannedPhrase
 from moderation.tests.kafka_probe import dead_letters, record, room_values
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("services")]
@@ -145,6 +148,66 @@ def test_a_stranger_s_record_is_refused_not_dead_lettered(member):
     verdict = worker.judge(submitted, stop=threading.Event())
     assert isinstance(verdict, worker.Rejection)
     assert (verdict.user_id, verdict.frame.reason) == (str(stranger.pk), "forbidden")
+
+
+def checked(outcome: str) -> float:
+    return (
+        REGISTRY.get_sample_value("echostream_moderation_checked_total", {"role": "moderation", "outcome": outcome})
+        or 0
+    )
+
+
+def counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"role": "moderation", **labels}) or 0
+
+
+def test_each_judged_record_is_counted_by_its_outcome_and_each_dead_letter_once(member):
+    room_id, bob = member
+    stranger = User.objects.create_user(username=f"s{uuid.uuid4().hex[:6]}", password="x")
+    before = {outcome: checked(outcome) for outcome in ("allow", "censor", "flag", "reject")}
+    forbidden = counted("echostream_rejections_total", reason="forbidden")
+    letters = counted("echostream_dead_letters_total")
+
+    run_batch(
+        [
+            record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id="clean"))),
+            record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id="rude", body="well shit"))),
+            record(raw(submission_json(room=room_id, actor=str(stranger.pk), client_id="stranger"))),
+            record(b"{not json"),
+        ]
+    )
+
+    assert {outcome: checked(outcome) - before[outcome] for outcome in before} == {
+        "allow": 1, "censor": 1, "flag": 0, "reject": 1,
+    }  # fmt: skip
+    assert counted("echostream_rejections_total", reason="forbidden") == forbidden + 1
+    assert counted("echostream_dead_letters_total") == letters + 1
+
+
+def test_what_moderation_did_is_logged_with_the_ids_and_the_rule_never_with_the_text(member, caplog):
+    room_id, bob = member
+    banned, other = f"zq{uuid.uuid4().hex[:10]}", f"words {uuid.uuid4().hex}"
+    BannedPhrase.objects.create(text=banned, room_id=room_id)
+    censored = record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id="c1", body=f"shit {other}")))
+    refused = record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id="c2", body=f"say {banned}")))
+
+    with caplog.at_level(logging.DEBUG, logger="moderation"):
+        run_batch([censored, refused])
+
+    lines = {record.getMessage(): record for record in caplog.records if record.name == "moderation.worker"}
+    published, rejected = lines["published message.created (censored)"], lines["refused message.submitted: moderation"]
+    assert (published.levelname, rejected.levelname) == ("INFO", "INFO")
+    created = events.decode(room_values(room_id)[0])
+    assert (published.room, published.event_id, published.seq, published.user_id) == (
+        room_id,
+        created.id,
+        0,
+        str(bob.pk),
+    )
+    assert (rejected.room, rejected.reason, rejected.user_id) == (room_id, "moderation", str(bob.pk))
+    # The refusal's detail for the sender quotes the banned words; the log line does not.
+    for line in caplog.records:
+        assert not any(text in f"{line.getMessage()} {line.__dict__}" for text in (banned, other))
 
 
 def test_a_database_error_caused_by_a_value_is_dead_lettered(member, monkeypatch):

@@ -43,6 +43,8 @@ class Stack:
         self.workdir = workdir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        # Several stacks run at once: each worker's metrics port is one of its own.
+        self.metrics_ports = {"moderation": free_port(), "bridge": free_port()}
         services_env = services_env or {}
         self.server = databases.database_server(services_env.get("DATABASE_URL") or os.environ.get("DATABASE_URL"))
         self.database: str | None = None
@@ -59,6 +61,8 @@ class Stack:
             "MEDIA_ROOT": str(workdir / "media"),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            "MODERATION_METRICS_PORT": str(self.metrics_ports["moderation"]),
+            "BRIDGE_METRICS_PORT": str(self.metrics_ports["bridge"]),
             **services_env,
             "DATABASE_URL": url,
         }
@@ -82,6 +86,12 @@ class Stack:
             "from django.contrib.auth.models import User; "
             f"User.objects.filter(username={username!r}).update(is_staff=True)",
         )
+
+    def metrics_url(self, role: str, path: str = "/metrics") -> str:
+        """The role's `/metrics` (or `path`: `/healthz`, `/readyz`): the web's own port, a worker's metrics port."""
+        if role == "web":
+            return self.base_url + path
+        return f"http://127.0.0.1:{self.metrics_ports[role]}{path}"
 
     def log_path(self, role: str) -> Path:
         return self.workdir / f"{role}.log"

@@ -1,9 +1,14 @@
 import asyncio
+import logging
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from chat import bridge
+from echostream.core import metrics_server
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -20,5 +25,11 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        self.stdout.write("kafka_bridge: running (Ctrl-C to stop)")
-        await bridge.run(stop)
+        # A log line like the others, not a line of its own on stdout.
+        logger.info("kafka_bridge: running (Ctrl-C to stop)")
+        port = metrics_server.serve(role="bridge", port=settings.BRIDGE_METRICS_PORT)
+        try:
+            await bridge.run(stop)
+        finally:
+            if port is not None:
+                await asyncio.to_thread(port.close)

@@ -65,6 +65,26 @@ def test_a_dead_lettered_record_keeps_its_bytes_its_place_and_the_error():
     assert letter["value_text"] is None
 
 
+def test_the_log_line_of_a_dead_letter_says_where_and_why_but_not_what_the_record_holds(caplog):
+    topic = f"{kafka.inbound_topic()}-dlq-log-{uuid.uuid4().hex[:6]}"
+    text = f"a message's text {uuid.uuid4().hex}"
+    record = kafka.Message(
+        topic=topic, partition=0, offset=7, key=b"room-1", value=text.encode(), timestamp=(1, 1_700_000_000_000)
+    )
+    # As msgspec words it: the value it refused, quoted.
+    error = f"InvalidEvent: Invalid value '{text}' - at `$.type`"
+
+    with caplog.at_level("ERROR", logger="echostream.core.kafka"):
+        kafka.dead_letter(record, error=error, role="test")
+
+    [line] = [entry for entry in caplog.records if entry.getMessage().startswith("dead-lettered")]
+    assert text not in line.getMessage()
+    assert line.getMessage() == f"dead-lettered {topic}[0]@7 (test): InvalidEvent: Invalid value '…' - at `$.type`"
+    assert (line.topic, line.partition, line.offset, line.room, line.consumer) == (topic, 0, 7, "room-1", "test")
+    # The letter keeps what the log line leaves out.
+    assert _letter_about(topic)["error"] == error
+
+
 def test_a_record_as_large_as_the_broker_takes_is_dead_lettered_whole():
     topic = f"{kafka.inbound_topic()}-dlq-large-{uuid.uuid4().hex[:6]}"
     producer = kafka.make_sync_producer()

@@ -1,9 +1,14 @@
+import logging
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from echostream.core import metrics_server
 from moderation import worker
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -13,5 +18,11 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        self.stdout.write("moderation_worker: running (Ctrl-C to stop)")
-        worker.run(stop)
+        # A log line like the others, not a line of its own on stdout.
+        logger.info("moderation_worker: running (Ctrl-C to stop)")
+        port = metrics_server.serve(role=worker.ROLE, port=settings.MODERATION_METRICS_PORT)
+        try:
+            worker.run(stop)
+        finally:
+            if port is not None:
+                port.close()

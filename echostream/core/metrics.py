@@ -1,0 +1,136 @@
+"""What each role counts for Prometheus, and who may read it.
+
+Every metric is named `echostream_...` and carries a `role` label: the part of EchoStream that
+counted it (`web`, `moderation`, `bridge-fanout`, `bridge-store`, the names the logs and dead
+letters use too). Each process exposes only what it counted itself: a label's child is made at
+its first use, so a web process shows no moderation samples, only the families' HELP and TYPE.
+The web serves them at `/metrics`, each worker on its metrics port (echostream.core.metrics_server).
+
+On the hot paths a call here is a counter increment or a histogram observation: a label lookup
+and a lock, nothing that waits.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import time
+from collections.abc import Mapping
+
+import prometheus_client
+from django.conf import settings
+from prometheus_client import Counter, Gauge, Histogram
+
+# Each counter would otherwise come with an `_created` series of its own: twice the samples for
+# a timestamp nobody graphs.
+prometheus_client.disable_created_metrics()
+
+WEB = "web"
+
+MESSAGES_IN = Counter(
+    "echostream_messages_in", "message.send frames accepted: Kafka has them and message.ack went back.", ["role"]
+)
+MESSAGES_OUT = Counter(
+    "echostream_messages_out",
+    "Live room-event frames (`type`: message.new, message.updated) pushed to sockets.",
+    ["role", "type"],
+)
+SEND_ACK_SECONDS = Histogram(
+    "echostream_send_ack_seconds",
+    "From a message.send frame received to its message.ack sent (Kafka's acknowledgement included).",
+    ["role"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+EVENT_DELIVERY_SECONDS = Histogram(
+    "echostream_event_delivery_seconds",
+    "From a room event's occurred_at (when the web took the send) to its frame pushed to a socket.",
+    ["role"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+CONNECTED_SOCKETS = Gauge("echostream_connected_sockets", "Signed-in WebSockets open on this process.", ["role"])
+REJECTIONS = Counter(
+    "echostream_rejections",
+    "Frames refused, by the reason of the message.rejected or the code of the error frame.",
+    ["role", "reason"],
+)
+DEAD_LETTERS = Counter(
+    "echostream_dead_letters", "Records put on the dead-letter topic (Kafka acknowledged them).", ["role"]
+)
+BRIDGE_EVENTS_APPLIED = Counter(
+    "echostream_bridge_events_applied",
+    "Room-topic records a bridge half finished: shown (bridge-fanout) or stored (bridge-store), repeats included.",
+    ["role"],
+)
+MODERATION_CHECKED = Counter(
+    "echostream_moderation_checked",
+    "Inbound events judged, by outcome: allow, censor, flag (published and reported) or reject.",
+    ["role", "outcome"],
+)
+
+
+def message_accepted(*, seconds: float) -> None:
+    """The web acknowledged a send `seconds` after its frame came in."""
+    MESSAGES_IN.labels(role=WEB).inc()
+    SEND_ACK_SECONDS.labels(role=WEB).observe(seconds)
+
+
+def frame_delivered(*, frame_type: str, occurred_at: float | None = None) -> None:
+    """The web pushed a live room-event frame to a socket; `occurred_at` is its event's time
+    (epoch seconds) when the channel layer carried it."""
+    MESSAGES_OUT.labels(role=WEB, type=frame_type).inc()
+    if occurred_at is not None:
+        # The event was stamped by another process, maybe on another host: a clock behind ours
+        # must not make a negative latency.
+        EVENT_DELIVERY_SECONDS.labels(role=WEB).observe(max(time.time() - occurred_at, 0.0))
+
+
+def refused(*, role: str, reason: str) -> None:
+    REJECTIONS.labels(role=role, reason=reason).inc()
+
+
+# --- Who may read the metrics ---------------------------------------------------------------
+
+# Loopback and the private ranges (RFC 1918, IPv6 unique local): where a scraper inside the
+# deployment's network comes from. Python's `is_private` also takes in documentation and
+# reserved ranges, which no scraper uses.
+_INSIDE = tuple(
+    ipaddress.ip_network(network)
+    for network in ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7")
+)
+# Headers a proxy adds: a request carrying one was relayed for a client whose address we don't see.
+_RELAY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def _inside(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in _INSIDE)
+
+
+def read_access(*, peer: str, headers: Mapping[str, str]) -> int:
+    """Whether a request may read the metrics, as an HTTP status: 200, 401 (a token is set and
+    the request does not bear it) or 403 (no token is set and the request comes from outside).
+
+    With METRICS_TOKEN set, only `Authorization: Bearer <token>` counts, from any address. Without
+    it, only loopback and private addresses may read, and not through a proxy: a proxy in front
+    of the web would make every visitor look local. Behind a proxy that names the client in
+    RATELIMIT_IP_META_KEY's header, the client's address must be inside too."""
+    token = settings.METRICS_TOKEN
+    if token:
+        given = headers.get("Authorization") or ""
+        scheme, _, credentials = given.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode()):
+            return 200
+        return 401
+    if not _inside(peer):
+        return 403
+    client_header = settings.RATELIMIT_IP_META_KEY.removeprefix("HTTP_").replace("_", "-")
+    if client_header and headers.get(client_header):
+        return 200 if _inside(headers[client_header]) else 403
+    if any(headers.get(name) for name in _RELAY_HEADERS):
+        return 403
+    return 200

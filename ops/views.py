@@ -1,0 +1,51 @@
+"""Health, readiness and metrics for orchestrators and Prometheus.
+
+No session, sign-in, CSRF token or throttle: probes call these often, over plain http inside the
+deployment's network (settings.SECURE_REDIRECT_EXEMPT keeps them from the https redirect).
+Readiness and metrics ask other systems, so they run off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
+
+from echostream.core import metrics as core_metrics
+from echostream.core import metrics_server
+from ops import health
+from ops import metrics as ops_metrics
+
+
+@csrf_exempt
+@require_safe
+@never_cache
+async def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(metrics_server.ALIVE)
+
+
+@csrf_exempt
+@require_safe
+@never_cache
+async def readyz(request: HttpRequest) -> JsonResponse:
+    status, body = await asyncio.to_thread(health.readiness)
+    return JsonResponse(body, status=status)
+
+
+@csrf_exempt
+@require_safe
+@never_cache
+async def metrics(request: HttpRequest) -> HttpResponse:
+    status = core_metrics.read_access(peer=request.META.get("REMOTE_ADDR", ""), headers=request.headers)
+    if status != 200:
+        response = JsonResponse(
+            {"error": {"code": "forbidden", "detail": "Not allowed to read the metrics."}}, status=status
+        )
+        if status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    body, content_type = await asyncio.to_thread(ops_metrics.exposition, accept=request.headers.get("Accept", ""))
+    return HttpResponse(body, content_type=content_type)
