@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -322,6 +323,53 @@ def dead_letters(wanted: set[tuple[str, int]], *, timeout: float = 120) -> set[t
         return found
     finally:
         consumer.close()
+
+
+ROLES = ("web", "moderation", "bridge")
+
+
+async def readiness(stack: Stack) -> dict[str, tuple[int, dict]]:
+    """Each role's /readyz: (status, body), the web's on its own port, a worker's on its metrics port."""
+    answers = {}
+    async with httpx.AsyncClient(timeout=30) as http:
+        for role in ROLES:
+            response = await http.get(stack.metrics_url(role, "/readyz"))
+            answers[role] = (response.status_code, response.json())
+    return answers
+
+
+async def every_role_ready(stack: Stack, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if all(status == 200 for status, _ in (await readiness(stack)).values()):
+                return True
+        except httpx.HTTPError:
+            pass  # a role restarting after an earlier test
+        await asyncio.sleep(1)
+    return False
+
+
+@pytest.mark.parametrize("service", ["kafka", "redis", "mongodb", "postgres"])
+async def test_readyz_names_a_stopped_service_and_is_ready_again_once_it_is_back(
+    fault_stack: Stack, services_private: Services, service: str
+):
+    await services_private.arun("up")
+    assert await every_role_ready(fault_stack, timeout=120), await readiness(fault_stack)
+
+    await services_private.arun("stop", service)
+    try:
+        answers = await readiness(fault_stack)
+        async with httpx.AsyncClient(timeout=10) as http:
+            alive = (await http.get(fault_stack.metrics_url("web", "/healthz"))).status_code
+    finally:
+        await services_private.arun("start", service)
+
+    for role, (status, body) in answers.items():
+        assert (role, status, body["status"], body["failed"]) == (role, 503, "unavailable", [service])
+        assert body["services"][service]["ok"] is False
+    assert alive == 200, "/healthz asks nothing else: the process is alive"
+    assert await every_role_ready(fault_stack, timeout=180), await readiness(fault_stack)
 
 
 # Last in the module on purpose: until the consumers dead-letter them, these records stop the
