@@ -128,7 +128,10 @@ def service_advice(service: str) -> str:
         )
     if connections["default"].vendor == "sqlite":
         return "check that the SQLite file's directory exists and is writable, or set DATABASE_URL"
-    return "start the database server, or set DATABASE_URL to where it runs (and check its user and password)"
+    return (
+        "start it with `make services` (scripts/services.sh up postgres, the project's own cluster), "
+        "or set DATABASE_URL to where it runs (and check its user and password)"
+    )
 
 
 # Errors longer than this (PyMongo's list the whole topology) are cut in the text; --json has them whole.

@@ -7,9 +7,12 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import databases
 
 pytestmark = pytest.mark.services
 
@@ -23,16 +26,16 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url() -> Iterator[str]:
     """A migrated database of the module's own: the subprocess cannot see the tests' one."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('doctor') / 'db.sqlite3'}"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": url},
-        check=True,
-    )
-    return url
+    with databases.fresh_database() as url:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=REPO,
+            env={**os.environ, "DATABASE_URL": url},
+            check=True,
+        )
+        yield url
 
 
 def run_doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -52,19 +55,21 @@ def run_doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ("kafka", "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:{port}", "scripts/services.sh up kafka"),
         ("redis", "REDIS_URL", "redis://127.0.0.1:{port}/0", "scripts/services.sh up redis"),
         ("mongodb", "MONGODB_URI", "mongodb://127.0.0.1:{port}/", "scripts/services.sh up mongodb"),
+        ("postgres", "DATABASE_URL", "postgres://echostream@127.0.0.1:{port}/echostream", "services.sh up postgres"),
     ],
 )
 def test_a_stopped_service_fails_naming_it_where_it_was_asked_and_what_to_do(
     services, database_url, service, setting, value, advice
 ):
-    address = value.format(port=closed_port())
+    port = closed_port()
+    address = value.format(port=port)
 
     done = run_doctor({"DATABASE_URL": database_url, setting: address})
 
     assert done.returncode == 1, done.stdout + done.stderr
     failed = [line for line in done.stdout.splitlines() if line.startswith("  FAIL ")]
     assert failed[0].startswith(f"  FAIL {service}: ") and "does not answer at" in failed[0]
-    assert address in failed[0]
+    assert f"127.0.0.1:{port}" in failed[0]
     assert advice in done.stdout and f"or set {setting}" in done.stdout
     # The other services answer.
     assert [line for line in failed if line.split()[1] in ("kafka:", "redis:", "mongodb:", "postgres:")] == failed[:1]
@@ -82,11 +87,10 @@ def test_with_kafka_stopped_the_checks_needing_it_are_skipped(services, database
     assert "Traceback" not in done.stderr
 
 
-def test_a_database_that_cannot_be_opened_fails_and_its_checks_are_skipped(services, tmp_path):
-    done = run_doctor({"DATABASE_URL": f"sqlite:///{tmp_path / 'no such directory' / 'db.sqlite3'}"})
+def test_with_the_database_stopped_the_checks_needing_it_are_skipped(services):
+    done = run_doctor({"DATABASE_URL": f"postgres://echostream@127.0.0.1:{closed_port()}/echostream"})
 
     assert done.returncode == 1
-    assert "  FAIL postgres: The database does not answer at the SQLite file" in done.stdout
-    assert "or set DATABASE_URL" in done.stdout
+    assert "  FAIL postgres: The database does not answer at postgresql 127.0.0.1:" in done.stdout
     assert "  SKIP migrations: not checked: the database does not answer (above)" in done.stdout
     assert "  SKIP room topics: not checked: the database does not answer (above)" in done.stdout
