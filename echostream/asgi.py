@@ -13,6 +13,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 
+from echostream.core import metrics  # noqa: E402
 from echostream.origin import OriginValidator  # noqa: E402
 from echostream.routing import websocket_urlpatterns  # noqa: E402
 from echostream.uploadlimit import UploadSizeLimit  # noqa: E402
@@ -28,6 +29,9 @@ def close_request_connections(**_: Any) -> None:
     for connection in connections.all(initialized_only=True):
         connection.close()
 
+
+# Only the web role loads this module: the workers' metrics ports show their own series alone.
+metrics.declare_web_series()
 
 request_finished.connect(close_request_connections, dispatch_uid="echostream.asgi.close_request_connections")
 

@@ -68,6 +68,15 @@ MODERATION_CHECKED = Counter(
 )
 
 
+def declare_web_series() -> None:
+    """The web's series, at zero from the start: a dashboard or an alert on `rate()` sees 0 sockets
+    and 0 messages rather than no data before the first socket connects."""
+    for metric in (MESSAGES_IN, SEND_ACK_SECONDS, EVENT_DELIVERY_SECONDS, CONNECTED_SOCKETS):
+        metric.labels(role=WEB)
+    for frame_type in ("message.new", "message.updated"):
+        MESSAGES_OUT.labels(role=WEB, type=frame_type)
+
+
 def message_accepted(*, seconds: float) -> None:
     """The web acknowledged a send `seconds` after its frame came in."""
     MESSAGES_IN.labels(role=WEB).inc()
