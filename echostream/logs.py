@@ -27,6 +27,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
+from echostream.redaction import redacted
+
 # What names a process in its log lines; manage.py commands that are roles go by the role's name.
 _role: str | None = None
 COMMAND_ROLES = {"moderation_worker": "moderation", "kafka_bridge": "bridge"}
@@ -41,8 +43,6 @@ _RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__
 # Extra keys whose values are secrets or message text wherever they come from.
 _SECRET_KEY = re.compile(r"pass(word|wd)|secret|token|session|cookie|authorization|api_?key|credential|body", re.I)
 REDACTED = "[redacted]"
-# user:password@ in any URL (DATABASE_URL, MONGODB_URI, REDIS_URL, an S3 endpoint): the password goes.
-_URL_CREDENTIALS = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/?#@\s\"']*):[^@/\s\"']*@", re.I)
 # A quoted value inside an error message: msgspec, for one, quotes a value it refused, as it is
 # (quotes and line breaks inside unescaped), so everything from the first quote to the last goes.
 _QUOTED = re.compile(r"'.*'|\".*\"", re.S)
@@ -118,11 +118,6 @@ def elided(text: str) -> str:
     return text if len(text) <= SAFE_ERROR_CHARS else text[: SAFE_ERROR_CHARS - 1] + "…"
 
 
-def scrub(text: str) -> str:
-    """The text with the password of any URL in it masked."""
-    return _URL_CREDENTIALS.sub(r"\g<head>:***@", text)
-
-
 class ContextFilter(logging.Filter):
     """Puts the role and the bound fields on each record (never over a field the call passed)."""
 
@@ -172,7 +167,7 @@ class JsonFormatter(_JsonFormatter):
         super().add_fields(log_data, record, message_dict)
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        return redacted(super().format(record))
 
 
 class TextFormatter(logging.Formatter):
@@ -191,7 +186,7 @@ class TextFormatter(logging.Formatter):
         if shown:
             first, newline, rest = line.partition("\n")
             line = f"{first} ({shown}){newline}{rest}"
-        return scrub(line)
+        return redacted(line)
 
 
 def config(*, fmt: str, level: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal, Protocol, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 from django.conf import settings
@@ -22,6 +21,7 @@ from django.utils import termcolors
 from chat import repository
 from chat.models import Room
 from echostream.core import kafka, mongo
+from echostream.redaction import redacted, url_for_people
 from ops.probes import ProbeResult, probe_all
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -90,17 +90,6 @@ def report_of(*, checks: list[Check]) -> Report:
 SERVICE_LABELS = {"kafka": "Kafka", "redis": "Redis", "mongodb": "MongoDB", "postgres": "the database"}
 
 
-def without_secrets(url: str) -> str:
-    """`url` without its password and query (which may hold credentials too), to be printed."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, hosts = netloc.rsplit("@", 1)
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{hosts}" if has_password else netloc
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def database_address() -> str:
     database = settings.DATABASES["default"]
     vendor = connections["default"].vendor
@@ -113,9 +102,9 @@ def service_address(service: str) -> str:
     if service == "kafka":
         return settings.KAFKA_BOOTSTRAP_SERVERS
     if service == "redis":
-        return without_secrets(settings.REDIS_URL)
+        return url_for_people(settings.REDIS_URL)
     if service == "mongodb":
-        return without_secrets(settings.MONGODB_URI)
+        return url_for_people(settings.MONGODB_URI)
     return database_address()
 
 
@@ -149,13 +138,14 @@ def evaluate_services(*, probes: list[ProbeResult]) -> list[Finding]:
         if result.ok:
             findings.append(Finding(status="ok", subject=result.service, message=f"answers at {address}"))
         else:
+            error = redacted(result.error)
             findings.append(
                 Finding(
                     status="fail",
                     subject=result.service,
-                    message=f"{label[:1].upper()}{label[1:]} does not answer at {address}: {shortened(result.error)}",
+                    message=f"{label[:1].upper()}{label[1:]} does not answer at {address}: {shortened(error)}",
                     advice=service_advice(result.service),
-                    detail=result.error,
+                    detail=error,
                 )
             )
     return findings
@@ -241,7 +231,8 @@ def _inbound_findings(seen: TopicsSeen) -> list[Finding]:
     else:
         advice = (
             f"set KAFKA_INBOUND_PARTITIONS={found}, or add partitions with Kafka's tools (`kafka-topics.sh "
-            f"--alter --topic {topic} --partitions {wanted}`) while nothing is in flight (web stopped, moderation's "
+            f"--bootstrap-server {settings.KAFKA_BOOTSTRAP_SERVERS} --alter --topic {topic} --partitions {wanted}`) "
+            "while nothing is in flight (web stopped, moderation's "
             "lag 0): rooms then map to other partitions, and a room's pending submissions could overtake each other"
         )
     return [

@@ -2,45 +2,59 @@
 
 from __future__ import annotations
 
-import re
+import threading
+import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from echostream.redaction import redacted
 from ops import probes
 
-# Short enough for an orchestrator's probe (the answer comes within this and the probes' grace).
-READINESS_TIMEOUT_SECONDS = 2.0
 # An error is for a person glancing at a health check, not a traceback.
 MAX_ERROR_CHARS = 200
 
-# The user and password part of a URL (`scheme://user:password@host`).
-_USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
-
-
-def _secrets() -> list[str]:
-    """Passwords the settings hold, which a client's error message might repeat."""
-    found = [settings.DATABASES["default"].get("PASSWORD") or ""]
-    for url in (settings.REDIS_URL, settings.MONGODB_URI):
-        try:
-            found.append(urlsplit(url).password or "")
-        except ValueError:
-            continue
-    return [secret for secret in found if secret]
-
 
 def public_error(error: str) -> str:
-    """A probe's error fit to show anyone who can reach `/readyz`: the exception's class and
-    message, with the credentials of any URL in it, and any configured password, taken out."""
-    error = _USERINFO.sub("***@", error)
-    for secret in _secrets():
-        error = error.replace(secret, "***")
+    """A probe's error fit to show: secrets masked (echostream.redaction), the length bounded."""
+    error = redacted(error)
     return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def readiness(*, timeout: float = READINESS_TIMEOUT_SECONDS) -> tuple[int, dict[str, Any]]:
+# /readyz opens a connection to each service, and anyone who reaches the port may call it: a flood
+# of calls must not become a flood of connections (PostgreSQL's are few). One round of probes at a
+# time, per process, and its answer serves every call for a second.
+FRESH_SECONDS = 1.0
+_round = threading.Lock()
+_last: tuple[float, tuple[str, ...], tuple[int, dict[str, Any]]] | None = None
+
+
+def _services_named() -> tuple[str, ...]:
+    # An answer holds for the services the settings name now (tests point them elsewhere).
+    database = settings.DATABASES["default"]
+    return (
+        settings.KAFKA_BOOTSTRAP_SERVERS,
+        settings.REDIS_URL,
+        settings.MONGODB_URI,
+        str(database.get("HOST")),
+        str(database.get("PORT")),
+        str(database.get("NAME")),
+    )
+
+
+def readiness(*, timeout: float = probes.DEFAULT_TIMEOUT_SECONDS) -> tuple[int, dict[str, Any]]:
     """(200 or 503, the body): whether every outside system answers, and which do not."""
+    global _last
+    with _round:
+        named = _services_named()
+        if _last is not None and _last[1] == named and time.monotonic() - _last[0] < FRESH_SECONDS:
+            return _last[2]
+        answer = _probe_every_service(timeout)
+        _last = (time.monotonic(), named, answer)
+        return answer
+
+
+def _probe_every_service(timeout: float) -> tuple[int, dict[str, Any]]:
     results = probes.probe_all(timeout=timeout)
     services: dict[str, dict[str, Any]] = {}
     for result in results:
@@ -49,3 +63,9 @@ def readiness(*, timeout: float = READINESS_TIMEOUT_SECONDS) -> tuple[int, dict[
     if failed:
         return 503, {"status": "unavailable", "failed": failed, "services": services}
     return 200, {"status": "ready", "services": services}
+
+
+def without_errors(body: dict[str, Any]) -> dict[str, Any]:
+    """The answer for a caller outside the deployment's network: which services fail, not how
+    (an error names internal hosts and ports)."""
+    return {**body, "services": {name: {"ok": state["ok"]} for name, state in body["services"].items()}}

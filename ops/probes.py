@@ -33,7 +33,13 @@ def _postgres(timeout: float) -> None:
     connection.settings_dict = {**shared, "OPTIONS": dict(shared.get("OPTIONS", {}))}
     try:
         if connection.vendor == "postgresql":
-            connection.settings_dict["OPTIONS"]["connect_timeout"] = max(int(timeout), 1)
+            options = connection.settings_dict["OPTIONS"]
+            ms = max(int(timeout * 1000), 1000)
+            options["connect_timeout"] = max(int(timeout), 1)
+            # A server that accepts the connection and then says nothing must not hold the probe
+            # (and its connection) forever: bound the query and the unacknowledged socket too.
+            options["tcp_user_timeout"] = ms
+            options["options"] = f"{options.get('options', '')} -c statement_timeout={ms}".strip()
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     finally:
@@ -76,7 +82,8 @@ def probe_all(*, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[ProbeResult]:
     futures = {service: pool.submit(probe, service, timeout=timeout) for service in PROBES}
     # Not waiting for a probe whose client ignores its timeout: it is reported, and its thread ends later.
     pool.shutdown(wait=False)
-    grace = timeout + 3
+    # Beyond the timeout, a second for the probes' own bookkeeping: within an orchestrator's probe.
+    grace = timeout + 1
     results = []
     for service, future in futures.items():
         try:

@@ -32,7 +32,9 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 async def readyz(request: HttpRequest) -> JsonResponse:
     status, body = await asyncio.to_thread(health.readiness)
-    return JsonResponse(body, status=status)
+    # Who may read the metrics may read why a service fails; anyone else learns only which.
+    trusted = core_metrics.read_access(peer=request.META.get("REMOTE_ADDR", ""), headers=request.headers) == 200
+    return JsonResponse(body if trusted else health.without_errors(body), status=status)
 
 
 @csrf_exempt

