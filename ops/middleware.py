@@ -4,7 +4,7 @@ An orchestrator's probe or a Prometheus scrape names the container by its addres
 (`Host: 10.0.3.7:8000`, `Host: web:8000`), which ALLOWED_HOSTS rightly does not list: Django's
 host check would answer 400 and the deployment would never become ready. These answers use
 nothing from the Host header, so they skip the check, as they skip sessions, CSRF and the https
-redirect. /metrics keeps its own access rule (ops.views.metrics)."""
+redirect. /metrics keeps its own access rule (echostream.core.metrics.respond)."""
 
 from __future__ import annotations
 

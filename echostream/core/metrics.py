@@ -16,10 +16,13 @@ import hmac
 import ipaddress
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+import msgspec
 import prometheus_client
 from django.conf import settings
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
 
 # Each counter would otherwise come with an `_created` series of its own: twice the samples for
 # a timestamp nobody graphs.
@@ -97,7 +100,7 @@ def refused(*, role: str, reason: str) -> None:
     REJECTIONS.labels(role=role, reason=reason).inc()
 
 
-# --- Who may read the metrics ---------------------------------------------------------------
+# --- Who may read the metrics, and what they read --------------------------------------------
 
 # Loopback and the private ranges (RFC 1918, IPv6 unique local): where a scraper inside the
 # deployment's network comes from. Python's `is_private` also takes in documentation and
@@ -108,6 +111,19 @@ _INSIDE = tuple(
 )
 # Headers a proxy adds: a request carrying one was relayed for a client whose address we don't see.
 _RELAY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+NOT_ALLOWED = "Not allowed to read the metrics."
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a `/metrics` request is answered, for whichever HTTP server took it (the web's view or
+    a worker's port): both then only write it out."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def _inside(address: str) -> bool:
@@ -120,26 +136,45 @@ def _inside(address: str) -> bool:
     return any(ip in network for network in _INSIDE)
 
 
-def read_access(*, peer: str, headers: Mapping[str, str]) -> int:
-    """Whether a request may read the metrics, as an HTTP status: 200, 401 (a token is set and
-    the request does not bear it) or 403 (no token is set and the request comes from outside).
+def _refusal(*, peer: str, headers: Mapping[str, str]) -> tuple[int, str] | None:
+    """Why a request may not read the metrics, as (HTTP status, detail); None when it may.
 
-    With METRICS_TOKEN set, only `Authorization: Bearer <token>` counts, from any address. Without
-    it, only loopback and private addresses may read, and not through a proxy: a proxy in front
-    of the web would make every visitor look local. Behind a proxy that names the client in
-    RATELIMIT_IP_META_KEY's header, the client's address must be inside too."""
+    With METRICS_TOKEN set, only `Authorization: Bearer <token>` counts, from any address (401
+    otherwise). Without it, only loopback and private addresses may read (403 otherwise), and not
+    through a proxy: a proxy in front of the web would make every visitor look local. Behind a
+    proxy that names the client in RATELIMIT_IP_META_KEY's header, its address must be inside too.
+
+    `headers` are looked up case-insensitively, as Django's `request.headers` are."""
     token = settings.METRICS_TOKEN
     if token:
         given = headers.get("Authorization") or ""
         scheme, _, credentials = given.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode()):
-            return 200
-        return 401
+            return None
+        return 401, NOT_ALLOWED
     if not _inside(peer):
-        return 403
+        return 403, NOT_ALLOWED
     client_header = settings.RATELIMIT_IP_META_KEY.removeprefix("HTTP_").replace("_", "-")
     if client_header and headers.get(client_header):
-        return 200 if _inside(headers[client_header]) else 403
+        return None if _inside(headers[client_header]) else (403, NOT_ALLOWED)
     if any(headers.get(name) for name in _RELAY_HEADERS):
-        return 403
-    return 200
+        return 403, NOT_ALLOWED
+    return None
+
+
+def respond(*, peer: str, headers: Mapping[str, str], registry: CollectorRegistry = REGISTRY) -> Answer:
+    """The answer to a `/metrics` request from `peer` (the address the connection comes from)
+    with these request headers: `registry`'s metrics in the format the scraper accepts
+    (Prometheus text or OpenMetrics), or a JSON refusal.
+
+    Each process shows the default registry (its own counters); the web passes a registry of its
+    own that adds the consumer lag (ops.metrics), which echostream.core does not know of. It may
+    ask Kafka: call this off the event loop."""
+    refusal = _refusal(peer=peer, headers=headers)
+    if refusal is not None:
+        status, detail = refusal
+        body = msgspec.json.encode({"error": {"code": "forbidden", "detail": detail}})
+        challenge = {"WWW-Authenticate": 'Bearer realm="metrics"'} if status == 401 else {}
+        return Answer(status, "application/json", body, challenge)
+    encoder, content_type = choose_encoder(headers.get("Accept") or "")
+    return Answer(200, content_type, encoder(registry))

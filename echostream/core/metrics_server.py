@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,8 +20,6 @@ from urllib.parse import urlsplit
 import msgspec
 from django.conf import settings
 from django.utils.datastructures import CaseInsensitiveMapping
-from prometheus_client import REGISTRY
-from prometheus_client.exposition import choose_encoder
 
 from echostream.core import metrics
 
@@ -56,30 +54,23 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/readyz":
             self._json(*readiness())
         elif path == "/metrics":
-            self._metrics()
+            answer = metrics.respond(
+                peer=self.client_address[0], headers=CaseInsensitiveMapping(dict(self.headers.items()))
+            )
+            self._send(answer.status, answer.body, answer.content_type, answer.headers)
         else:
             self._json(404, {"error": {"code": "not_found", "detail": "Only /metrics, /healthz and /readyz."}})
 
-    def _metrics(self) -> None:
-        headers = CaseInsensitiveMapping(dict(self.headers.items()))
-        status = metrics.read_access(peer=self.client_address[0], headers=headers)
-        if status != 200:
-            refusal = {"error": {"code": "forbidden", "detail": "Not allowed to read the metrics."}}
-            self._json(status, refusal, bearer=status == 401)
-            return
-        encoder, content_type = choose_encoder(self.headers.get("Accept") or "")
-        self._send(200, encoder(REGISTRY), content_type)
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        self._send(status, msgspec.json.encode(body), "application/json")
 
-    def _json(self, status: int, body: dict[str, Any], *, bearer: bool = False) -> None:
-        self._send(status, msgspec.json.encode(body), "application/json", bearer=bearer)
-
-    def _send(self, status: int, body: bytes, content_type: str, *, bearer: bool = False) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
-        if bearer:
-            self.send_header("WWW-Authenticate", 'Bearer realm="metrics"')
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 

@@ -1,0 +1,61 @@
+"""Who may read /metrics and what they get: echostream.core.metrics.respond, which the web's view
+and each worker's port both call. Called directly: no server, no other system."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.utils.datastructures import CaseInsensitiveMapping
+from prometheus_client import CollectorRegistry, Gauge
+
+from echostream.core import metrics
+
+
+@pytest.fixture
+def registry():
+    registry = CollectorRegistry()
+    Gauge("stand_in", "The access tests' only metric.", registry=registry).set(7)
+    return registry
+
+
+def respond(registry, *, peer="127.0.0.1", **headers):
+    # Case-insensitive, as Django's request.headers and a worker's request_headers are.
+    mapping = CaseInsensitiveMapping({name.replace("_", "-"): value for name, value in headers.items()})
+    return metrics.respond(peer=peer, headers=mapping, registry=registry)
+
+
+def test_a_reader_gets_the_registrys_metrics_in_prometheus_text(registry):
+    answer = respond(registry)
+    assert answer.status == 200
+    assert answer.content_type.startswith("text/plain; version=0.0.4")
+    assert b"stand_in 7.0" in answer.body
+
+
+def test_a_scraper_that_asks_for_openmetrics_gets_it(registry):
+    answer = respond(registry, Accept="application/openmetrics-text; version=1.0.0")
+    assert answer.content_type.startswith("application/openmetrics-text")
+    assert answer.body.endswith(b"# EOF\n")
+
+
+def test_a_refusal_is_json_and_shows_no_metric(registry):
+    answer = respond(registry, peer="1.2.3.4")
+    assert (answer.status, answer.content_type) == (403, "application/json")
+    assert json.loads(answer.body)["error"]["code"] == "forbidden"
+    assert b"stand_in" not in answer.body
+    assert "WWW-Authenticate" not in answer.headers
+
+
+def test_with_a_token_its_bearer_reads_from_anywhere_and_others_are_challenged(registry, settings):
+    settings.METRICS_TOKEN = "scrape-me-0f3a"
+    granted = respond(registry, peer="1.2.3.4", Authorization="Bearer scrape-me-0f3a")
+    assert granted.status == 200
+    missing = respond(registry)
+    assert missing.status == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+
+
+def test_behind_a_proxy_the_client_it_names_is_judged(registry, settings):
+    settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
+    assert respond(registry, peer="10.0.0.2", X_Real_IP="10.0.0.9").status == 200
+    assert respond(registry, peer="10.0.0.2", X_Real_IP="1.2.3.4").status == 403
