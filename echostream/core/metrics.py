@@ -136,6 +136,17 @@ def _inside(address: str) -> bool:
     return any(ip in network for network in _INSIDE)
 
 
+def _client_header() -> str | None:
+    """The header that names the client behind the proxy (RATELIMIT_IP_META_KEY), if it names one.
+
+    Any other META key (`REMOTE_ADDR`) is the peer's address, which we have: read as a header, it
+    would be the client's say (`Remote-Addr: 10.0.0.9`) in place of the address it comes from."""
+    key = settings.RATELIMIT_IP_META_KEY
+    if not key.startswith("HTTP_") or key == "HTTP_":
+        return None
+    return key.removeprefix("HTTP_").replace("_", "-")
+
+
 def _refusal(*, peer: str, headers: Mapping[str, str]) -> tuple[int, str] | None:
     """Why a request may not read the metrics, as (HTTP status, detail); None when it may.
 
@@ -154,7 +165,7 @@ def _refusal(*, peer: str, headers: Mapping[str, str]) -> tuple[int, str] | None
         return 401, NOT_ALLOWED
     if not _inside(peer):
         return 403, NOT_ALLOWED
-    client_header = settings.RATELIMIT_IP_META_KEY.removeprefix("HTTP_").replace("_", "-")
+    client_header = _client_header()
     if client_header and headers.get(client_header):
         return None if _inside(headers[client_header]) else (403, NOT_ALLOWED)
     if any(headers.get(name) for name in _RELAY_HEADERS):

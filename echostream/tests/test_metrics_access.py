@@ -55,6 +55,13 @@ def test_with_a_token_its_bearer_reads_from_anywhere_and_others_are_challenged(r
     assert missing.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
 
 
+def test_a_meta_key_that_is_no_header_is_not_read_from_the_request(registry, settings):
+    settings.RATELIMIT_IP_META_KEY = "REMOTE_ADDR"
+    # The client's say is not its address: the peer's stands.
+    assert respond(registry, peer="1.2.3.4", Remote_Addr="10.0.0.9").status == 403
+    assert respond(registry, peer="10.0.0.2", Remote_Addr="1.2.3.4").status == 200
+
+
 def test_behind_a_proxy_the_client_it_names_is_judged(registry, settings):
     settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
     assert respond(registry, peer="10.0.0.2", X_Real_IP="10.0.0.9").status == 200

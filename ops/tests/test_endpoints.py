@@ -153,6 +153,14 @@ def test_behind_a_proxy_that_names_the_client_that_client_is_judged(client, sett
 
 
 @pytest.mark.usefixtures("no_exposition")
+def test_a_meta_key_that_names_no_header_leaves_the_peers_address_to_judge(client, settings):
+    settings.RATELIMIT_IP_META_KEY = "REMOTE_ADDR"
+    # `Remote-Addr: 10.0.0.9` is the client's say, not the address it comes from.
+    assert client.get("/metrics", REMOTE_ADDR="1.2.3.4", HTTP_REMOTE_ADDR="10.0.0.9").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_REMOTE_ADDR="1.2.3.4").status_code == 200
+
+
+@pytest.mark.usefixtures("no_exposition")
 def test_with_a_token_set_only_its_bearer_reads_the_metrics_from_anywhere(client, settings):
     settings.METRICS_TOKEN = "scrape-me-0f3a"
     missing = client.get("/metrics")
