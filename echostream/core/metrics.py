@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import msgspec
 import prometheus_client
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
@@ -113,6 +114,10 @@ _INSIDE = tuple(
 _RELAY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 NOT_ALLOWED = "Not allowed to read the metrics."
+HOST_NOT_ALLOWED = (
+    "Not allowed to read the metrics under this Host: name the server by its address, a name without "
+    "dots or one of ALLOWED_HOSTS, or set METRICS_TOKEN."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,27 @@ def _inside(address: str) -> bool:
     return any(ip in network for network in _INSIDE)
 
 
+def _host_allowed(host: str | None) -> bool:
+    """Whether a request without the token may be answered under this Host header.
+
+    A web page can make the operator's browser read a loopback port under a name of the page's
+    (DNS rebinding: the name resolves to the page's server, then to 127.0.0.1), and the browser
+    then counts the answer as the page's own. Such a name has dots and is not ours; an IP
+    literal or a name without dots (`localhost`, a compose service such as `web`) is no name a
+    page on the Internet can have. No Host at all is no browser's request either."""
+    if host is None:
+        return True
+    domain, _port = split_domain_port(host)
+    if not domain:
+        # Not a host (a repeated header, joined with a comma, is not one either).
+        return False
+    try:
+        ipaddress.ip_address(domain.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return "." not in domain or validate_host(domain, settings.ALLOWED_HOSTS)
+    return True
+
+
 def _client_header() -> str | None:
     """The header that names the client behind the proxy (RATELIMIT_IP_META_KEY), if it names one.
 
@@ -150,10 +176,11 @@ def _client_header() -> str | None:
 def _refusal(*, peer: str, headers: Mapping[str, str]) -> tuple[int, str] | None:
     """Why a request may not read the metrics, as (HTTP status, detail); None when it may.
 
-    With METRICS_TOKEN set, only `Authorization: Bearer <token>` counts, from any address (401
-    otherwise). Without it, only loopback and private addresses may read (403 otherwise), and not
-    through a proxy: a proxy in front of the web would make every visitor look local. Behind a
-    proxy that names the client in RATELIMIT_IP_META_KEY's header, its address must be inside too.
+    With METRICS_TOKEN set, only `Authorization: Bearer <token>` counts, from any address and
+    under any Host (401 otherwise). Without it, only loopback and private addresses may read (403
+    otherwise), under a Host that no web page can have (`_host_allowed`), and not through a proxy:
+    a proxy in front of the web would make every visitor look local. Behind a proxy that names
+    the client in RATELIMIT_IP_META_KEY's header, the client's address must be inside too.
 
     `headers` are looked up case-insensitively, as Django's `request.headers` are."""
     token = settings.METRICS_TOKEN
@@ -165,6 +192,8 @@ def _refusal(*, peer: str, headers: Mapping[str, str]) -> tuple[int, str] | None
         return 401, NOT_ALLOWED
     if not _inside(peer):
         return 403, NOT_ALLOWED
+    if not _host_allowed(headers.get("Host")):
+        return 403, HOST_NOT_ALLOWED
     client_header = _client_header()
     if client_header and headers.get(client_header):
         return None if _inside(headers[client_header]) else (403, NOT_ALLOWED)

@@ -46,13 +46,47 @@ def test_a_refusal_is_json_and_shows_no_metric(registry):
     assert "WWW-Authenticate" not in answer.headers
 
 
-def test_with_a_token_its_bearer_reads_from_anywhere_and_others_are_challenged(registry, settings):
+def test_with_a_token_its_bearer_reads_under_any_host_and_others_are_challenged(registry, settings):
     settings.METRICS_TOKEN = "scrape-me-0f3a"
-    granted = respond(registry, peer="1.2.3.4", Authorization="Bearer scrape-me-0f3a")
+    granted = respond(registry, peer="1.2.3.4", Host="metrics.example.com", Authorization="Bearer scrape-me-0f3a")
     assert granted.status == 200
     missing = respond(registry)
     assert missing.status == 401
     assert missing.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("web:8000", 200),  # a compose service
+        ("moderation", 200),
+        ("localhost:8000", 200),
+        ("10.0.3.7:8000", 200),
+        ("127.0.0.1", 200),
+        ("[::1]:9101", 200),
+        ("chat.example.com", 200),  # in ALLOWED_HOSTS
+        ("chat.example.com:8000", 200),
+        # A name a web page can have, rebound to this loopback address.
+        ("evil.example.com", 403),
+        ("evil.example.com:8000", 403),
+        ("127.0.0.1.nip.io", 403),
+        # Not a host: a repeated Host header, joined with a comma.
+        ("web:8000,evil.example.com", 403),
+        ("", 403),
+    ],
+)
+def test_without_a_token_only_a_host_no_web_page_can_have_reads(registry, settings, host, status):
+    settings.ALLOWED_HOSTS = ["chat.example.com"]
+    answer = respond(registry, Host=host)
+    assert answer.status == status
+    if status == 403:
+        assert "ALLOWED_HOSTS" in json.loads(answer.body)["error"]["detail"]
+
+
+def test_a_request_without_a_host_header_is_judged_by_its_address(registry):
+    # No browser sends one; an HTTP/1.0 probe may not.
+    assert respond(registry).status == 200
+    assert respond(registry, peer="1.2.3.4").status == 403
 
 
 def test_a_meta_key_that_is_no_header_is_not_read_from_the_request(registry, settings):

@@ -93,3 +93,11 @@ def test_a_port_in_use_is_logged_and_the_role_goes_on_without_it(caplog):
 
 def test_port_0_serves_nothing():
     assert metrics_server.serve(role="bridge", port=0) is None
+
+
+def test_a_metrics_read_under_a_rebinding_host_is_refused(port):
+    refused = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Host": "evil.example.com"})
+    assert refused.status_code == 403
+    assert httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Host": "moderation:9101"}).status_code == 200
+    # Health checks answer under any name.
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"Host": "evil.example.com"}).status_code == 200

@@ -161,6 +161,27 @@ def test_a_meta_key_that_names_no_header_leaves_the_peers_address_to_judge(clien
 
 
 @pytest.mark.usefixtures("no_exposition")
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("web:8000", 200),
+        ("10.0.3.7:8000", 200),
+        ("localhost:8000", 200),
+        ("127.0.0.1:8000", 200),  # in ALLOWED_HOSTS, and an address
+        # A page's own name, rebound to 127.0.0.1: the operator's browser must not read for it.
+        ("evil.example.com", 403),
+        ("evil.example.com:8000", 403),
+    ],
+)
+def test_without_a_token_a_rebinding_host_does_not_read_the_metrics(client, host, status):
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_HOST=host)
+    assert response.status_code == status
+    assert (b"stand_in" in response.content) == (status == 200)
+    # Liveness answers under any Host: it tells nothing a page could use.
+    assert client.get("/healthz", REMOTE_ADDR="127.0.0.1", HTTP_HOST=host).status_code == 200
+
+
+@pytest.mark.usefixtures("no_exposition")
 def test_with_a_token_set_only_its_bearer_reads_the_metrics_from_anywhere(client, settings):
     settings.METRICS_TOKEN = "scrape-me-0f3a"
     missing = client.get("/metrics")
@@ -168,7 +189,10 @@ def test_with_a_token_set_only_its_bearer_reads_the_metrics_from_anywhere(client
     assert missing["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Basic scrape-me-0f3a").status_code == 401
-    granted = client.get("/metrics", REMOTE_ADDR="1.2.3.4", HTTP_AUTHORIZATION="Bearer scrape-me-0f3a")
+    # Under any Host: a page cannot send the token.
+    granted = client.get(
+        "/metrics", REMOTE_ADDR="1.2.3.4", HTTP_HOST="metrics.example.net", HTTP_AUTHORIZATION="Bearer scrape-me-0f3a"
+    )
     assert granted.status_code == 200
     assert b"stand_in 0.0" in granted.content
 
