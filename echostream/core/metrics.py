@@ -182,7 +182,9 @@ def _refusal(*, peer: str, headers: Mapping[str, str]) -> tuple[int, str] | None
     a proxy in front of the web would make every visitor look local. Behind a proxy that names
     the client in RATELIMIT_IP_META_KEY's header, the client's address must be inside too.
 
-    `headers` are looked up case-insensitively, as Django's `request.headers` are."""
+    `headers` are looked up case-insensitively, and hold each repeated header once, its values
+    joined with commas, as Django's `request.headers` (and metrics_server.request_headers) do: a
+    repeated header is then present, and no single address, token or host (refused)."""
     token = settings.METRICS_TOKEN
     if token:
         given = headers.get("Authorization") or ""

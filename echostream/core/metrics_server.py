@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Mapping
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +45,16 @@ def readiness() -> tuple[int, dict[str, Any]]:
     return _readiness()
 
 
+def request_headers(message: Message) -> CaseInsensitiveMapping:
+    """A request's headers, each repeated one once with its values joined by commas, as Django's
+    request has them: an access rule that reads them then judges both servers' requests alike
+    (a repeated header is present; its joined values are no single address, token or host)."""
+    joined: dict[str, list[str]] = {}
+    for name, value in message.items():
+        joined.setdefault(name.lower(), []).append(value)
+    return CaseInsensitiveMapping({name: ",".join(values) for name, values in joined.items()})
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "echostream-metrics"
 
@@ -54,9 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/readyz":
             self._json(*readiness())
         elif path == "/metrics":
-            answer = metrics.respond(
-                peer=self.client_address[0], headers=CaseInsensitiveMapping(dict(self.headers.items()))
-            )
+            answer = metrics.respond(peer=self.client_address[0], headers=request_headers(self.headers))
             self._send(answer.status, answer.body, answer.content_type, answer.headers)
         else:
             self._json(404, {"error": {"code": "not_found", "detail": "Only /metrics, /healthz and /readyz."}})

@@ -4,12 +4,13 @@ and each worker's port both call. Called directly: no server, no other system.""
 from __future__ import annotations
 
 import json
+from email.message import Message
 
 import pytest
 from django.utils.datastructures import CaseInsensitiveMapping
 from prometheus_client import CollectorRegistry, Gauge
 
-from echostream.core import metrics
+from echostream.core import metrics, metrics_server
 
 
 @pytest.fixture
@@ -53,6 +54,8 @@ def test_with_a_token_its_bearer_reads_under_any_host_and_others_are_challenged(
     missing = respond(registry)
     assert missing.status == 401
     assert missing.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    # A repeated Authorization header is joined by the servers: no longer the token.
+    assert respond(registry, Authorization="Bearer scrape-me-0f3a,Bearer scrape-me-0f3a").status == 401
 
 
 @pytest.mark.parametrize(
@@ -100,3 +103,15 @@ def test_behind_a_proxy_the_client_it_names_is_judged(registry, settings):
     settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
     assert respond(registry, peer="10.0.0.2", X_Real_IP="10.0.0.9").status == 200
     assert respond(registry, peer="10.0.0.2", X_Real_IP="1.2.3.4").status == 403
+    # Repeated, joined with a comma: no single client, whichever comes last.
+    assert respond(registry, peer="10.0.0.2", X_Real_IP="1.2.3.4,10.0.0.9").status == 403
+
+
+def test_a_workers_repeated_headers_are_joined_as_djangos_are():
+    message = Message()
+    message["X-Forwarded-For"] = "1.2.3.4"
+    message["Host"] = "web:8000"
+    message["x-forwarded-for"] = ""
+    headers = metrics_server.request_headers(message)
+    assert headers["X-Forwarded-For"] == "1.2.3.4,"
+    assert headers["host"] == "web:8000"

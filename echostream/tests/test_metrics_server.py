@@ -101,3 +101,17 @@ def test_a_metrics_read_under_a_rebinding_host_is_refused(port):
     assert httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Host": "moderation:9101"}).status_code == 200
     # Health checks answer under any name.
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"Host": "evil.example.com"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("setting", "headers"),
+    [
+        # The last one alone would be inside: all of them count.
+        ("HTTP_X_REAL_IP", [("X-Real-IP", "1.2.3.4"), ("X-Real-IP", "10.0.0.9")]),
+        # The last one alone would be empty, as if no proxy had relayed it.
+        ("", [("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-For", "")]),
+    ],
+)
+def test_a_repeated_header_counts_every_time_it_is_sent(port, settings, setting, headers):
+    settings.RATELIMIT_IP_META_KEY = setting
+    assert httpx.get(f"http://127.0.0.1:{port}/metrics", headers=headers).status_code == 403

@@ -3,9 +3,11 @@ may read the metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
+from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.parser import text_string_to_metric_families
@@ -179,6 +181,46 @@ def test_without_a_token_a_rebinding_host_does_not_read_the_metrics(client, host
     assert (b"stand_in" in response.content) == (status == 200)
     # Liveness answers under any Host: it tells nothing a page could use.
     assert client.get("/healthz", REMOTE_ADDR="127.0.0.1", HTTP_HOST=host).status_code == 200
+
+
+@pytest.mark.usefixtures("no_exposition")
+async def test_a_repeated_client_header_is_no_single_client(settings):
+    # Through the ASGI handler as daphne calls it: Django's test clients take one value per header.
+    settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
+
+    async def status(*headers: tuple[bytes, bytes]) -> int:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/metrics",
+            "raw_path": b"/metrics",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"web:8000"), *headers],
+            "client": ("10.0.0.2", 40000),
+            "server": ("10.0.0.5", 8000),
+        }
+        sent: list[dict] = []
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict:
+            if requests:
+                return requests.pop()
+            # The client stays connected: Django stops listening once it has answered.
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await ASGIHandler()(scope, receive, send)
+        return sent[0]["status"]
+
+    assert await status((b"x-real-ip", b"10.0.0.9")) == 200
+    assert await status((b"x-real-ip", b"1.2.3.4"), (b"x-real-ip", b"10.0.0.9")) == 403
 
 
 @pytest.mark.usefixtures("no_exposition")
