@@ -184,6 +184,14 @@ def test_without_a_token_a_rebinding_host_does_not_read_the_metrics(client, host
 
 
 @pytest.mark.usefixtures("no_exposition")
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_head_answers_as_get(client, path):
+    response = client.head(path)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+@pytest.mark.usefixtures("no_exposition")
 async def test_a_repeated_client_header_is_no_single_client(settings):
     # Through the ASGI handler as daphne calls it: Django's test clients take one value per header.
     settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
