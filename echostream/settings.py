@@ -254,7 +254,8 @@ BRIDGE_METRICS_PORT = env.int("BRIDGE_METRICS_PORT", default=9102)
 # scraper and health checks.
 METRICS_BIND_ADDRESS = env("METRICS_BIND_ADDRESS", default="127.0.0.1")
 # When set, /metrics answers only `Authorization: Bearer <token>`, from any address; unset, only
-# loopback and private addresses, not through a proxy (echostream.core.metrics.read_access).
+# loopback and private addresses, not through a proxy, under a Host no web page can have
+# (echostream.core.metrics.respond).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Orchestrators and scrapers call these over plain http inside the network: never redirected to https.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]

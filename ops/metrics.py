@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from echostream.core import kafka
@@ -83,11 +82,6 @@ def _web_registry() -> CollectorRegistry:
     return registry
 
 
+# What the web's /metrics shows (ops.views.metrics hands it to echostream.core.metrics.respond).
 # Only the web shows the lag: it is the same from every process, and one role asking Kafka is enough.
 WEB_REGISTRY = _web_registry()
-
-
-def exposition(*, accept: str) -> tuple[bytes, str]:
-    """The web's metrics, in the format the scraper asked for (Prometheus text or OpenMetrics)."""
-    encoder, content_type = choose_encoder(accept)
-    return encoder(WEB_REGISTRY), content_type

@@ -2,9 +2,11 @@
 
 An orchestrator's probe or a Prometheus scrape names the container by its address or service name
 (`Host: 10.0.3.7:8000`, `Host: web:8000`), which ALLOWED_HOSTS rightly does not list: Django's
-host check would answer 400 and the deployment would never become ready. These answers use
-nothing from the Host header, so they skip the check, as they skip sessions, CSRF and the https
-redirect. /metrics keeps its own access rule (ops.views.metrics)."""
+host check would answer 400 and the deployment would never become ready. Health and readiness
+use nothing from the Host header, so they skip the check, as they skip sessions, CSRF and the
+https redirect. /metrics keeps its own access rule (echostream.core.metrics.respond), which has a
+Host check of its own in place of Django's: without a token, a Host with dots that ALLOWED_HOSTS
+does not list is refused, so that a web page cannot read it through a DNS-rebound name."""
 
 from __future__ import annotations
 

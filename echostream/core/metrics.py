@@ -16,10 +16,14 @@ import hmac
 import ipaddress
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+import msgspec
 import prometheus_client
 from django.conf import settings
-from prometheus_client import Counter, Gauge, Histogram
+from django.http.request import split_domain_port, validate_host
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
 
 # Each counter would otherwise come with an `_created` series of its own: twice the samples for
 # a timestamp nobody graphs.
@@ -97,7 +101,7 @@ def refused(*, role: str, reason: str) -> None:
     REJECTIONS.labels(role=role, reason=reason).inc()
 
 
-# --- Who may read the metrics ---------------------------------------------------------------
+# --- Who may read the metrics, and what they read --------------------------------------------
 
 # Loopback and the private ranges (RFC 1918, IPv6 unique local): where a scraper inside the
 # deployment's network comes from. Python's `is_private` also takes in documentation and
@@ -108,6 +112,23 @@ _INSIDE = tuple(
 )
 # Headers a proxy adds: a request carrying one was relayed for a client whose address we don't see.
 _RELAY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+NOT_ALLOWED = "Not allowed to read the metrics."
+HOST_NOT_ALLOWED = (
+    "Not allowed to read the metrics under this Host: name the server by its address, a name without "
+    "dots or one of ALLOWED_HOSTS, or set METRICS_TOKEN."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a `/metrics` request is answered, for whichever HTTP server took it (the web's view or
+    a worker's port): both then only write it out."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def _inside(address: str) -> bool:
@@ -120,26 +141,82 @@ def _inside(address: str) -> bool:
     return any(ip in network for network in _INSIDE)
 
 
-def read_access(*, peer: str, headers: Mapping[str, str]) -> int:
-    """Whether a request may read the metrics, as an HTTP status: 200, 401 (a token is set and
-    the request does not bear it) or 403 (no token is set and the request comes from outside).
+def _host_allowed(host: str | None) -> bool:
+    """Whether a request without the token may be answered under this Host header.
 
-    With METRICS_TOKEN set, only `Authorization: Bearer <token>` counts, from any address. Without
-    it, only loopback and private addresses may read, and not through a proxy: a proxy in front
-    of the web would make every visitor look local. Behind a proxy that names the client in
-    RATELIMIT_IP_META_KEY's header, the client's address must be inside too."""
+    A web page can make the operator's browser read a loopback port under a name of the page's
+    (DNS rebinding: the name resolves to the page's server, then to 127.0.0.1), and the browser
+    then counts the answer as the page's own. Such a name has dots and is not ours; an IP
+    literal or a name without dots (`localhost`, a compose service such as `web`) is no name a
+    page on the Internet can have. No Host at all is no browser's request either."""
+    if host is None:
+        return True
+    domain, _port = split_domain_port(host)
+    if not domain:
+        # Not a host (a repeated header, joined with a comma, is not one either).
+        return False
+    try:
+        ipaddress.ip_address(domain.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return "." not in domain or validate_host(domain, settings.ALLOWED_HOSTS)
+    return True
+
+
+def _client_header() -> str | None:
+    """The header that names the client behind the proxy (RATELIMIT_IP_META_KEY), if it names one.
+
+    Any other META key (`REMOTE_ADDR`) is the peer's address, which we have: read as a header, it
+    would be the client's say (`Remote-Addr: 10.0.0.9`) in place of the address it comes from."""
+    key = settings.RATELIMIT_IP_META_KEY
+    if not key.startswith("HTTP_") or key == "HTTP_":
+        return None
+    return key.removeprefix("HTTP_").replace("_", "-")
+
+
+def _refusal(*, peer: str, headers: Mapping[str, str]) -> tuple[int, str] | None:
+    """Why a request may not read the metrics, as (HTTP status, detail); None when it may.
+
+    With METRICS_TOKEN set, only `Authorization: Bearer <token>` counts, from any address and
+    under any Host (401 otherwise). Without it, only loopback and private addresses may read (403
+    otherwise), under a Host that no web page can have (`_host_allowed`), and not through a proxy:
+    a proxy in front of the web would make every visitor look local. Behind a proxy that names
+    the client in RATELIMIT_IP_META_KEY's header, the client's address must be inside too.
+
+    `headers` are looked up case-insensitively, and hold each repeated header once, its values
+    joined with commas, as Django's `request.headers` (and metrics_server.request_headers) do: a
+    repeated header is then present, and no single address, token or host (refused)."""
     token = settings.METRICS_TOKEN
     if token:
         given = headers.get("Authorization") or ""
         scheme, _, credentials = given.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode()):
-            return 200
-        return 401
+            return None
+        return 401, NOT_ALLOWED
     if not _inside(peer):
-        return 403
-    client_header = settings.RATELIMIT_IP_META_KEY.removeprefix("HTTP_").replace("_", "-")
+        return 403, NOT_ALLOWED
+    if not _host_allowed(headers.get("Host")):
+        return 403, HOST_NOT_ALLOWED
+    client_header = _client_header()
     if client_header and headers.get(client_header):
-        return 200 if _inside(headers[client_header]) else 403
+        return None if _inside(headers[client_header]) else (403, NOT_ALLOWED)
     if any(headers.get(name) for name in _RELAY_HEADERS):
-        return 403
-    return 200
+        return 403, NOT_ALLOWED
+    return None
+
+
+def respond(*, peer: str, headers: Mapping[str, str], registry: CollectorRegistry = REGISTRY) -> Answer:
+    """The answer to a `/metrics` request from `peer` (the address the connection comes from)
+    with these request headers: `registry`'s metrics in the format the scraper accepts
+    (Prometheus text or OpenMetrics), or a JSON refusal.
+
+    Each process shows the default registry (its own counters); the web passes a registry of its
+    own that adds the consumer lag (ops.metrics), which echostream.core does not know of. It may
+    ask Kafka: call this off the event loop."""
+    refusal = _refusal(peer=peer, headers=headers)
+    if refusal is not None:
+        status, detail = refusal
+        body = msgspec.json.encode({"error": {"code": "forbidden", "detail": detail}})
+        challenge = {"WWW-Authenticate": 'Bearer realm="metrics"'} if status == 401 else {}
+        return Answer(status, "application/json", body, challenge)
+    encoder, content_type = choose_encoder(headers.get("Accept") or "")
+    return Answer(200, content_type, encoder(registry))

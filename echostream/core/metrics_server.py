@@ -5,14 +5,22 @@ The workers (moderation, bridge) serve no HTTP otherwise. The port is a plain-HT
 thread of its own, so a scrape or a readiness probe never waits for the role's work, nor holds
 it up. What `/readyz` checks is registered by the ops app (`register_readiness`), which owns the
 probes, so that the roles that start a port need not import it.
+
+No client can hold the port, nor the process's threads and file descriptors: a request must come
+whole within TIMEOUT_SECONDS, and at most MAX_CONNECTIONS are served at once (more get a 503).
+`/metrics` answers as the web's does, by the same function (echostream.core.metrics.respond).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,8 +28,6 @@ from urllib.parse import urlsplit
 import msgspec
 from django.conf import settings
 from django.utils.datastructures import CaseInsensitiveMapping
-from prometheus_client import REGISTRY
-from prometheus_client.exposition import choose_encoder
 
 from echostream.core import metrics
 
@@ -46,8 +52,77 @@ def readiness() -> tuple[int, dict[str, Any]]:
     return _readiness()
 
 
+# A request's line and headers must arrive whole within this many seconds, and each write of the
+# answer go out within it: a client that sends nothing, trickles its request a byte at a time or
+# never reads would otherwise hold a thread and a file descriptor, the worker's Kafka, Redis,
+# MongoDB and PostgreSQL sockets' own, for as long as it likes.
+TIMEOUT_SECONDS = 5.0
+# Requests served at once; more are answered 503 at once. A scrape and a probe or two are all a
+# port ever has; the cap keeps clients from taking the process's threads and descriptors.
+MAX_CONNECTIONS = 8
+# Longer than any request line and headers of a scraper or a probe.
+MAX_HEAD_BYTES = 16 * 1024
+
+_BUSY_BODY = msgspec.json.encode({"error": {"code": "unavailable", "detail": "Too many requests at once here."}})
+BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
+    + _BUSY_BODY
+)
+
+
+def _ends_head(head: bytes) -> bool:
+    return b"\r\n\r\n" in head or b"\n\n" in head
+
+
+def request_headers(message: Message) -> CaseInsensitiveMapping:
+    """A request's headers, each repeated one once with its values joined by commas, as Django's
+    request has them: an access rule that reads them then judges both servers' requests alike
+    (a repeated header is present; its joined values are no single address, token or host)."""
+    joined: dict[str, list[str]] = {}
+    for name, value in message.items():
+        joined.setdefault(name.lower(), []).append(value)
+    return CaseInsensitiveMapping({name: ",".join(values) for name, values in joined.items()})
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "echostream-metrics"
+    timeout = TIMEOUT_SECONDS
+    server: _Server
+
+    def setup(self) -> None:
+        self.timeout = self.server.connection_timeout
+        super().setup()
+
+    def handle(self) -> None:
+        # One request a connection (HTTP/1.0), read whole before it is parsed: the socket's
+        # timeout alone bounds each read, not a request sent a byte every few seconds.
+        head = self._read_head()
+        if head is None:
+            return
+        self.rfile.close()
+        self.rfile = io.BytesIO(head)
+        self.connection.settimeout(self.timeout)
+        self.handle_one_request()
+
+    def _read_head(self) -> bytes | None:
+        """The request line and headers, when they all came within the timeout; None (the
+        connection is then closed unanswered) when they did not, or were too long."""
+        deadline = time.monotonic() + self.timeout
+        head = b""
+        while not _ends_head(head):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or len(head) > MAX_HEAD_BYTES:
+                return None
+            self.connection.settimeout(remaining)
+            try:
+                chunk = self.connection.recv(4096)
+            except OSError:  # the timeout, or the client went away
+                return None
+            if not chunk:
+                return None
+            head += chunk
+        return head
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -56,32 +131,27 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/readyz":
             self._json(*readiness())
         elif path == "/metrics":
-            self._metrics()
+            answer = metrics.respond(peer=self.client_address[0], headers=request_headers(self.headers))
+            self._send(answer.status, answer.body, answer.content_type, answer.headers)
         else:
             self._json(404, {"error": {"code": "not_found", "detail": "Only /metrics, /healthz and /readyz."}})
 
-    def _metrics(self) -> None:
-        headers = CaseInsensitiveMapping(dict(self.headers.items()))
-        status = metrics.read_access(peer=self.client_address[0], headers=headers)
-        if status != 200:
-            refusal = {"error": {"code": "forbidden", "detail": "Not allowed to read the metrics."}}
-            self._json(status, refusal, bearer=status == 401)
-            return
-        encoder, content_type = choose_encoder(self.headers.get("Accept") or "")
-        self._send(200, encoder(REGISTRY), content_type)
+    # The web answers HEAD as GET without the body (Django's require_safe); so does this port.
+    do_HEAD = do_GET
 
-    def _json(self, status: int, body: dict[str, Any], *, bearer: bool = False) -> None:
-        self._send(status, msgspec.json.encode(body), "application/json", bearer=bearer)
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        self._send(status, msgspec.json.encode(body), "application/json")
 
-    def _send(self, status: int, body: bytes, content_type: str, *, bearer: bool = False) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
-        if bearer:
-            self.send_header("WWW-Authenticate", 'Bearer realm="metrics"')
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         # A scrape every few seconds and a health check as often would drown the role's log.
@@ -90,6 +160,58 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        connection_timeout: float = TIMEOUT_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.connection_timeout = connection_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        """Answers 503 without waiting for anything, in the accepting thread."""
+        request.setblocking(False)
+        try:
+            # What of the request has come is read first (once: a client that keeps sending must
+            # not keep this thread): closing a socket with unread data resets the connection,
+            # which would lose the answer on its way.
+            request.recv(MAX_HEAD_BYTES)
+        except OSError:  # nothing to read yet, or the client is gone
+            pass
+        try:
+            request.send(BUSY)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver would print the traceback to stderr, outside the role's (JSON) log.
+        error = sys.exception()
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            # The client went away or stopped reading: theirs, not ours to fix.
+            logger.info("metrics port: %s: %s", client_address[0], type(error).__name__)
+            return
+        logger.warning("metrics port: a request from %s failed", client_address[0], exc_info=True)
 
 
 class _Server6(_Server):
@@ -111,7 +233,14 @@ class MetricsServer:
         self._thread.join(5)
 
 
-def serve(*, role: str, port: int, address: str | None = None) -> MetricsServer | None:
+def serve(
+    *,
+    role: str,
+    port: int,
+    address: str | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+    max_connections: int = MAX_CONNECTIONS,
+) -> MetricsServer | None:
     """Starts the role's metrics port (`port` 0: none, by choice); None when there is none.
 
     A port that cannot be had (in use, not allowed) is logged and the role goes on without it:
@@ -123,7 +252,7 @@ def serve(*, role: str, port: int, address: str | None = None) -> MetricsServer 
         return None
     server_class = _Server6 if ":" in address else _Server
     try:
-        server = server_class((address, port), _Handler)
+        server = server_class((address, port), connection_timeout=timeout, max_connections=max_connections)
     except OSError as exc:
         logger.warning(
             "%s: cannot serve /metrics, /healthz and /readyz on %s port %d (%s); going on without them",

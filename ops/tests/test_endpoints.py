@@ -3,10 +3,13 @@ may read the metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
+from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
 from ops import health, probes
@@ -147,7 +150,9 @@ def test_metrics_speak_openmetrics_to_a_scraper_that_asks_for_it(client):
 @pytest.fixture
 def no_exposition(monkeypatch):
     # The access rule alone: the metrics' content (and Kafka, for the lag) is another test's.
-    monkeypatch.setattr(ops_metrics, "exposition", lambda accept: (b"# metrics\n", "text/plain"))
+    registry = CollectorRegistry()
+    Gauge("stand_in", "The access tests' only metric.", registry=registry)
+    monkeypatch.setattr(ops_metrics, "WEB_REGISTRY", registry)
 
 
 @pytest.mark.usefixtures("no_exposition")
@@ -179,6 +184,83 @@ def test_behind_a_proxy_that_names_the_client_that_client_is_judged(client, sett
 
 
 @pytest.mark.usefixtures("no_exposition")
+def test_a_meta_key_that_names_no_header_leaves_the_peers_address_to_judge(client, settings):
+    settings.RATELIMIT_IP_META_KEY = "REMOTE_ADDR"
+    # `Remote-Addr: 10.0.0.9` is the client's say, not the address it comes from.
+    assert client.get("/metrics", REMOTE_ADDR="1.2.3.4", HTTP_REMOTE_ADDR="10.0.0.9").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_REMOTE_ADDR="1.2.3.4").status_code == 200
+
+
+@pytest.mark.usefixtures("no_exposition")
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("web:8000", 200),
+        ("10.0.3.7:8000", 200),
+        ("localhost:8000", 200),
+        ("127.0.0.1:8000", 200),  # in ALLOWED_HOSTS, and an address
+        # A page's own name, rebound to 127.0.0.1: the operator's browser must not read for it.
+        ("evil.example.com", 403),
+        ("evil.example.com:8000", 403),
+    ],
+)
+def test_without_a_token_a_rebinding_host_does_not_read_the_metrics(client, host, status):
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_HOST=host)
+    assert response.status_code == status
+    assert (b"stand_in" in response.content) == (status == 200)
+    # Liveness answers under any Host: it tells nothing a page could use.
+    assert client.get("/healthz", REMOTE_ADDR="127.0.0.1", HTTP_HOST=host).status_code == 200
+
+
+@pytest.mark.usefixtures("no_exposition")
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_head_answers_as_get(client, path):
+    response = client.head(path)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+@pytest.mark.usefixtures("no_exposition")
+async def test_a_repeated_client_header_is_no_single_client(settings):
+    # Through the ASGI handler as daphne calls it: Django's test clients take one value per header.
+    settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
+
+    async def status(*headers: tuple[bytes, bytes]) -> int:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/metrics",
+            "raw_path": b"/metrics",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"web:8000"), *headers],
+            "client": ("10.0.0.2", 40000),
+            "server": ("10.0.0.5", 8000),
+        }
+        sent: list[dict] = []
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict:
+            if requests:
+                return requests.pop()
+            # The client stays connected: Django stops listening once it has answered.
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await ASGIHandler()(scope, receive, send)
+        return sent[0]["status"]
+
+    assert await status((b"x-real-ip", b"10.0.0.9")) == 200
+    assert await status((b"x-real-ip", b"1.2.3.4"), (b"x-real-ip", b"10.0.0.9")) == 403
+
+
+@pytest.mark.usefixtures("no_exposition")
 def test_with_a_token_set_only_its_bearer_reads_the_metrics_from_anywhere(client, settings):
     settings.METRICS_TOKEN = "scrape-me-0f3a"
     missing = client.get("/metrics")
@@ -186,9 +268,12 @@ def test_with_a_token_set_only_its_bearer_reads_the_metrics_from_anywhere(client
     assert missing["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Basic scrape-me-0f3a").status_code == 401
-    granted = client.get("/metrics", REMOTE_ADDR="1.2.3.4", HTTP_AUTHORIZATION="Bearer scrape-me-0f3a")
+    # Under any Host: a page cannot send the token.
+    granted = client.get(
+        "/metrics", REMOTE_ADDR="1.2.3.4", HTTP_HOST="metrics.example.net", HTTP_AUTHORIZATION="Bearer scrape-me-0f3a"
+    )
     assert granted.status_code == 200
-    assert granted.content == b"# metrics\n"
+    assert b"stand_in 0.0" in granted.content
 
 
 @pytest.mark.django_db
