@@ -267,6 +267,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 logger.warning("cannot look for dropped room frames now: %s", exc)
                 continue
             for room_id, seq in self.delivery.missed_tails(newest).items():
+                # Rare, and each one costs a resume: worth a line when delivery is in question.
+                logger.info(
+                    "room.head: the socket forwarded up to %s, behind the room's newest shown event",
+                    self.delivery.head(room_id),
+                    extra={"room": room_id, "seq": seq},
+                )
                 await self.send_frame(wire.RoomHead(room=room_id, seq=seq))
 
     async def _refresh_groups_forever(self) -> None:

@@ -33,7 +33,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 async def readyz(request: HttpRequest) -> JsonResponse:
     status, body = await asyncio.to_thread(health.readiness)
     # Who may read the metrics may read why a service fails; anyone else learns only which.
-    trusted = core_metrics.read_access(peer=request.META.get("REMOTE_ADDR", ""), headers=request.headers) == 200
+    trusted = core_metrics.may_read(peer=request.META.get("REMOTE_ADDR", ""), headers=request.headers)
     return JsonResponse(body if trusted else health.without_errors(body), status=status)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from chat.selectors import ais_member
 from chat.services import SendRefused, check_rate
 from echostream.core import frames, wire
 from replay import services
+
+logger = logging.getLogger(__name__)
 
 MAX_ROOMS_PER_RESUME = 500
 # Room ids are 16 hex digits; a longer key is no room, and is not echoed back at length.
@@ -64,6 +67,11 @@ async def _replay(connection: frames.Connection, cursors: dict[str, int]) -> Non
         # All of it, even what went out live before: the client's cursor says what it has.
         for replayed in replay.frames:
             await connection.send_frame(replayed)
+        logger.info(
+            "resume after %s replayed %d frame(s) up to seq; the socket had forwarded up to %s",
+            cursors[room_id], len(replay.frames), connection.delivery.head(room_id),
+            extra={"room": room_id, "seq": replay.seq},
+        )  # fmt: skip
         connection.delivery.replayed(room_id, seq=replay.seq)
         done[room_id] = replay.seq
         if replay.reload:

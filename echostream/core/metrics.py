@@ -204,6 +204,11 @@ def _refusal(*, peer: str, headers: Mapping[str, str]) -> tuple[int, str] | None
     return None
 
 
+def may_read(*, peer: str, headers: Mapping[str, str]) -> bool:
+    """Whether the caller may read the metrics, and so the details of a failed readiness check."""
+    return _refusal(peer=peer, headers=headers) is None
+
+
 def respond(*, peer: str, headers: Mapping[str, str], registry: CollectorRegistry = REGISTRY) -> Answer:
     """The answer to a `/metrics` request from `peer` (the address the connection comes from)
     with these request headers: `registry`'s metrics in the format the scraper accepts
