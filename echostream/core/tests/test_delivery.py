@@ -141,3 +141,41 @@ def test_a_resume_that_begins_while_held_frames_go_out_keeps_the_rest_for_after_
     delivery.replayed("r", seq=2)
     delivery.end_resume()
     assert [f["seq"] for f in delivery.release()] == [3]
+
+
+def test_a_client_has_the_live_frames_that_follow_on_from_its_cursor():
+    delivery = SocketDelivery(hold_until_resume=False)
+    for seq in (4, 5, 6):
+        delivery.offer(frame(seq, seq - 1))
+    # It sent `resume` from 3 while 4, 5 and 6 were on their way: it shows them before the replay.
+    assert delivery.client_has("r", 3) == 6
+    assert delivery.client_has("r", 5) == 6
+
+
+def test_a_live_frame_after_a_gap_is_not_something_the_client_has():
+    delivery = SocketDelivery(hold_until_resume=False)
+    delivery.offer(frame(4, 3))
+    delivery.offer(frame(7, 6))  # 5 and 6 never came: the client keeps its cursor at 4
+    assert delivery.client_has("r", 3) == 4
+    assert delivery.client_has("r", 2) == 2
+    assert delivery.client_has("other", 9) == 9
+
+
+def test_frames_without_prev_seq_follow_on_when_newer():
+    delivery = SocketDelivery(hold_until_resume=False)
+    delivery.offer(frame(4, None))
+    assert delivery.client_has("r", 1) == 4
+
+
+def test_a_replay_makes_the_clients_cursor_known_again():
+    delivery = SocketDelivery(hold_until_resume=False)
+    delivery.offer(frame(4, 3))
+    delivery.begin_resume()
+    delivery.replayed("r", seq=2)
+    delivery.end_resume()
+    assert list(delivery.release()) == []
+    # Frames forwarded before the replay no longer say anything about the client's cursor.
+    assert delivery.client_has("r", 2) == 2
+    delivery.offer(frame(5, 4))
+    assert delivery.client_has("r", 2) == 2
+    assert delivery.client_has("r", 4) == 5
