@@ -308,6 +308,21 @@ preflight() {
     return 0
 }
 
+# already_up NAME HOST PORT: whether NAME already answers on HOST:PORT, or is starting under this
+# script (and says which); then it is not started again.
+already_up() {
+    local name=$1 host=$2 port=$3 pid
+    if port_open "$host" "$port"; then
+        say "$name: already answering on $host:$port, not starting"
+        return 0
+    fi
+    if pid=$(managed_pid "$name"); then
+        say "$name: already starting (pid $pid)"
+        return 0
+    fi
+    return 1
+}
+
 # ----------------------------------------------------------------------------- kafka
 kafka_ready() {
     port_open "$KAFKA_HOST" "$KAFKA_PORT" || return 1
@@ -399,15 +414,7 @@ kafka_format_storage() {
 }
 
 up_kafka() {
-    local pid
-    if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-        say "kafka: already answering on $KAFKA_HOST:$KAFKA_PORT, not starting"
-        return 0
-    fi
-    if pid=$(managed_pid kafka); then
-        say "kafka: already starting (pid $pid)"
-        return 0
-    fi
+    already_up kafka "$KAFKA_HOST" "$KAFKA_PORT" && return 0
     if port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT"; then
         die "kafka: port $KAFKA_CONTROLLER_PORT (controller) is taken by another process but $KAFKA_PORT is not answering"
     fi
@@ -529,19 +536,11 @@ ferretdb_build() {
 }
 
 up_mongodb() {
-    local pid
     if [[ -n "${MONGODB_URI:-}" ]]; then
         say "mongodb: MONGODB_URI is set; using it, not starting anything"
         return 0
     fi
-    if port_open "$MONGODB_HOST" "$MONGODB_PORT"; then
-        say "mongodb: already answering on $MONGODB_HOST:$MONGODB_PORT, not starting"
-        return 0
-    fi
-    if pid=$(managed_pid mongodb); then
-        say "mongodb: already starting (pid $pid)"
-        return 0
-    fi
+    already_up mongodb "$MONGODB_HOST" "$MONGODB_PORT" && return 0
     if command -v mongod >/dev/null 2>&1; then
         mkdir -p "$MONGOD_HOME_DIR/db"
         MONGODB_LOG="$MONGOD_HOME_DIR/mongod.log"
@@ -729,15 +728,8 @@ postgres_ensure_database() {
 }
 
 up_postgres() {
-    local pid socket_dir
-    if port_open "$POSTGRES_HOST" "$POSTGRES_PORT"; then
-        say "postgres: already answering on $POSTGRES_HOST:$POSTGRES_PORT, not starting"
-        return 0
-    fi
-    if pid=$(managed_pid postgres); then
-        say "postgres: already starting (pid $pid)"
-        return 0
-    fi
+    local socket_dir
+    already_up postgres "$POSTGRES_HOST" "$POSTGRES_PORT" && return 0
     postgres_find
     postgres_owner
     postgres_prepare_dirs

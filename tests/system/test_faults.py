@@ -198,14 +198,20 @@ async def test_kafka_restart_mid_stream(workload: Workload, fault_stack: Stack, 
     assert_nothing_lost_or_repeated(verdict)
 
 
-async def test_redis_restart_mid_stream(workload: Workload, fault_stack: Stack, services_private: Services):
+def restart_after_a_while(services_private: Services, service: str) -> Callable[[], Awaitable[float]]:
+    """The fault: `service` stopped for AWAY seconds, then started; returns when it is started."""
+
     async def restart() -> float:
-        await services_private.arun("stop", "redis")
+        await services_private.arun("stop", service)
         await asyncio.sleep(AWAY)
-        await services_private.arun("start", "redis")
+        await services_private.arun("start", service)
         return time.monotonic()
 
-    verdict = await strike("restart Redis", workload, fault_stack, restart)
+    return restart
+
+
+async def test_redis_restart_mid_stream(workload: Workload, fault_stack: Stack, services_private: Services):
+    verdict = await strike("restart Redis", workload, fault_stack, restart_after_a_while(services_private, "redis"))
 
     assert_nothing_lost_or_repeated(verdict)
 
@@ -233,12 +239,7 @@ async def test_mongodb_outage_keeps_live_chat_and_history_catches_up(
 
 
 async def test_postgres_restart_mid_stream(workload: Workload, fault_stack: Stack, services_private: Services):
-    async def restart() -> float:
-        await services_private.arun("stop", "postgres")
-        await asyncio.sleep(AWAY)
-        await services_private.arun("start", "postgres")
-        return time.monotonic()
-
+    restart = restart_after_a_while(services_private, "postgres")
     verdict = await strike("restart PostgreSQL", workload, fault_stack, restart)
 
     assert_nothing_lost_or_repeated(verdict)
