@@ -57,20 +57,19 @@ async def _replay(connection: frames.Connection, cursors: dict[str, int]) -> Non
             refusal = SendRefused("forbidden", "You are not a member of that room.")
             await connection.send_frame(refusal.frame(room=room_id))
             continue
-        # From what the client will have when the replay reaches it (echostream.core.delivery).
-        members[room_id] = connection.delivery.client_has(room_id, after)
+        members[room_id] = after
     # All the rooms at once: one wait for the bridges' store half, however many rooms.
     replays = await services.replay_rooms(members)
     done: dict[str, int] = {}
     reload: list[str] = []
     for room_id in members:
         replay = replays[room_id]
-        # All of it, even what went out live before what the client has: its cursor says it lacks them.
+        # All of it, even what went out live before: the client's cursor says what it has.
         for replayed in replay.frames:
             await connection.send_frame(replayed)
         logger.info(
-            "resume after %s (the client's %s) replayed %d frame(s) up to seq; the socket had forwarded up to %s",
-            members[room_id], cursors[room_id], len(replay.frames), connection.delivery.head(room_id),
+            "resume after %s replayed %d frame(s) up to seq; the socket had forwarded up to %s",
+            cursors[room_id], len(replay.frames), connection.delivery.head(room_id),
             extra={"room": room_id, "seq": replay.seq},
         )  # fmt: skip
         connection.delivery.replayed(room_id, seq=replay.seq)

@@ -22,11 +22,6 @@ How the parts keep it:
   rest in order. A socket whose client said it will resume (`/ws/?resume=1`) holds them from
   the moment it opens until its first resume is done (or a grace period passes); any other
   socket gets live frames at once.
-- A client goes on taking live frames after it sends `resume`: those already on their way
-  follow on from its cursor and it shows them, before the replay reaches it. So the replay
-  starts after what the client has by then, not after the cursor it sent: the socket keeps
-  the live frames it forwarded since the room's last replay and applies the client's rule to
-  them (`client_has`). A replay never repeats what the client shows.
 - A dropped frame with no frame after it leaves no `prev_seq` to show the gap. So the socket
   compares, now and then, the seq it forwarded last per room with the room's newest shown seq;
   when it stays behind, it tells the client `room.head` and the client resumes.
@@ -37,7 +32,6 @@ How the parts keep it:
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -51,9 +45,6 @@ Frame = dict[str, Any]
 
 # Frames that show a room event: they carry its `seq` and `prev_seq`.
 ROOM_EVENT_FRAMES = frozenset({"message.new", "message.updated"})
-# Live frames forwarded since a room's last replay that `client_has` looks through: far more
-# than arrive while one resume crosses the network.
-MAX_FORWARDED = 1000
 # Live frames held while a resume runs are few; a flood beyond this is dropped here, which
 # the next frame's `prev_seq` shows the client like any other drop.
 MAX_HELD = 5000
@@ -91,8 +82,6 @@ class SocketDelivery:
         self._overflowed = False
         # Per room: the room's newest seq when the socket was last seen behind it.
         self._behind: dict[str, int] = {}
-        # Per room: (prev_seq, seq) of each live frame forwarded since the room's last replay.
-        self._forwarded: dict[str, deque[tuple[int | None, int]]] = {}
 
     @property
     def resuming(self) -> bool:
@@ -123,8 +112,6 @@ class SocketDelivery:
         if head is not None and seq <= head:
             return None
         self._heads[room_id] = seq
-        forwarded = self._forwarded.setdefault(room_id, deque(maxlen=MAX_FORWARDED))
-        forwarded.append((frame.get("prev_seq"), seq))
         return frame
 
     def begin_resume(self) -> None:
@@ -138,19 +125,6 @@ class SocketDelivery:
         replayed everything after it, whatever this socket had sent live before)."""
         self._heads[room_id] = seq
         self._behind.pop(room_id, None)
-        # The client's cursor is known again (resume.done): later frames follow on from it.
-        self._forwarded.pop(room_id, None)
-
-    def client_has(self, room_id: str, cursor: int) -> int:
-        """The seq up to which a client that asked to resume the room from `cursor` has it when
-        the replay reaches it: the live frames forwarded since the room's last replay reach it
-        first (one socket keeps their order), and it shows each one that follows on from what
-        it has (its `prev_seq` at or below it; a frame without one, when newer)."""
-        have = cursor
-        for prev_seq, seq in self._forwarded.get(room_id, ()):
-            if seq > have and (prev_seq is None or prev_seq <= have):
-                have = seq
-        return have
 
     def end_resume(self) -> None:
         self._resumes -= 1
