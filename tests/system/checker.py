@@ -78,6 +78,8 @@ class Member:
         self.reconnects = 0
         self.gaps = 0
         self._resuming: set[str] = set()
+        # Per room: the cursor its resume under way was sent from.
+        self._resumed_from: dict[str, int] = {}
         self.ready = asyncio.Event()
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._closing = False
@@ -93,6 +95,7 @@ class Member:
         while not self._closing:
             try:
                 await self.chat.connect(resume=False, will_resume=True)
+                self._resumed_from = dict(self.cursors)
                 await self.chat.send_frame({"type": "resume", "rooms": dict(self.cursors)})
             except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError):
                 await asyncio.sleep(backoff)
@@ -138,6 +141,7 @@ class Member:
         rooms = dict(self.cursors) if not self.ready.is_set() else {room: self.cursors[room] for room in self._resuming}
         if rooms and not self._closing and self.chat.socket is socket:
             with contextlib.suppress(ConnectionClosed):
+                self._note_resume(rooms)
                 await self.chat.send_frame({"type": "resume", "rooms": rooms})
 
     def handle(self, frame: dict[str, Any]) -> dict[str, int] | None:
@@ -152,8 +156,12 @@ class Member:
             if "prev_seq" in frame and seq > self.cursors[room] and not _follows(frame["prev_seq"], self.cursors[room]):
                 # Not shown: the replay of the resume brings it, in its place.
                 return self._resume(room)
-            # A copy of what it has (seq at or below the cursor) is shown too, and so counted:
-            # a client that resumes from its true cursor must never get one.
+            if seq <= self.cursors[room] and seq > self._resumed_from.get(room, seq):
+                # The replay of a resume repeats what came live after the resume was sent (the
+                # protocol replays everything after the cursor sent): a copy the rule drops.
+                return None
+            # Any other copy of what it has (seq at or below the cursor) is shown too, and so
+            # counted: a client that resumes from its true cursor must never get one.
             self.cursors[room] = max(self.cursors[room], seq)
             if kind == "message.new":
                 self.shown[room].append(message)
@@ -165,6 +173,7 @@ class Member:
             reload = set(frame.get("reload", []))
             for room, seq in frame.get("rooms", {}).items():
                 self._resuming.discard(room)
+                self._resumed_from.pop(room, None)
                 if room in self.cursors and (room in reload or seq > self.cursors[room]):
                     self.cursors[room] = seq
             self.ready.set()
@@ -176,11 +185,17 @@ class Member:
             self._answer(frame["client_id"], f"error:{frame['code']}")
         return None
 
+    def _note_resume(self, cursors: dict[str, int]) -> None:
+        # With two resumes of a room under way, the older cursor bounds what may come again.
+        for room, cursor in cursors.items():
+            self._resumed_from[room] = min(cursor, self._resumed_from.get(room, cursor))
+
     def _resume(self, room: str) -> dict[str, int] | None:
         self.gaps += 1
         if room in self._resuming:
             return None  # the resume under way brings it
         self._resuming.add(room)
+        self._note_resume({room: self.cursors[room]})
         return {room: self.cursors[room]}
 
     def _answer(self, client_id: str, answer: str) -> None:

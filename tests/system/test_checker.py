@@ -127,3 +127,31 @@ def test_an_ack_to_a_send_made_while_kafka_was_away_is_found():
 
     assert workload.acked_between(1.5, 3.0) == ["c2"]
     assert workload.acked_between(0.0, 0.9) == []
+
+
+def test_a_replayed_copy_of_what_came_live_after_the_resume_was_sent_is_dropped_not_counted():
+    alice = member(["r"])
+    alice.handle({**new("r", 0, "a"), "seq": 0, "prev_seq": None})
+    assert alice.handle({**new("r", 2, "c"), "seq": 2, "prev_seq": 1}) == {"r": 0}
+    # 1 was late, not lost: it and 2 come live after the resume from 0 went out...
+    alice.handle({**new("r", 1, "b"), "seq": 1, "prev_seq": 0})
+    alice.handle({**new("r", 2, "c"), "seq": 2, "prev_seq": 1})
+    # ...and the replay of everything after 0 brings them again: copies the rule drops.
+    alice.handle({**new("r", 1, "b"), "seq": 1, "prev_seq": 0})
+    alice.handle({**new("r", 2, "c"), "seq": 2, "prev_seq": 1})
+    alice.handle({"type": "resume.done", "rooms": {"r": 2}, "reload": []})
+
+    assert [m["client_id"] for m in alice.shown["r"]] == ["a", "b", "c"]
+    # With no resume under way, a copy is a duplicate again.
+    alice.handle({**new("r", 2, "c"), "seq": 2, "prev_seq": 1})
+    assert [m["client_id"] for m in alice.shown["r"]] == ["a", "b", "c", "c"]
+
+
+def test_a_replayed_copy_at_or_below_the_cursor_the_resume_was_sent_from_is_counted():
+    alice = member(["r"])
+    alice.handle({**new("r", 0, "a"), "seq": 0, "prev_seq": None})
+    alice.handle({**new("r", 1, "b"), "seq": 1, "prev_seq": 0})
+    assert alice.handle({"type": "room.head", "room": "r", "seq": 4}) == {"r": 1}
+    alice.handle({**new("r", 1, "b"), "seq": 1, "prev_seq": 0})  # the server replayed what the client said it had
+
+    assert [m["client_id"] for m in alice.shown["r"]] == ["a", "b", "b"]
