@@ -71,6 +71,15 @@ def _string(frame: dict[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+async def _learn_room(connection: frames.Connection, room_id: str, *, known: bool) -> None:
+    """After the database said the user is a member of a room the socket did not know (one
+    whose `room.joined` is still on its way): re-syncs the socket now, so that its next frame
+    there asks no database, and so that it is in the room's group before this frame's message
+    is shown there (else it would miss it until the room.joined's own re-sync)."""
+    if not known:
+        await connection.sync_rooms()
+
+
 def _client_id_of(frame: dict[str, Any]) -> str | None:
     client_id = frame.get("client_id")
     return client_id if isinstance(client_id, str) and client_id else None
@@ -88,6 +97,7 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
         return
 
     async def submit() -> None:
+        known = connection.member_of(send.room)
         submission = await services.check_message_send(
             sender_id=connection.user_id,
             room_id=send.room,
@@ -95,7 +105,9 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
             body=send.body,
             attachments=send.attachments,
             max_body_chars=settings.MESSAGE_MAX_BODY_CHARS,
+            known_member=known,
         )
+        await _learn_room(connection, send.room, known=known)
         await services.do_submit_message(
             sender_id=connection.user_id, sender_name=connection.username, submission=submission
         )
@@ -126,13 +138,16 @@ async def _change(connection: frames.Connection, frame: dict[str, Any], shape: t
         return
 
     async def submit() -> None:
+        known = connection.member_of(request.room)
         change = await services.check_message_change(
             actor_id=connection.user_id,
             room_id=request.room,
             message_id=request.id,
             body=request.body if isinstance(request, EditFrame) else None,
             max_body_chars=settings.MESSAGE_MAX_BODY_CHARS,
+            known_member=known,
         )
+        await _learn_room(connection, request.room, known=known)
         await services.do_submit_change(actor_id=connection.user_id, change=change)
 
     await _act(submit, reject=reject, what=f"{frame['type']} of {request.id}", room=request.room)

@@ -271,11 +271,34 @@ async def _run_send_checks(*, sender_id: str, room_id: str) -> None:
             raise refusal
 
 
-async def check_message_send(
-    *, sender_id: str, room_id: str, client_id: str, body: str, attachments: list[str], max_body_chars: int
-) -> Submission:
-    if not await ais_member(user_id=sender_id, room_id=room_id):
+async def check_member(*, user_id: str, room_id: str, known_member: bool) -> None:
+    """SendRefused (`forbidden`) unless the user is a member of the room. `known_member`: the
+    caller already knows it (a socket's synced rooms, `frames.Connection.member_of`), so the
+    database is not asked; otherwise (a room the socket does not know yet, or no socket) it is.
+
+    A socket learns of a change a moment after its commit (`rooms.changed`), so in that window it
+    may still take a removed member's send. That send goes no further than the inbound topic: the
+    moderation worker checks membership against the database again before anything reaches a room
+    topic, and refuses it `forbidden` to the sender's sockets (moderation.services.check_inbound;
+    moderation/tests/test_worker.py test_a_stranger_s_record_is_refused_not_dead_lettered)."""
+    if known_member:
+        return
+    if not await ais_member(user_id=user_id, room_id=room_id):
         raise SendRefused("forbidden", "You are not a member of that room.")
+
+
+async def check_message_send(
+    *,
+    sender_id: str,
+    room_id: str,
+    client_id: str,
+    body: str,
+    attachments: list[str],
+    max_body_chars: int,
+    known_member: bool = False,
+) -> Submission:
+    """The submission, once the sender may make it (`known_member`: see check_member)."""
+    await check_member(user_id=sender_id, room_id=room_id, known_member=known_member)
     if len(body) > max_body_chars:
         raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
     if not body.strip() and not attachments:
@@ -328,13 +351,18 @@ class Change:
 
 
 async def check_message_change(
-    *, actor_id: str, room_id: str, message_id: str, body: str | None, max_body_chars: int
+    *,
+    actor_id: str,
+    room_id: str,
+    message_id: str,
+    body: str | None,
+    max_body_chars: int,
+    known_member: bool = False,
 ) -> Change:
-    """An edit (with `body`) or a delete (without) that the actor may make. Counts against the
-    actor's rate limit first, so that a flood costs no lookups."""
+    """An edit (with `body`) or a delete (without) that the actor may make (`known_member`: see
+    check_member). Counts against the actor's rate limit first, so that a flood costs no lookups."""
     await check_rate(user_id=actor_id, kind="delete" if body is None else "edit")
-    if not await ais_member(user_id=actor_id, room_id=room_id):
-        raise SendRefused("forbidden", "You are not a member of that room.")
+    await check_member(user_id=actor_id, room_id=room_id, known_member=known_member)
     # The live cache first: the bridge shows a message before MongoDB may have it, and a
     # member may change it at once (while MongoDB is down, too).
     message = await recent.live_document(room_id=room_id, message_id=message_id) or await repository.get(message_id)

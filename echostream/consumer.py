@@ -96,6 +96,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Every line this socket's task (and the tasks it starts) logs names its user.
         logs.bind(user_id=self.user_id)
         logger.debug("socket %s of user %s opened", self.channel_name, self.user_id)
+        # The user's rooms as last read from the database, and the groups this socket is in for them.
+        self.room_ids: frozenset[str] = frozenset()
         self.room_groups: set[str] = set()
         will_resume = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("resume") == ["1"]
         self.delivery = delivery.SocketDelivery(hold_until_resume=will_resume)
@@ -105,7 +107,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.CONNECTED_SOCKETS.labels(role=metrics.WEB).inc()
         await self.accept()
         await self.channel_layer.group_add(groups.user_group(self.user_id), self.channel_name)
-        await self._sync_room_groups()
+        await self.sync_rooms()
         await frames.run_connect_hooks(self)
         self._background = [
             asyncio.create_task(self._refresh_groups_forever()),
@@ -287,8 +289,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     logger.warning("could not refresh %s in %s (next try in %ss): %s", self.channel_name, group,
                                    GROUP_REFRESH_SECONDS, exc)  # fmt: skip
 
-    async def _sync_room_groups(self) -> None:
-        wanted = {groups.room_group(room_id) for room_id in await aroom_ids_of(user_id=self.user_id)}
+    def member_of(self, room_id: str) -> bool:
+        return room_id in self.room_ids
+
+    async def sync_rooms(self) -> None:
+        room_ids = frozenset(await aroom_ids_of(user_id=self.user_id))
+        # Known before the groups are joined or left: a Redis error there must not leave the
+        # socket believing in a membership that the database has ended.
+        self.room_ids = room_ids
+        wanted = {groups.room_group(room_id) for room_id in room_ids}
         for group in wanted - self.room_groups:
             await self.channel_layer.group_add(group, self.channel_name)
         for group in self.room_groups - wanted:
@@ -307,7 +316,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             metrics.frame_delivered(frame_type=admitted["type"], occurred_at=event.get("occurred_at"))
 
     async def rooms_changed(self, event: dict[str, Any]) -> None:
-        await self._sync_room_groups()
+        await self.sync_rooms()
         if "frame" in event:
             await self.send_frame(event["frame"])
 

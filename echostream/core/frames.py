@@ -28,6 +28,16 @@ class Connection(Protocol):
 
     async def send_frame(self, frame: wire.ServerFrame) -> None: ...
 
+    def member_of(self, room_id: str) -> bool:
+        """Whether the room is one of the user's as the socket last synced them, without a query.
+        Behind the database for a moment after a change: true for a room the user just left, false
+        for one just joined, until the `rooms.changed` on its way re-syncs the socket."""
+        ...
+
+    async def sync_rooms(self) -> None:
+        """Re-reads the user's rooms (one query), joins and leaves their groups to match."""
+        ...
+
     async def release_held(self) -> None:
         """Sends the live frames held back (unless a resume still runs), and stops holding."""
         ...
