@@ -9,8 +9,10 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
+from chat import services
 from chat.models import Membership, Room
 
 
@@ -51,6 +53,16 @@ class RoomAdmin(admin.ModelAdmin):
         # The page names the room as the list does (a DM's str() is only its id).
         context = {"subtitle": room_label(room)} if room is not None else {}
         return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
+
+    def save_formset(self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is Membership:
+            # Whom a moderator put in or took out hears it as from the page's own actions.
+            services.do_announce_membership_changes(
+                room_id=form.instance.pk,
+                joined=[membership.user for membership in formset.new_objects],
+                left=[membership.user for membership in formset.deleted_objects],
+            )
 
     @admin.display(description="name", ordering="name")
     def label(self, room: Room) -> str:

@@ -94,6 +94,15 @@ async def _send_room_frames(*, rooms: list[Room], room_id: str, joined: set[str]
                 await groups.send_to_user(user_id, wire.RoomUpdated(room=view))
 
 
+def do_announce_membership_changes(
+    *, room_id: str, joined: Sequence[AbstractBaseUser], left: Sequence[AbstractBaseUser]
+) -> None:
+    """Memberships changed outside this module's actions (a moderator's edit in the admin): the
+    same frames as theirs, so a member taken out stops getting the room's events at once and
+    one put in starts, instead of when their socket next re-reads its rooms."""
+    _announce_on_commit(room_id=room_id, joined=joined, left=left)
+
+
 def _delete_orphan_topic(room_id: str) -> None:
     """Deletes the topic made for a room that was never saved; nothing can have used it. A
     failure is logged, not raised: the room's own outcome is what the caller must hear."""

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from chat.models import Membership, Room
+from echostream.core import groups
 from moderation import actions
 from moderation.models import AuditEntry, ProfanityWord, Report, Sanction
 from moderation.tests.conftest import message_document, person, store
@@ -234,3 +235,51 @@ def test_a_room_s_messages_page_reads_a_cursor_that_is_no_seq_as_the_newest_page
     page = signed_in.get(f"/admin/chat/room/{scene.room.pk}/messages/", {"before": before})
     assert page.status_code == 200
     assert [message["body"] for message in page.context["room_messages"]] == ["something rude"]
+
+
+def membership_form(room: Room, *, delete: set[int] = frozenset(), add: list[int] = ()) -> dict[str, str]:
+    memberships = list(room.memberships.order_by("pk"))
+    data = {
+        "name": room.name,
+        "created_by": str(room.created_by_id),
+        "memberships-TOTAL_FORMS": str(len(memberships) + len(add)),
+        "memberships-INITIAL_FORMS": str(len(memberships)),
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    for n, membership in enumerate(memberships):
+        data |= {
+            f"memberships-{n}-id": str(membership.pk),
+            f"memberships-{n}-room": room.pk,
+            f"memberships-{n}-user": str(membership.user_id),
+            f"memberships-{n}-role": membership.role,
+        }
+        if membership.user_id in delete:
+            data[f"memberships-{n}-DELETE"] = "on"
+    for n, user_id in enumerate(add, start=len(memberships)):
+        data |= {
+            f"memberships-{n}-room": room.pk,
+            f"memberships-{n}-user": str(user_id),
+            f"memberships-{n}-role": "member",
+        }
+    return data
+
+
+def test_a_member_taken_out_or_put_in_by_a_moderator_is_told_at_once(
+    signed_in, scene, monkeypatch, django_capture_on_commit_callbacks
+):
+    told: list[tuple[str, str, str]] = []
+
+    async def tell_rooms_changed(user_id, frame=None):
+        told.append((user_id, type(frame).__name__, getattr(frame, "room", None)))
+
+    monkeypatch.setattr(groups, "tell_rooms_changed", tell_rooms_changed)
+    carol = person("carol")
+    url = f"/admin/chat/room/{scene.room.pk}/change/"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in.post(url, membership_form(scene.room, delete={scene.bob.pk}, add=[carol.pk]))
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert set(scene.room.memberships.values_list("user_id", flat=True)) == {scene.alice.pk, carol.pk}
+    assert (str(scene.bob.pk), "RoomLeft", scene.room.pk) in told
+    assert any(user == str(carol.pk) and kind == "RoomJoined" for user, kind, _ in told)
