@@ -11,8 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.selectors import ais_member
-from chat.services import SendRefused, check_rate
+from chat.services import SendRefused, check_member, check_rate
 from echostream.core import frames, kafka
 from echostream.core.redis import RedisError
 from presence import services
@@ -103,8 +102,10 @@ async def handle_typing(connection: frames.Connection, frame: dict[str, Any]) ->
         await check_rate(user_id=connection.user_id, kind="typing")
     except SendRefused:
         return  # typing is ephemeral: over the limit it is dropped without an answer
-    if not await ais_member(user_id=connection.user_id, room_id=room_id):
-        await connection.send_frame(SendRefused("forbidden", "You are not a member of that room.").frame(room=room_id))
+    try:
+        await check_member(user_id=connection.user_id, room_id=room_id, known_member=connection.member_of(room_id))
+    except SendRefused as refusal:
+        await connection.send_frame(refusal.frame(room=room_id))
         return
     if state:
         _typing_rooms.setdefault(connection.channel_name, set()).add(room_id)
@@ -126,8 +127,7 @@ async def handle_receipt(connection: frames.Connection, frame: dict[str, Any]) -
         raise frames.FrameError("invalid_frame", "receipt `kind` is `delivered` or `read`.")
     try:
         await check_rate(user_id=connection.user_id, kind="receipt")
-        if not await ais_member(user_id=connection.user_id, room_id=room_id):
-            raise SendRefused("forbidden", "You are not a member of that room.")
+        await check_member(user_id=connection.user_id, room_id=room_id, known_member=connection.member_of(room_id))
     except SendRefused as refusal:
         await connection.send_frame(refusal.frame(room=room_id))
         return

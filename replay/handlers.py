@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chat.selectors import ais_member
-from chat.services import SendRefused, check_rate
+from chat.services import SendRefused, check_member, check_rate
 from echostream.core import frames, wire
 from replay import services
 
@@ -53,8 +52,9 @@ async def handle_resume(connection: frames.Connection, frame: dict[str, Any]) ->
 async def _replay(connection: frames.Connection, cursors: dict[str, int]) -> None:
     members: dict[str, int] = {}
     for room_id, after in cursors.items():
-        if not await ais_member(user_id=connection.user_id, room_id=room_id):
-            refusal = SendRefused("forbidden", "You are not a member of that room.")
+        try:
+            await check_member(user_id=connection.user_id, room_id=room_id, known_member=connection.member_of(room_id))
+        except SendRefused as refusal:
             await connection.send_frame(refusal.frame(room=room_id))
             continue
         members[room_id] = after

@@ -128,3 +128,35 @@ async def test_a_stranger_s_send_is_forbidden_and_leaves_the_socket_s_rooms_as_t
     assert (refused["type"], refused["reason"]) == ("message.rejected", "forbidden")
     assert not socket.consumer.member_of(room.id)
     assert not await in_group(groups.room_group(room.id), socket.consumer.channel_name)
+
+
+async def test_typing_and_resume_of_a_known_room_ask_no_database_about_membership(
+    make_user, open_socket, membership_queries
+):
+    user, other = await make_user(), await make_user()
+    room, _ = await sync_to_async(services.do_open_dm)(user=user, other_username=other.username)
+    await sync_to_async(kafka.ensure_room_topic)(room.id)
+    socket = await open_socket(user)
+    membership_queries.clear()
+
+    await socket.send_frame({"type": "typing", "room": room.id, "state": True})
+    await socket.send_frame({"type": "resume", "rooms": {room.id: -1}})
+    done = await next_of(socket, "resume.done", "message.rejected", "error")
+    assert done["type"] == "resume.done" and room.id in done["rooms"]
+
+    assert about(membership_queries, room.id) == []
+
+
+async def test_typing_receipts_and_resume_of_a_strangers_room_are_refused(make_user, open_socket):
+    user, one, two = await make_user(), await make_user(), await make_user()
+    room, _ = await sync_to_async(services.do_open_dm)(user=one, other_username=two.username)
+    socket = await open_socket(user)
+
+    for frame in (
+        {"type": "typing", "room": room.id, "state": True},
+        {"type": "receipt", "room": room.id, "seq": 0, "kind": "read"},
+        {"type": "resume", "rooms": {room.id: -1}},
+    ):
+        await socket.send_frame(frame)
+        refused = await next_of(socket, "message.rejected", "error")
+        assert (refused["type"], refused["reason"], refused["room"]) == ("message.rejected", "forbidden", room.id)
