@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
-from echostream.core import events, kafka
+from echostream.core import kafka
 from ops import metrics as ops_metrics
+from tests.inprocess import put_event_in_room
 
 
 def samples(collector: ops_metrics.ConsumerLagCollector) -> dict[tuple[str, str], float]:
@@ -27,17 +28,7 @@ def own_namespace(services, settings):
 def test_records_no_group_has_consumed_are_the_lag_of_both_bridge_groups(own_namespace):
     room_id = uuid.uuid4().hex[:16]
     kafka.ensure_room_topic(room_id)
-    producer = kafka.make_sync_producer()
-    for n in range(3):
-        event = events.MessageCreated(
-            id=events.new_event_id(),
-            room=room_id,
-            occurred_at=events.now(),
-            actor="1",
-            data=events.CreatedData(client_id=f"c{n}", body="waiting", sender="someone"),
-        )
-        producer.produce(kafka.room_topic(room_id), key=room_id.encode(), value=events.encode(event))
-    assert producer.flush(30) == 0
+    put_event_in_room(room_id, 3)
 
     lags = samples(ops_metrics.ConsumerLagCollector())
 
