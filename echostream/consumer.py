@@ -26,8 +26,6 @@ CLOSE_UNAUTHENTICATED = 4401
 # resume is done (or this long has passed), live room events are held back, so that none
 # overtakes the older events the resume replays. Other sockets get them at once.
 RESUME_GRACE_SECONDS = 2.0
-# channels_redis forgets group members after a day; a long-lived socket re-joins.
-GROUP_REFRESH_SECONDS = 3600
 
 # msgspec's decoder counts its depth and raises RecursionError instead of overflowing
 # the stack (json.loads does not), and refuses lone surrogates.
@@ -110,7 +108,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.sync_rooms()
         await frames.run_connect_hooks(self)
         self._background = [
-            asyncio.create_task(self._refresh_groups_forever()),
             asyncio.create_task(self._watch_tails_forever()),
         ]
         if will_resume:
@@ -141,7 +138,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:
-                # channels_redis forgets the member after its group expiry.
                 logger.exception("%s could not leave %s", self.channel_name, group)
 
     # Each incoming frame is this socket's request: Django renews database connections only at
@@ -276,18 +272,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     extra={"room": room_id, "seq": seq},
                 )
                 await self.send_frame(wire.RoomHead(room=room_id, seq=seq))
-
-    async def _refresh_groups_forever(self) -> None:
-        # Each refresh is tried on its own: a Redis error must not end the refreshes for good
-        # (the socket would silently drop out of every group at channels_redis's group expiry).
-        while True:
-            await asyncio.sleep(GROUP_REFRESH_SECONDS)
-            for group in [groups.user_group(self.user_id), *self.room_groups]:
-                try:
-                    await self.channel_layer.group_add(group, self.channel_name)
-                except Exception as exc:
-                    logger.warning("could not refresh %s in %s (next try in %ss): %s", self.channel_name, group,
-                                   GROUP_REFRESH_SECONDS, exc)  # fmt: skip
 
     def member_of(self, room_id: str) -> bool:
         return room_id in self.room_ids

@@ -228,13 +228,13 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # One PUBLISH per room event, received once per web process (echostream.core.channel_layer).
+        "BACKEND": "echostream.core.channel_layer.BoundedPubSubChannelLayer",
         "CONFIG": {
             "hosts": [REDIS_URL],
             "prefix": f"{ECHOSTREAM_NAMESPACE}:asgi",
-            # Per socket channel: beyond these a frame is dropped, which clients see (prev_seq) and repair.
+            # Per socket: beyond these a frame is dropped, which clients see (prev_seq) and repair.
             "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
-            "expiry": env.int("CHANNEL_LAYER_EXPIRY_SECONDS", default=60),
         },
     },
 }

@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from echostream.consumer import ChatConsumer
-from echostream.core import events, kafka, mongo, redis
+from echostream.core import channel_layer, events, kafka, mongo, redis
 from presence import store
 
 # Frames come slowly when four other test runs share two cores.
@@ -87,7 +87,7 @@ async def open_socket(services: None, make_user: Any) -> AsyncIterator[Callable[
     for socket in opened:
         if not socket.communicator.future.done():
             await socket.communicator.disconnect(timeout=TIMEOUT)
-    await get_channel_layer().close_pools()
+    await get_channel_layer().flush()
     fresh_channel_layer()
     await mongo.close()
     await redis.client().aclose()
@@ -98,9 +98,8 @@ async def is_online(user_id: str) -> bool:
 
 
 async def in_group(group: str, channel: str) -> bool:
-    """Whether the channel is a member of the group in the Redis channel layer."""
-    layer = get_channel_layer()
-    return await layer.connection(layer.consistent_hash(group)).zscore(layer._group_key(group), channel) is not None
+    """Whether the channel (of this process) is a member of the group."""
+    return channel in channel_layer.local_group_members(group)
 
 
 def put_event_in_room(room_id: str, count: int = 1) -> None:

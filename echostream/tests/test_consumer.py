@@ -12,7 +12,10 @@ import pytest
 from channels.layers import get_channel_layer
 from django import db
 
-from echostream.core import frames, groups
+from chat import projection
+from chat.models import Membership, Room
+from chat.tests.test_bridge import created
+from echostream.core import channel_layer, frames, groups
 from echostream.core.redis import RedisError
 from presence import handlers as presence_handlers
 from presence import store
@@ -164,24 +167,27 @@ async def test_a_dropped_frame_is_logged_by_its_type_and_place_without_its_text(
     assert kind.room == "r1"
 
 
-async def test_the_group_refresh_survives_a_redis_error(open_socket, monkeypatch):
-    from echostream import consumer
+async def test_a_room_whose_last_frame_never_reached_the_socket_is_named_in_room_head(make_user, open_socket, settings):
 
-    monkeypatch.setattr(consumer, "GROUP_REFRESH_SECONDS", 0.05)
+    settings.DELIVERY_TAIL_CHECK_SECONDS = 0.1
+    room = await Room.objects.acreate(name="tail")
     socket = await open_socket()
-    layer = socket.consumer.channel_layer
-    real_group_add = layer.group_add
-    calls: list[str] = []
-    refreshed_after_the_failure = asyncio.Event()
+    await Membership.objects.acreate(room=room, user=socket.user)
+    await socket.consumer.sync_rooms()
+    await projection.do_show_room_event(event=created(room.id, uuid.uuid4().hex, "seen", seq=0))
+    assert (await next_of(socket, "message.new"))["message"]["body"] == "seen"
 
-    async def flaky_group_add(group, channel):
-        calls.append(group)
-        if len(calls) == 1:
-            raise RedisError("Redis went away for a refresh")
-        await real_group_add(group, channel)
-        refreshed_after_the_failure.set()
+    # The socket leaves the room's group, as if the channel layer dropped all that follows.
+    group = groups.room_group(room.id)
+    assert channel_layer.local_group_members(group) == {socket.consumer.channel_name}
+    await get_channel_layer().group_discard(group, socket.consumer.channel_name)
+    await projection.do_show_room_event(event=created(room.id, uuid.uuid4().hex, "the last word", seq=1))
 
-    monkeypatch.setattr(layer, "group_add", flaky_group_add)
-    async with asyncio.timeout(TIMEOUT):
-        await refreshed_after_the_failure.wait()
-    assert await in_group(groups.user_group(str(socket.user.pk)), socket.consumer.channel_name)
+    assert await next_of(socket, "room.head", "message.new") == {"type": "room.head", "room": room.id, "seq": 1}
+
+
+async def next_of(socket, *types: str) -> dict:
+    while True:
+        frame = await socket.answer()
+        if frame["type"] in types:
+            return frame

@@ -1,0 +1,68 @@
+"""The channel layer: channels_redis' pub/sub layer, with a bounded queue per socket.
+
+Fan-out costs one Redis PUBLISH per room event, and each web process receives it once and hands
+it to its member sockets in memory; the list-based layer pushed one copy per member socket into
+Redis, and each process popped them one round trip at a time (docs/decisions.md).
+
+Pub/sub keeps nothing for a process that is not listening: a frame published while a web
+process reconnects to Redis is lost to it, as a frame over the list layer's capacity was. The
+delivery rule (echostream.core.delivery) shows the client the gap and it resumes. So that one
+stuck socket cannot grow its process without bound, each socket's queue holds at most
+`capacity` frames and drops the newest beyond that, which the same rule repairs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+from channels_redis.utils import _wrap_close
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CAPACITY = 1000
+
+
+class _DroppingQueue(asyncio.Queue[Any]):
+    """Refuses nothing: channels_redis' receiver puts with `put_nowait` for every socket of a
+    group in one loop, and a full queue raising there would cost the other sockets the frame."""
+
+    def put_nowait(self, item: Any) -> None:
+        if self.full():
+            logger.warning("a socket's channel-layer queue is full (%d frames); dropped a frame", self.maxsize)
+            return
+        super().put_nowait(item)
+
+
+class _BoundedLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args: Any, capacity: int = DEFAULT_CAPACITY, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.capacity = capacity
+
+    async def _subscribe_to_channel(self, channel: str) -> None:
+        self.channels[channel] = _DroppingQueue(maxsize=self.capacity)
+        shard = self._get_shard(channel)
+        await shard.subscribe(channel)
+
+
+class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
+    """`CHANNEL_LAYERS` backend: RedisPubSubChannelLayer whose per-socket queues hold `capacity`."""
+
+    def _get_layer(self) -> RedisPubSubLoopLayer:
+        # As the parent's, with our loop layer: one per event loop, closed with the loop.
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:
+            layer = _BoundedLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+        return layer
+
+
+def local_group_members(group: str) -> set[str]:
+    """The channels of this process in `group` (pub/sub groups live in each process)."""
+    layer = get_channel_layer()._get_layer()
+    return set(layer.groups.get(layer._get_group_channel_name(group), ()))
