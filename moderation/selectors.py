@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from chat.selectors import is_member
 from moderation.models import Sanction
 
 User = get_user_model()
@@ -40,6 +41,35 @@ def _weightiest(sanctions: list[Sanction]) -> Sanction | None:
 def sanction_in_force(*, user_id: str, room_id: str, now: datetime | None = None) -> Sanction | None:
     """The mute or ban that stops the user sending to the room now, if any."""
     return _weightiest(list(_in_force(user_id=user_id, room_id=room_id, now=now or timezone.now())))
+
+
+class Lookups:
+    """The reads that judging an inbound event makes, each asked of the database once for a
+    batch judged together: as of one moment, the batch's start (a sanction given meanwhile
+    stops the next batch; the web checks sanctions on every send besides)."""
+
+    def __init__(self) -> None:
+        self.now = timezone.now()
+        self._usernames: dict[str, str | None] = {}
+        self._memberships: dict[tuple[str, str], bool] = {}
+        self._sanctions: dict[tuple[str, str], Sanction | None] = {}
+
+    def active_username(self, *, user_id: str) -> str | None:
+        if user_id not in self._usernames:
+            self._usernames[user_id] = active_username(user_id=user_id)
+        return self._usernames[user_id]
+
+    def is_member(self, *, user_id: str, room_id: str) -> bool:
+        key = (user_id, room_id)
+        if key not in self._memberships:
+            self._memberships[key] = is_member(user_id=user_id, room_id=room_id)
+        return self._memberships[key]
+
+    def sanction_in_force(self, *, user_id: str, room_id: str) -> Sanction | None:
+        key = (user_id, room_id)
+        if key not in self._sanctions:
+            self._sanctions[key] = sanction_in_force(user_id=user_id, room_id=room_id, now=self.now)
+        return self._sanctions[key]
 
 
 async def asanction_in_force(*, user_id: str, room_id: str, now: datetime | None = None) -> Sanction | None:

@@ -17,12 +17,12 @@ import msgspec
 from django.db import transaction
 
 from chat import attachments as chat_attachments
-from chat.selectors import is_member, is_moderator, room_exists
+from chat.selectors import is_moderator, room_exists
 from chat.services import SendRefused
 from echostream.core import events, wire
 from moderation import filters, flood, rules
 from moderation.models import Action, AuditEntry, Report, Sanction
-from moderation.selectors import active_username, asanction_in_force, sanction_in_force
+from moderation.selectors import Lookups, asanction_in_force
 
 CENSORED = events.ModerationLabel(action="censored")
 
@@ -52,10 +52,11 @@ class Refusal:
     detail: str
 
 
-def check_inbound(*, event: Inbound) -> Accepted | Refusal:
+def check_inbound(*, event: Inbound, lookups: Lookups | None = None) -> Accepted | Refusal:
     """Whether the event may be published to its room; `Unprocessable` for a record that
-    cannot be taken at its word."""
-    sender = active_username(user_id=event.actor)
+    cannot be taken at its word. `lookups`: the reads of the batch it is judged with."""
+    lookups = lookups or Lookups()
+    sender = lookups.active_username(user_id=event.actor)
     if sender is None:
         raise Unprocessable(f"actor {event.actor} is not an active user")
     if isinstance(event, events.MessageSubmitted):
@@ -71,13 +72,13 @@ def check_inbound(*, event: Inbound) -> Accepted | Refusal:
         and room_exists(room_id=event.room)
     ):
         return Accepted(sender=sender)
-    if not is_member(user_id=event.actor, room_id=event.room):
+    if not lookups.is_member(user_id=event.actor, room_id=event.room):
         return Refusal(reason="forbidden", detail="You are not a member of that room.")
     if isinstance(event, events.MessageEdited | events.MessageDeleted) and not events.is_senders_change(event):
         # The web checks the sender against the history before it writes a change; a change
         # that does not prove it was written by someone else.
         raise Unprocessable(f"{event.data.message_id} is not a message that actor {event.actor} sent")
-    sanction = sanction_in_force(user_id=event.actor, room_id=event.room)
+    sanction = lookups.sanction_in_force(user_id=event.actor, room_id=event.room)
     # A muted user may still take back what they said; a banned one may do nothing.
     if sanction is not None and (sanction.kind == Sanction.Kind.BAN or not isinstance(event, events.MessageDeleted)):
         return Refusal(reason="moderation", detail=sanction_detail(sanction))

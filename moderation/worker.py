@@ -25,6 +25,7 @@ from django import db
 from echostream import logs
 from echostream.core import events, groups, kafka, metrics, mongo, redis, wire
 from moderation import filters, services
+from moderation.selectors import Lookups
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +89,13 @@ def _until_stores_answer(action: Callable[[], T], *, what: str, stop: threading.
                 raise Abandoned from exc
 
 
-def _checked(event: services.Inbound, *, stop: threading.Event) -> services.Accepted | services.Refusal:
+def _checked(
+    event: services.Inbound, *, stop: threading.Event, lookups: Lookups
+) -> services.Accepted | services.Refusal:
     """The event's verdict, once the stores answer; raises what the record itself causes."""
     with logs.context(room=event.room, event_id=event.id, user_id=event.actor):
         return _until_stores_answer(
-            lambda: services.check_inbound(event=event), what=f"checking event {event.id}", stop=stop
+            lambda: services.check_inbound(event=event, lookups=lookups), what=f"checking event {event.id}", stop=stop
         )
 
 
@@ -110,19 +113,20 @@ def _count(verdict: services.Accepted | services.Refusal) -> None:
     metrics.MODERATION_CHECKED.labels(role=ROLE, outcome=outcome).inc()
 
 
-def judge(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
+def judge(record: kafka.Message, *, stop: threading.Event, lookups: Lookups | None = None) -> Verdict | None:
     """What one inbound record becomes: the room event to publish, or the rejection to tell
-    its sender; None once it is dead-lettered. Never raises for anything in the record."""
+    its sender; None once it is dead-lettered. Never raises for anything in the record.
+    `lookups`: the reads of the batch it is judged with."""
     with logs.context(**kafka.log_fields(record)):
-        return _judged(record, stop=stop)
+        return _judged(record, stop=stop, lookups=lookups or Lookups())
 
 
-def _judged(record: kafka.Message, *, stop: threading.Event) -> Verdict | None:
+def _judged(record: kafka.Message, *, stop: threading.Event, lookups: Lookups) -> Verdict | None:
     try:
         event = events.decode(record.value() or b"")
         if not isinstance(event, services.Inbound):
             raise services.Unprocessable(f"{type(event).__name__} is not an inbound event")
-        verdict = _checked(event, stop=stop)
+        verdict = _checked(event, stop=stop, lookups=lookups)
         _count(verdict)
         if isinstance(verdict, services.Refusal):
             # The reason's code only: the detail for the sender may quote the words a rule found.
@@ -196,7 +200,8 @@ def _tell(rejection: Rejection) -> None:
 def handle_batch(producer: kafka.Producer, records: list[kafka.Message], *, stop: threading.Event) -> None:
     """Judges and acts on every record of a batch; returns only when all of it is done,
     raises `Abandoned` when told to stop while a store is down."""
-    verdicts = [verdict for record in records if (verdict := judge(record, stop=stop)) is not None]
+    lookups = Lookups()
+    verdicts = [verdict for record in records if (verdict := judge(record, stop=stop, lookups=lookups)) is not None]
     publications = [verdict for verdict in verdicts if isinstance(verdict, Publication)]
     offsets: dict[str, int] = {}
     unpublished = [publication.event for publication in publications]

@@ -8,12 +8,15 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
 from chat.models import Membership, Room
 from echostream.core import events, kafka
-from moderation import services, worker
-from moderation.models import BannedPhrase
+from moderation import worker
+from moderation.models import BannedPhrase, Sanction
+from moderation.selectors import Lookups
 from moderation.tests.kafka_probe import dead_letters, record, room_values
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("services")]
@@ -214,10 +217,10 @@ def test_a_database_error_caused_by_a_value_is_dead_lettered(member, monkeypatch
     room_id, bob = member
     from django.db import DataError
 
-    def refuse(**_: object) -> None:
+    def refuse(*_: object, **__: object) -> None:
         raise DataError("value out of range for type bigint")
 
-    monkeypatch.setattr(services, "active_username", refuse)
+    monkeypatch.setattr(Lookups, "active_username", refuse)
     poison = record(raw(submission_json(room=room_id, actor=str(bob.pk))))
     assert worker.judge(poison, stop=threading.Event()) is None
     assert "DataError" in dead_letters(poison.topic())[0]["error"]
@@ -230,13 +233,13 @@ def test_a_store_that_stays_down_is_waited_for_until_told_to_stop(member, monkey
     stop = threading.Event()
     attempts: list[int] = []
 
-    def down(**_: object) -> None:
+    def down(*_: object, **__: object) -> None:
         attempts.append(1)
         if len(attempts) == 3:
             stop.set()
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "active_username", down)
+    monkeypatch.setattr(Lookups, "active_username", down)
     monkeypatch.setattr(worker, "RETRY_SECONDS", 0.01)
     submitted = record(raw(submission_json(room=room_id, actor=str(bob.pk))))
     with pytest.raises(worker.Abandoned):
@@ -253,3 +256,16 @@ def test_a_record_to_dead_letter_while_kafka_is_down_is_waited_for_until_told_to
     stop.set()
     with pytest.raises(worker.Abandoned):
         worker.judge(poison, stop=stop)
+
+
+def test_a_batch_asks_the_database_about_each_actor_and_room_once(member):
+    room_id, bob = member
+    records = [record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id=f"c{n}"))) for n in range(3)]
+
+    with CaptureQueriesContext(connection) as queries:
+        run_batch(records)
+
+    published = [events.decode(value) for value in room_values(room_id)]
+    assert [event.data.client_id for event in published] == ["c0", "c1", "c2"]
+    for table in (User._meta.db_table, Membership._meta.db_table, Sanction._meta.db_table):
+        assert len([q for q in queries.captured_queries if f'FROM "{table}"' in q["sql"]]) == 1, table

@@ -12,6 +12,7 @@ from django.db import connection
 from chat.models import Membership, Room
 from echostream.core import events
 from moderation import worker
+from moderation.selectors import Lookups
 from tests import databases
 
 pytestmark = pytest.mark.skipif(
@@ -49,7 +50,7 @@ def test_a_session_the_server_ended_is_closed_and_the_check_retried(transactiona
     deadline.start()
     try:
         with caplog.at_level(logging.WARNING, logger=worker.__name__):
-            verdict = worker._checked(event, stop=stop)
+            verdict = worker._checked(event, stop=stop, lookups=Lookups())
     finally:
         deadline.cancel()
 
