@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from chat import projection, projector, repository
 from echostream import logs
-from echostream.core import kafka, metrics, mongo, redis
+from echostream.core import events, kafka, metrics, mongo, redis
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +39,23 @@ class Half:
     role: str
     group: Callable[[], str]
     apply: Callable[..., Awaitable[None]]
+    # `apply` for a run of consecutive creations at once (`created=`): the bulk of any batch.
+    apply_created: Callable[..., Awaitable[None]]
     # Run before consuming, retried while a store is down.
     prepare: Callable[[], Awaitable[None]] | None = None
 
 
-FANOUT = Half(role="bridge-fanout", group=kafka.bridge_group, apply=projection.do_show_room_event)
+FANOUT = Half(
+    role="bridge-fanout",
+    group=kafka.bridge_group,
+    apply=projection.do_show_room_event,
+    apply_created=projection.do_show_created,
+)
 STORE = Half(
     role="bridge-store",
     group=kafka.bridge_store_group,
     apply=projection.do_store_room_event,
+    apply_created=projection.do_store_created,
     prepare=repository.ensure_indexes,
 )
 
@@ -202,6 +210,21 @@ async def _apply_or_park(
             await _pause(stop, PARKED_RETRY_SECONDS)
 
 
+def _creation(record: kafka.Message) -> events.MessageCreated | None:
+    """The record's event when it is a creation that a run may take (one whose message MongoDB
+    can hold); None for anything else, which is applied on its own."""
+    try:
+        event = projector.record_to_event(
+            room_id=kafka.room_id_from_topic(record.topic()), offset=record.offset(), value=record.value()
+        )
+        if not isinstance(event, events.MessageCreated):
+            return None
+        repository.check_storable(projector.apply(None, event))
+    except Exception:
+        return None
+    return event
+
+
 async def _process_batch(
     batch: list[kafka.Message],
     *,
@@ -211,22 +234,76 @@ async def _process_batch(
     parked: _Parked,
     stop: asyncio.Event,
 ) -> None:
+    """Applies the batch in order: consecutive creations as one run, anything else on its own
+    (after the run before it, which an edit or a delete may need)."""
+    run: list[tuple[kafka.Message, events.MessageCreated]] = []
     for record in batch:
         if parked.passes_over(record):
             continue
-        now_parked, error = await _apply_or_park(record, half=half, consumer=consumer, parked=parked, stop=stop)
-        if now_parked:
+        if (created := _creation(record)) is not None:
+            run.append((record, created))
             continue
-        if error is not None:
-            try:
-                # Waits while Kafka is down; a stop meanwhile leaves the record for the next run.
-                await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role, stop=stop.is_set)
-            except kafka.DeadLetterStopped:
-                raise Stopping() from None
-        else:
-            metrics.BRIDGE_EVENTS_APPLIED.labels(role=half.role).inc()
+        await _apply_run(run, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
+        run = []
+        await _apply_one(record, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
+    await _apply_run(run, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
+
+
+async def _apply_run(
+    run: list[tuple[kafka.Message, events.MessageCreated]],
+    *,
+    half: Half,
+    consumer: kafka.Consumer,
+    done: _Done,
+    parked: _Parked,
+    stop: asyncio.Event,
+) -> None:
+    if not run:
+        return
+
+    async def apply() -> None:
+        await half.apply_created(created=[created for _, created in run])
+
+    try:
+        with logs.context(consumer=half.role):
+            await _until_done(apply, what=f"{half.role}: a run of {len(run)} creations", stop=stop)
+    except Stopping:
+        raise
+    except Exception:
+        # Not an outage: one of them caused it. Each on its own, so that only that one is set aside.
+        logger.warning("%s: a run of %d creations failed; applying each on its own", half.role, len(run),
+                       exc_info=True)  # fmt: skip
+        for record, _ in run:
+            await _apply_one(record, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
+        return
+    metrics.BRIDGE_EVENTS_APPLIED.labels(role=half.role).inc(len(run))
+    for record, _ in run:
         done.add(record)
         parked.settled(record)
+
+
+async def _apply_one(
+    record: kafka.Message,
+    *,
+    half: Half,
+    consumer: kafka.Consumer,
+    done: _Done,
+    parked: _Parked,
+    stop: asyncio.Event,
+) -> None:
+    now_parked, error = await _apply_or_park(record, half=half, consumer=consumer, parked=parked, stop=stop)
+    if now_parked:
+        return
+    if error is not None:
+        try:
+            # Waits while Kafka is down; a stop meanwhile leaves the record for the next run.
+            await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role, stop=stop.is_set)
+        except kafka.DeadLetterStopped:
+            raise Stopping() from None
+    else:
+        metrics.BRIDGE_EVENTS_APPLIED.labels(role=half.role).inc()
+    done.add(record)
+    parked.settled(record)
 
 
 def _commit(consumer: kafka.Consumer, done: _Done, partitions: list[kafka.TopicPartition] | None = None) -> None:

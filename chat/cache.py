@@ -38,6 +38,20 @@ async def was_shown(event_id: str) -> bool:
     return bool(await redis.client().exists(_shown_key(event_id)))
 
 
+async def remember_all_shown(event_ids: list[str]) -> None:
+    async with redis.client().pipeline(transaction=False) as pipe:
+        for event_id in event_ids:
+            pipe.set(_shown_key(event_id), "1", ex=SHOWN_EVENT_TTL_SECONDS)
+        await pipe.execute()
+
+
+async def which_shown(event_ids: list[str]) -> list[bool]:
+    async with redis.client().pipeline(transaction=False) as pipe:
+        for event_id in event_ids:
+            pipe.exists(_shown_key(event_id))
+        return [bool(found) for found in await pipe.execute()]
+
+
 # KEYS: the message's key. ARGV: where (room and seq), ttl. The first claim stays; returns it.
 _CLAIM = """
 local first = redis.call('GET', KEYS[1])
@@ -56,8 +70,16 @@ def _first_seen_key(message_id: str) -> str:
 async def claim_first_sight(*, message_id: str, room_id: str, seq: int) -> bool:
     """Whether the message's creation at (room, seq) is its first: not when another copy was
     seen first (the same send published twice, or its id reused in another room)."""
-    where = f"{room_id}:{seq}"
-    return await redis.client().eval(_CLAIM, 1, _first_seen_key(message_id), where, FIRST_SIGHT_TTL_SECONDS) == where
+    return (await claim_first_sights([(message_id, room_id, seq)]))[0]
+
+
+async def claim_first_sights(sightings: list[tuple[str, str, int]]) -> list[bool]:
+    """`claim_first_sight` for each (message id, room, seq), in one round trip."""
+    async with redis.client().pipeline(transaction=False) as pipe:
+        for message_id, room_id, seq in sightings:
+            pipe.eval(_CLAIM, 1, _first_seen_key(message_id), f"{room_id}:{seq}", FIRST_SIGHT_TTL_SECONDS)
+        claims = await pipe.execute()
+    return [claim == f"{room_id}:{seq}" for claim, (_, room_id, seq) in zip(claims, sightings, strict=True)]
 
 
 # KEYS: the room's chain. ARGV: seq. Moves the room's last shown seq up to `seq` and returns
@@ -84,8 +106,17 @@ def _shown_chain_key(room_id: str) -> str:
 async def swap_last_shown(*, room_id: str, seq: int) -> int | None:
     """Records `seq` as the room's last shown event; the seq shown before it (None: none known,
     or `seq` is older than the last shown, which only a replay of old events brings)."""
-    previous = int(await redis.client().eval(_SWAP_LAST_SHOWN, 1, _shown_chain_key(room_id), seq))
-    return None if previous < 0 else previous
+    return (await swap_all_last_shown([(room_id, seq)]))[0]
+
+
+async def swap_all_last_shown(shown: list[tuple[str, int]]) -> list[int | None]:
+    """`swap_last_shown` for each (room, seq), in this order, in one round trip: a room's
+    later seq in the list chains to its earlier one."""
+    async with redis.client().pipeline(transaction=False) as pipe:
+        for room_id, seq in shown:
+            pipe.eval(_SWAP_LAST_SHOWN, 1, _shown_chain_key(room_id), seq)
+        previous = [int(value) for value in await pipe.execute()]
+    return [None if value < 0 else value for value in previous]
 
 
 async def last_seqs(room_ids: list[str]) -> dict[str, int | None]:

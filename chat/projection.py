@@ -39,26 +39,37 @@ async def do_store_room_event(*, event: events.RoomEvent) -> None:
     if isinstance(event, events.MessageCreated):
         document = projector.apply(None, event)
         repository.check_storable(document)
-        outcome = await repository.store_new(document)
-        if outcome is repository.Stored.DUPLICATE:
-            logger.info(
-                "dropped duplicate of message %s at seq %s",
-                event.id, event.seq,
-                extra={"room": event.room, "event_id": event.id, "seq": event.seq},
-            )  # fmt: skip
-        elif outcome is repository.Stored.SEQ_TAKEN:
-            logger.error(
-                "room %s: seq %s already holds another message; its topic was re-created. "
-                "Run `python manage.py rebuild_projection --room %s --drop`.",
-                event.room, event.seq, event.room,
-                extra={"room": event.room, "event_id": event.id, "seq": event.seq},
-            )  # fmt: skip
+        _note_stored(event, await repository.store_new(document))
         return
     current = await repository.get(projector.message_id_of(event))
     document = projector.apply(current, event)
     if document is not None and document is not current:
         repository.check_storable(document)
         await repository.replace_if_newer(document)
+
+
+async def do_store_created(*, created: list[events.MessageCreated]) -> None:
+    """`do_store_room_event` for a run of creations, in one unordered insert. The caller
+    checked that each one's message is storable (`check_storable`)."""
+    documents = [projector.apply(None, event) for event in created]
+    for event, outcome in zip(created, await repository.store_many(documents), strict=True):
+        _note_stored(event, outcome)
+
+
+def _note_stored(event: events.MessageCreated, outcome: repository.Stored) -> None:
+    if outcome is repository.Stored.DUPLICATE:
+        logger.info(
+            "dropped duplicate of message %s at seq %s",
+            event.id, event.seq,
+            extra={"room": event.room, "event_id": event.id, "seq": event.seq},
+        )  # fmt: skip
+    elif outcome is repository.Stored.SEQ_TAKEN:
+        logger.error(
+            "room %s: seq %s already holds another message; its topic was re-created. "
+            "Run `python manage.py rebuild_projection --room %s --drop`.",
+            event.room, event.seq, event.room,
+            extra={"room": event.room, "event_id": event.id, "seq": event.seq},
+        )  # fmt: skip
 
 
 # --- The fan-out half: the room's sockets and the Redis caches ------------------------
@@ -94,11 +105,7 @@ async def _as_shown(event: events.RoomEvent) -> projector.MessageDoc | None:
     if isinstance(event, events.MessageCreated):
         # The event alone makes the message: live chat needs no MongoDB.
         if not await cache.claim_first_sight(message_id=event.id, room_id=event.room, seq=event.seq):
-            logger.info(
-                "not showing duplicate of message %s at seq %s",
-                event.id, event.seq,
-                extra={"room": event.room, "event_id": event.id, "seq": event.seq},
-            )  # fmt: skip
+            _note_not_shown(event)
             return None
         return projector.apply(None, event)
     current = await _current(event)
@@ -120,10 +127,6 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
     # What MongoDB cannot hold is not shown either: the store half dead-letters it too.
     repository.check_storable(document)
     await recent.put(document, live=True)
-    if event.seq == 0 and isinstance(event, events.MessageCreated):
-        # A new room's first message: the cache holds its whole history, so history pages and
-        # unread counts come from it, not from a MongoDB that may not have it yet.
-        await recent.mark_whole(event.room)
     prev_seq = await cache.swap_last_shown(room_id=event.room, seq=event.seq)
     frame = projector.room_event_frame(
         new=isinstance(event, events.MessageCreated), seq=event.seq, message=document, prev_seq=prev_seq
@@ -131,6 +134,39 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
     await groups.send_to_room(event.room, frame, occurred_at=event.occurred_at)
     await cache.remember_shown(event.id)
     await backpressure.note_shown(occurred_at=event.occurred_at)
+
+
+async def do_show_created(*, created: list[events.MessageCreated]) -> None:
+    """`do_show_room_event` for a run of creations: the same steps in the same order, each one
+    for the whole run in one Redis round trip (then a publish per event, in order). Every step
+    is safe to repeat, so a crash or an outage anywhere in the run repeats the run. The caller
+    checked that each one's message is storable (`check_storable`)."""
+    fresh = [event for event, shown in zip(created, await cache.which_shown([e.id for e in created]), strict=True)
+             if not shown]  # fmt: skip
+    firsts = await cache.claim_first_sights([(event.id, event.room, event.seq) for event in fresh])
+    for event, first in zip(fresh, firsts, strict=True):
+        if not first:
+            _note_not_shown(event)
+    to_show = [event for event, first in zip(fresh, firsts, strict=True) if first]
+    if not to_show:
+        return
+    documents = [projector.apply(None, event) for event in to_show]
+    await recent.put_many(documents, live=True)
+    prev_seqs = await cache.swap_all_last_shown([(event.room, event.seq) for event in to_show])
+    for event, document, prev_seq in zip(to_show, documents, prev_seqs, strict=True):
+        frame = projector.room_event_frame(new=True, seq=event.seq, message=document, prev_seq=prev_seq)
+        await groups.send_to_room(event.room, frame, occurred_at=event.occurred_at)
+    await cache.remember_all_shown([event.id for event in to_show])
+    # How late the bridge runs: by the run's oldest event.
+    await backpressure.note_shown(occurred_at=min(event.occurred_at for event in to_show))
+
+
+def _note_not_shown(event: events.MessageCreated) -> None:
+    logger.info(
+        "not showing duplicate of message %s at seq %s",
+        event.id, event.seq,
+        extra={"room": event.room, "event_id": event.id, "seq": event.seq},
+    )  # fmt: skip
 
 
 # --- Rebuilding from the log (the replay app's commands) ------------------------------

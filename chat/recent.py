@@ -81,21 +81,35 @@ def size() -> int:
 async def put(message: projector.MessageDoc, *, live: bool = False) -> None:
     """Caches the message unless a version at least as new is cached; `live`: the bridge's
     fan-out made it, by folding every event of the room up to its version in order."""
-    order, docs, floor = _keys(message["room"])
-    # With the two fields the API shape leaves out, an entry is the whole document: the
-    # bridge's fan-out folds an edit onto a live one without asking MongoDB.
-    value = json.dumps(
-        {
-            "version": message["version_seq"],
-            "message": projector.to_api(message),
-            "sender_id": message["sender_id"],
-            "edit_id": message.get("edit_id"),
-            "live": live,
-        }
-    )
-    await redis.client().eval(
-        _PUT, 3, order, docs, floor, message["_id"], message["seq"], message["version_seq"], value, size(), int(live)
-    )
+    await put_many([message], live=live)
+
+
+async def put_many(messages: list[projector.MessageDoc], *, live: bool = False) -> None:
+    """`put` for each message, in order, in one round trip. A room's first message as created
+    (version 0), put live, also marks the room's whole history cached (`mark_whole`): the cache
+    then holds its whole history, so history pages and unread counts come from it, not from a
+    MongoDB that may not have it yet."""
+    async with redis.client().pipeline(transaction=False) as pipe:
+        for message in messages:
+            order, docs, floor = _keys(message["room"])
+            # With the two fields the API shape leaves out, an entry is the whole document: the
+            # bridge's fan-out folds an edit onto a live one without asking MongoDB.
+            value = json.dumps(
+                {
+                    "version": message["version_seq"],
+                    "message": projector.to_api(message),
+                    "sender_id": message["sender_id"],
+                    "edit_id": message.get("edit_id"),
+                    "live": live,
+                }
+            )
+            pipe.eval(
+                _PUT, 3, order, docs, floor, message["_id"], message["seq"], message["version_seq"], value, size(),
+                int(live),
+            )  # fmt: skip
+            if live and message["version_seq"] == 0:
+                pipe.eval(_SET_FLOOR, 2, order, floor, -1, size())
+        await pipe.execute()
 
 
 async def fill(*, room_id: str, newest: list[projector.MessageDoc], complete: bool) -> None:

@@ -43,14 +43,31 @@ async def ensure_indexes() -> None:
 
 
 async def store_new(message: MessageDoc) -> Stored:
+    return (await store_many([message]))[0]
+
+
+async def store_many(messages: list[MessageDoc]) -> list[Stored]:
+    """`store_new` for many messages in one unordered insert: what became of each, in order."""
+    if not messages:
+        return []
     try:
-        await _messages().insert_one(message)
-    except mongo.DuplicateKeyError:
-        existing = await _messages().find_one({"_id": message["_id"]})
-        if existing is None:
-            return Stored.SEQ_TAKEN
-        return Stored.REPLAYED if existing["seq"] == message["seq"] else Stored.DUPLICATE
-    return Stored.NEW
+        await _messages().insert_many(messages, ordered=False)
+    except mongo.BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != mongo.DUPLICATE_KEY for error in errors) or not errors:
+            raise
+        outcomes = [Stored.NEW] * len(messages)
+        for error in errors:
+            outcomes[error["index"]] = await _outcome_of_duplicate(messages[error["index"]])
+        return outcomes
+    return [Stored.NEW] * len(messages)
+
+
+async def _outcome_of_duplicate(message: MessageDoc) -> Stored:
+    existing = await _messages().find_one({"_id": message["_id"]})
+    if existing is None:
+        return Stored.SEQ_TAKEN
+    return Stored.REPLAYED if existing["seq"] == message["seq"] else Stored.DUPLICATE
 
 
 def check_storable(message: MessageDoc) -> None:

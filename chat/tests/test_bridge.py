@@ -11,7 +11,7 @@ import pytest
 from channels.layers import get_channel_layer
 from redis import exceptions as redis_exceptions
 
-from chat import bridge, cache, projection, projector, repository
+from chat import bridge, cache, projection, projector, recent, repository
 from echostream.core import events, groups, kafka, mongo, redis
 
 
@@ -294,3 +294,30 @@ async def test_a_record_to_dead_letter_while_kafka_is_down_is_left_uncommitted_o
             [poison], half=bridge.FANOUT, consumer=None, done=done, parked=bridge._Parked(), stop=stop
         )
     assert done.take() == []
+
+
+async def test_a_run_of_creations_is_stored_and_shown_as_one_by_one_would(room_listener):
+    room_id, layer, channel = room_listener
+    run = [
+        created(room_id, f"{room_id}-a", "one", seq=0),
+        created(room_id, f"{room_id}-a", "one", seq=1),  # a retry published twice: once only
+        created(room_id, f"{room_id}-b", "two", seq=2),
+        created(room_id, f"{room_id}-c", "three", seq=3),
+    ]
+    for _ in range(2):  # a redelivered run changes nothing
+        await projection.do_store_created(created=run)
+        await projection.do_show_created(created=run)
+
+    frames = [(await layer.receive(channel))["frame"] for _ in range(3)]
+    assert [(f["seq"], f["prev_seq"], f["message"]["body"]) for f in frames] == [
+        (0, None, "one"),
+        (2, 0, "two"),
+        (3, 2, "three"),
+    ]
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await layer.receive(channel)
+    documents, _ = await repository.page(room_id=room_id, before=None, after=None, limit=10)
+    assert [(d["seq"], d["body"]) for d in documents] == [(0, "one"), (2, "two"), (3, "three")]
+    # The room's first message was cached live: the cache holds its whole history.
+    assert await recent.count_after(room_id=room_id, seq=-1, exclude_sender_id="nobody") == 3

@@ -83,3 +83,25 @@ async def test_an_older_version_never_replaces_a_newer_one(room_id):
     assert await repository.replace_if_newer(older) is False
     stored = await repository.get(f"{room_id}-a")
     assert (stored["version_seq"], stored["body"]) == (5, "fifth")
+
+
+async def test_many_stored_at_once_say_what_became_of_each(room_id):
+    await repository.store_new(document(room_id, f"{room_id}-a", 0))
+    outcomes = await repository.store_many(
+        [
+            document(room_id, f"{room_id}-a", 0),  # the same event again
+            document(room_id, f"{room_id}-b", 1),
+            document(room_id, f"{room_id}-a", 2),  # another event with a stored id
+            document(room_id, f"{room_id}-c", 1),  # another message in a taken slot
+            document(room_id, f"{room_id}-d", 3),
+        ]
+    )
+    assert outcomes == [
+        repository.Stored.REPLAYED,
+        repository.Stored.NEW,
+        repository.Stored.DUPLICATE,
+        repository.Stored.SEQ_TAKEN,
+        repository.Stored.NEW,
+    ]
+    documents, _ = await repository.page(room_id=room_id, before=None, after=None, limit=10)
+    assert [(d["seq"], d["_id"]) for d in documents] == [(0, f"{room_id}-a"), (1, f"{room_id}-b"), (3, f"{room_id}-d")]
