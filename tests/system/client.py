@@ -23,7 +23,10 @@ class ContractViolation(AssertionError):
 
 
 class ChatClient:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, follows_rooms: bool = True) -> None:
+        """`follows_rooms`: the client keeps its rooms' cursors and resumes a gap by itself
+        (`RoomCursors`); a caller that resumes by its own rule (the fault suite's members) turns
+        it off, or each gap would be resumed twice."""
         self.base_url = base_url
         self.http = httpx.AsyncClient(base_url=base_url, timeout=20)
         self.socket: ClientConnection | None = None
@@ -31,6 +34,7 @@ class ChatClient:
         self.username = ""
         self._reader: asyncio.Task[None] | None = None
         self.rooms = RoomCursors()
+        self.follows_rooms = follows_rooms
         self.resumes_refused = 0  # resumes the server refused with rate_limited (each sent again)
         self._resume_retry: asyncio.Task[None] | None = None
         # When each message's first `message.new` reached this client (time.monotonic()).
@@ -120,7 +124,8 @@ class ChatClient:
                 if not isinstance(frame, ContractViolation):
                     if frame["type"] == "message.new":
                         self.arrived_at.setdefault(frame["message"]["id"], time.monotonic())
-                    await self._follow(frame)
+                    if self.follows_rooms:
+                        await self._follow(frame)
                 await self.frames.put(frame)
         except ConnectionClosed:
             pass

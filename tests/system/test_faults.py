@@ -71,7 +71,7 @@ async def workload(fault_stack: Stack, services_private: Services):
         if role not in fault_stack.processes or fault_stack.processes[role].poll() is not None:
             fault_stack.start(role)
     tag = uuid.uuid4().hex[:6]
-    chats = {name: ChatClient(fault_stack.base_url) for name in ("u0", "u1", "u2", "u3")}
+    chats = {name: ChatClient(fault_stack.base_url, follows_rooms=False) for name in ("u0", "u1", "u2", "u3")}
     for name, chat in chats.items():
         await chat.signup(f"{name}{tag}")
     rooms: dict[str, list[str]] = {}
