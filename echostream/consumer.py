@@ -113,6 +113,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if will_resume:
             self._background.append(asyncio.create_task(self._release_after_grace()))
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels renews the database connection before every handler (see `receive`): a hop to
+        # the ORM's thread for each frame shown to each member, most of a busy socket's work.
+        # Showing a frame never touches the database, so it goes straight to its handler.
+        if message["type"] == groups.DELIVER:
+            await self.deliver_frame(message)
+        else:
+            await super().dispatch(message)
+
     async def disconnect(self, code: int) -> None:
         await self._release()
 

@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 
+import channels.consumer
 import pytest
 from channels.layers import get_channel_layer
 from django import db
@@ -191,3 +192,24 @@ async def next_of(socket, *types: str) -> dict:
         frame = await socket.answer()
         if frame["type"] in types:
             return frame
+
+
+async def test_a_frame_shown_to_the_socket_renews_no_database_connection_and_a_frame_received_does(
+    open_socket, monkeypatch
+):
+    renewals: list[int] = []
+    renew = channels.consumer.aclose_old_connections
+
+    async def counting() -> None:
+        renewals.append(1)
+        await renew()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    socket = await open_socket()
+    renewals.clear()
+    group = groups.user_group(str(socket.user.pk))
+    await get_channel_layer().group_send(group, {"type": groups.DELIVER, "frame": {"type": "pong"}})
+    assert await socket.answer() == {"type": "pong"}
+    assert renewals == []
+    assert await socket.still_answers()
+    assert renewals == [1]
