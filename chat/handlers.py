@@ -106,6 +106,7 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
             attachments=send.attachments,
             max_body_chars=settings.MESSAGE_MAX_BODY_CHARS,
             known_member=known,
+            memo=connection.memo,
         )
         await _learn_room(connection, send.room, known=known)
         await services.do_submit_message(
@@ -146,6 +147,7 @@ async def _change(connection: frames.Connection, frame: dict[str, Any], shape: t
             body=request.body if isinstance(request, EditFrame) else None,
             max_body_chars=settings.MESSAGE_MAX_BODY_CHARS,
             known_member=known,
+            memo=connection.memo,
         )
         await _learn_room(connection, request.room, known=known)
         await services.do_submit_change(actor_id=connection.user_id, change=change)

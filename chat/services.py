@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model, password_validation
@@ -263,8 +264,11 @@ class Submission:
 
 # Top-floor apps (moderation's mutes and bans) plug refusals in here, so that a
 # refused sender hears it at once without chat importing them. A check is called
-# with (sender id, room id) for every send and every edit: whatever puts text in a room.
-SendCheck = Callable[[str, str], Awaitable[SendRefused | None]]
+# with (sender id, room id, memo) for every send and every edit: whatever puts text in a room.
+# The memo is the sender's socket's (`frames.Connection.memo`; None without a socket): what a
+# check read about the sender may be kept there, and is forgotten when it changes.
+Memo = dict[str, Any]
+SendCheck = Callable[[str, str, Memo | None], Awaitable[SendRefused | None]]
 _send_checks: list[SendCheck] = []
 
 
@@ -273,9 +277,9 @@ def register_send_check(check: SendCheck) -> None:
         _send_checks.append(check)
 
 
-async def _run_send_checks(*, sender_id: str, room_id: str) -> None:
+async def _run_send_checks(*, sender_id: str, room_id: str, memo: Memo | None) -> None:
     for check in _send_checks:
-        refusal = await check(sender_id, room_id)
+        refusal = await check(sender_id, room_id, memo)
         if refusal is not None:
             raise refusal
 
@@ -305,14 +309,16 @@ async def check_message_send(
     attachments: list[str],
     max_body_chars: int,
     known_member: bool = False,
+    memo: Memo | None = None,
 ) -> Submission:
-    """The submission, once the sender may make it (`known_member`: see check_member)."""
+    """The submission, once the sender may make it (`known_member`: see check_member; `memo`:
+    the socket's, for the send checks)."""
     await check_member(user_id=sender_id, room_id=room_id, known_member=known_member)
     if len(body) > max_body_chars:
         raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
     if not body.strip() and not attachments:
         raise SendRefused("invalid", "A message needs text or an attachment.")
-    await _run_send_checks(sender_id=sender_id, room_id=room_id)
+    await _run_send_checks(sender_id=sender_id, room_id=room_id, memo=memo)
     if attachments:
         try:
             await chat_attachments.acheck_for_message(
@@ -367,6 +373,7 @@ async def check_message_change(
     body: str | None,
     max_body_chars: int,
     known_member: bool = False,
+    memo: Memo | None = None,
 ) -> Change:
     """An edit (with `body`) or a delete (without) that the actor may make (`known_member`: see
     check_member). Counts against the actor's rate limit first, so that a flood costs no lookups."""
@@ -390,7 +397,7 @@ async def check_message_change(
             raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
         if not body.strip():
             raise SendRefused("invalid", "A message needs text; delete it instead.")
-        await _run_send_checks(sender_id=actor_id, room_id=room_id)
+        await _run_send_checks(sender_id=actor_id, room_id=room_id, memo=memo)
     return Change(room_id=room_id, message_id=message_id, message_client_id=message["client_id"], body=body)
 
 

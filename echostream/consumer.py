@@ -99,6 +99,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.room_groups: set[str] = set()
         will_resume = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("resume") == ["1"]
         self.delivery = delivery.SocketDelivery(hold_until_resume=will_resume)
+        self.memo: dict[str, Any] = {}
         self._background: list[asyncio.Task[None]] = []
         self._released = False
         # Taken down again by `_release`, which runs once for every socket that got this far.
@@ -312,6 +313,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.sync_rooms()
         if "frame" in event:
             await self.send_frame(event["frame"])
+
+    async def memo_forget(self, event: dict[str, Any]) -> None:
+        self.memo.clear()
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         # The credentials this socket was opened with are no longer good.

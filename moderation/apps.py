@@ -7,7 +7,7 @@ class ModerationConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import services as chat_services
-        from moderation import actions
+        from moderation import actions, signals  # noqa: F401  (signals: connects its receivers)
         from moderation.services import check_send_allowed
 
         # Nobody is added to a room they are banned from.

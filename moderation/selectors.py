@@ -72,6 +72,13 @@ class Lookups:
         return self._sanctions[key]
 
 
-async def asanction_in_force(*, user_id: str, room_id: str, now: datetime | None = None) -> Sanction | None:
-    found = [s async for s in _in_force(user_id=user_id, room_id=room_id, now=now or timezone.now())]
-    return _weightiest(found)
+async def asanctions_of(*, user_id: str, now: datetime) -> list[Sanction]:
+    """Every mute and ban of the user in force at `now`, the site's and every room's."""
+    in_force = Sanction.objects.filter(Q(until=None) | Q(until__gt=now), user_id=user_id, lifted_at=None)
+    return [sanction async for sanction in in_force]
+
+
+def weightiest_in_force(sanctions: list[Sanction], *, room_id: str, now: datetime) -> Sanction | None:
+    """Of these sanctions (`asanctions_of`, maybe read a while ago), the one that stops the user
+    sending to the room at `now`, if any."""
+    return _weightiest([s for s in sanctions if s.room_id in (None, room_id) and (s.until is None or s.until > now)])

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from django.db import transaction
+from django.utils import timezone
 
 from chat import attachments as chat_attachments
 from chat.selectors import is_moderator, room_exists
@@ -22,7 +24,7 @@ from chat.services import SendRefused
 from echostream.core import events, wire
 from moderation import filters, flood, rules
 from moderation.models import Action, AuditEntry, Report, Sanction
-from moderation.selectors import Lookups, asanction_in_force
+from moderation.selectors import Lookups, asanctions_of, weightiest_in_force
 
 CENSORED = events.ModerationLabel(action="censored")
 
@@ -146,10 +148,22 @@ def sanction_detail(sanction: Sanction) -> str:
     return f"Your message was not sent: you are {kind} {where} {until}.{reason}"
 
 
-async def check_send_allowed(sender_id: str, room_id: str) -> SendRefused | None:
+# Where a socket's memo keeps its user's sanctions (read once; forgotten when one is given or lifted).
+SANCTIONS_MEMO = "moderation.sanctions"
+
+
+async def check_send_allowed(sender_id: str, room_id: str, memo: dict[str, Any] | None) -> SendRefused | None:
     """The web tier's check (registered with chat.services.register_send_check): a muted or
-    banned sender is refused at once, before anything reaches Kafka. One indexed query."""
-    sanction = await asanction_in_force(user_id=sender_id, room_id=room_id)
+    banned sender is refused at once, before anything reaches Kafka. One indexed query for the
+    user's sanctions, kept in the socket's memo until one is given or lifted
+    (moderation.signals); meanwhile, a moment after the commit, the worker refuses what passes."""
+    now = timezone.now()
+    sanctions = memo.get(SANCTIONS_MEMO) if memo is not None else None
+    if sanctions is None:
+        sanctions = await asanctions_of(user_id=sender_id, now=now)
+        if memo is not None:
+            memo[SANCTIONS_MEMO] = sanctions
+    sanction = weightiest_in_force(sanctions, room_id=room_id, now=now)
     return None if sanction is None else SendRefused("moderation", sanction_detail(sanction))
 
 

@@ -25,6 +25,9 @@ class Connection(Protocol):
     channel_name: str
     # What the socket was sent of each room, and the live frames it holds back.
     delivery: SocketDelivery
+    # What checks read about the user and keep for the socket's next frames; emptied when it
+    # changes (`groups.forget_memos`).
+    memo: dict[str, Any]
 
     async def send_frame(self, frame: wire.ServerFrame) -> None: ...
 

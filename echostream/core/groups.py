@@ -3,7 +3,8 @@
 A socket joins `user.<id>` and one `room.<id>` group per room of its user. Frames
 sent here travel as plain data and reach the sockets as they are; `rooms.changed`
 tells a user's sockets to recompute which room groups they belong to, and then to
-send the frame it may carry; `session.ended` closes them (4401).
+send the frame it may carry; `memo.forget` empties what checks kept about the user;
+`session.ended` closes them (4401).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from echostream.core import wire
 DELIVER = "deliver.frame"
 ROOMS_CHANGED = "rooms.changed"
 SESSION_ENDED = "session.ended"
+FORGET_MEMO = "memo.forget"
 
 
 def room_group(room_id: str) -> str:
@@ -47,6 +49,12 @@ async def tell_rooms_changed(user_id: str, frame: wire.ServerFrame | None = None
     if frame is not None:
         event["frame"] = wire.to_builtins(frame)
     await get_channel_layer().group_send(user_group(user_id), event)
+
+
+async def forget_memos(user_id: str) -> None:
+    """Each socket of the user forgets what checks kept about the user (`frames.Connection.memo`):
+    it changed (a mute or ban given or lifted)."""
+    await get_channel_layer().group_send(user_group(user_id), {"type": FORGET_MEMO})
 
 
 async def end_sessions(user_id: str) -> None:

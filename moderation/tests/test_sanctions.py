@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import timedelta
@@ -9,6 +10,7 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from chat import services as chat_services
@@ -155,3 +157,44 @@ async def test_the_web_refuses_a_muted_sender_s_edit(make_user, monkeypatch):
             actor_id=str(muted.pk), room_id=room.pk, message_id="a" * 32, body="changed", max_body_chars=4000
         )
     assert refused.value.reason == "moderation" and "muted in this room" in refused.value.detail
+
+
+async def next_answer(socket) -> dict:
+    while True:
+        frame = await socket.answer()
+        if frame["type"] in ("message.ack", "message.rejected", "error"):
+            return frame
+
+
+@pytest.mark.usefixtures("services")
+async def test_the_web_reads_a_sender_s_sanctions_once_until_one_is_given(make_user, open_socket, monkeypatch):
+    sender, other = await make_user(), await make_user()
+    room, _ = await sync_to_async(chat_services.do_open_dm)(user=sender, other_username=other.username)
+    await sync_to_async(kafka.ensure_inbound_topic)()
+    socket = await open_socket(sender)
+    send = {"type": "message.send", "room": room.id, "body": "hi"}
+
+    # Every query of the sanctions table, from any thread (the async ORM's too).
+    sanction_queries: list[str] = []
+    execute = CursorWrapper._execute
+
+    def counting(self, sql, *rest):
+        if Sanction._meta.db_table in sql:
+            sanction_queries.append(sql)
+        return execute(self, sql, *rest)
+
+    monkeypatch.setattr(CursorWrapper, "_execute", counting)
+    for client_id in ("m1", "m2", "m3"):
+        await socket.send_frame({**send, "client_id": client_id})
+        assert (await next_answer(socket))["type"] == "message.ack"
+    assert len(sanction_queries) == 1
+
+    await sync_to_async(sanction)(sender, until=timezone.now() + timedelta(hours=1))
+    # The sockets forget what they kept once the mute is stored: the next send is refused.
+    async with asyncio.timeout(20):
+        while True:
+            await socket.send_frame({**send, "client_id": f"m{uuid.uuid4().hex[:6]}"})
+            answer = await next_answer(socket)
+            if answer["type"] == "message.rejected":
+                break
+    assert answer["reason"] == "moderation" and "muted on this site" in answer["detail"]
