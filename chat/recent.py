@@ -11,10 +11,10 @@ and the newest page then fills it.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from django.conf import settings
 
 from chat import projector
@@ -94,7 +94,7 @@ async def put_many(messages: list[projector.MessageDoc], *, live: bool = False) 
             order, docs, floor = _keys(message["room"])
             # With the two fields the API shape leaves out, an entry is the whole document: the
             # bridge's fan-out folds an edit onto a live one without asking MongoDB.
-            value = json.dumps(
+            value = msgspec.json.encode(
                 {
                     "version": message["version_seq"],
                     "message": projector.to_api(message),
@@ -140,7 +140,7 @@ async def count_after(*, room_id: str, seq: int, exclude_sender_id: str) -> int 
     values = await client.hmget(docs, ids) if ids else []
     if any(value is None for value in values):
         return None  # trimmed between the two reads
-    entries = [json.loads(value) for value in values]
+    entries = [msgspec.json.decode(value) for value in values]
     if any("sender_id" not in entry for entry in entries):
         return None  # cached by an older version, without the sender's id
     return sum(
@@ -164,7 +164,7 @@ async def page(*, room_id: str, before: int | None, limit: int) -> tuple[list[di
     values = await client.hmget(docs, ids) if ids else []
     if any(value is None for value in values):
         return None  # trimmed between the two reads
-    messages = [json.loads(value)["message"] for value in values]
+    messages = [msgspec.json.decode(value)["message"] for value in values]
     messages.reverse()
     return messages[-limit:], len(messages) > limit
 
@@ -181,7 +181,7 @@ async def page_after(*, room_id: str, after: int, limit: int) -> tuple[list[dict
     values = await client.hmget(docs, ids) if ids else []
     if any(value is None for value in values):
         return None  # trimmed between the two reads
-    messages = [json.loads(value)["message"] for value in values]
+    messages = [msgspec.json.decode(value)["message"] for value in values]
     return messages[:limit], len(messages) > limit
 
 
@@ -213,7 +213,9 @@ async def newest(room_ids: list[str]) -> dict[str, dict[str, Any] | None]:
             values = await pipe.execute()
         # An entry trimmed between the two reads is left out: the caller reads MongoDB for it.
         known.update(
-            (room_id, json.loads(value)["message"]) for room_id, value in zip(held, values, strict=True) if value
+            (room_id, msgspec.json.decode(value)["message"])
+            for room_id, value in zip(held, values, strict=True)
+            if value
         )
     return known
 
@@ -226,7 +228,7 @@ async def live_document(*, room_id: str, message_id: str) -> projector.MessageDo
     value = await redis.client().hget(docs, message_id)
     if value is None:
         return None
-    cached = json.loads(value)
+    cached = msgspec.json.decode(value)
     if not cached.get("live"):
         return None
     api = cached["message"]
