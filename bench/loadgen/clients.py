@@ -22,7 +22,7 @@ from bench.loadgen.stats import StepResult, summarize
 SOCKET_OPTIONS: dict[str, Any] = {"compression": None, "max_size": None, "open_timeout": 30}
 # The drain after a step goes on while copies keep arriving, until none came for QUIET seconds,
 # and never past DRAIN_LIMIT seconds after the last send.
-QUIET = 3.0
+QUIET = 10.0
 DRAIN_LIMIT = 90.0
 
 
@@ -62,6 +62,7 @@ class System:
         self.readers: list[asyncio.Task[None]] = []
         self.step: Step | None = None
         self.background: set[asyncio.Task[Any]] = set()
+        self.resumed: set[tuple[int, str]] = set()  # (user, room) resumed this step: replays may repeat
         self.closed_sockets = 0
         self.arrived = 0  # copies recorded, over all steps: the drain watches it move
 
@@ -112,6 +113,7 @@ class System:
         `drain` seconds after the last send. Each send is a task of its own: a socket whose
         writes are backed up delays its own frame, never the schedule of the others."""
         self.step = step
+        self.resumed = set()
         step.started = time.perf_counter() + 0.2
         for message in step.messages:
             delay = step.started + message.offset - time.perf_counter()
@@ -125,12 +127,23 @@ class System:
         result = summarize(self.name, step, self.plan, acknowledges=self.acknowledges)
         if self.acknowledges:
             result.recovered = recovered
+            if result.acked_lost_deliveries:
+                stored = await self.stored(step)
+                result.acked_lost_stored = sum(
+                    len(self.plan.rooms[m.room]) - 1 - len(m.arrivals)
+                    for m in step.messages
+                    if m.acked_at is not None and step.tag(m) in stored
+                )
         self.step = None
         return result
 
     async def recover(self, step: Step, timeout: float) -> int:
         """Copies fetched after the drain by the client's own means; the baseline has none."""
         return 0
+
+    async def stored(self, step: Step) -> set[str]:
+        """Tags of the step's messages that the server kept; the baseline keeps none."""
+        return set()
 
     async def drain(self, step: Step, drain: float) -> None:
         """Waits for late copies: `drain` seconds after the last send, and longer while copies still
@@ -212,6 +225,7 @@ class EchoStream(System):
         self.ack_by_client_id: dict[str, Message] = {}
         self.final_resume = False
         self.resumes_pending = 0
+        self.clients: list[Any] = []
 
     async def open(self) -> None:
         from tests.system.client import ChatClient
@@ -239,7 +253,7 @@ class EchoStream(System):
                 ws_url, origin=self.base_url, additional_headers={"Cookie": client._cookie_header()}, **SOCKET_OPTIONS
             )
             self.start_reading(user)
-            await client.http.aclose()
+        self.clients = clients  # their HTTP sessions look up the history of a copy that never came
         await asyncio.sleep(1)  # presence announcements of the last sockets are not part of step one
 
     def frame_for(self, step: Step, message: Message) -> str:
@@ -257,10 +271,12 @@ class EchoStream(System):
     def on_frame(self, user: int, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "message.new":
-            self.record_arrival(user, frame["message"]["body"].split(" ", 1)[0])
+            self.record_arrival(user, self._tag(frame["message"]))
             self._follow(user, frame["message"]["room"], frame["seq"], frame.get("prev_seq"))
         elif kind == "message.ack":
             message = self.ack_by_client_id.get(frame["client_id"])
+            if message is not None:
+                message.answers.append(f"ack at {time.perf_counter() - self.step.started if self.step else 0:.3f}")
             if message is not None and message.acked_at is None:
                 message.acked_at = time.perf_counter()
         elif kind == "message.rejected":
@@ -278,12 +294,18 @@ class EchoStream(System):
         elif kind == "error" and self.step is not None:
             self.step.errors += 1
 
+    def _tag(self, message: dict[str, Any]) -> str:
+        # By client_id: moderation may censor the body, and its profanity list takes some numbers
+        # for words ("455" is one).
+        client_id = message.get("client_id") or ""
+        return client_id.split("-", 1)[1] if client_id.startswith(f"{self.prefix}-") else ""
+
     def _follow(self, user: int, room: str, seq: int, prev_seq: int | None) -> None:
         cursors = self.cursors[user]
         cursor = cursors.get(room, -1)
         if seq <= cursor:
-            if self.step is not None and not self.final_resume:
-                self.step.duplicates += 1  # live, the contract's "each once" is broken
+            if self.step is not None and (user, room) not in self.resumed:
+                self.step.duplicates += 1  # live, outside any resume: the contract's "each once" is broken
             return
         contiguous = cursor < 0 if prev_seq is None else prev_seq <= cursor
         if contiguous:
@@ -296,6 +318,7 @@ class EchoStream(System):
             return  # the resume under way covers it
         self.gaps += 1
         self.resuming[user].add(room)
+        self.resumed.add((user, room))
         self._send_resume(user)
 
     def _send_resume(self, user: int) -> None:
@@ -321,6 +344,7 @@ class EchoStream(System):
         self.resumes_pending = 0
         for user in missing_users:
             self.resuming[user] = set(self.cursors[user])
+            self.resumed.update((user, room) for room in self.cursors[user])
             self.resumes_pending += 1
             self._send_resume(user)
         deadline = time.perf_counter() + timeout
@@ -329,6 +353,35 @@ class EchoStream(System):
         await asyncio.sleep(0.5)  # the last replayed frames of a socket come before its resume.done
         self.final_resume = False
         return sum(len(message.arrivals) for message in step.messages) - before
+
+    async def stored(self, step: Step) -> set[str]:
+        """The tags of this step's messages that the history shows, in the rooms where an acknowledged
+        copy never arrived: tells a copy lost on the way to a socket from a message lost before
+        it was stored."""
+        rooms = {
+            m.room
+            for m in step.messages
+            if m.acked_at is not None and len(m.arrivals) < len(self.plan.rooms[m.room]) - 1
+        }
+        tags: set[str] = set()
+        for room in rooms:
+            client = self.clients[self.plan.rooms[room][0]]
+            before: int | None = None
+            while True:
+                params = {"limit": 100} | ({"before": before} if before is not None else {})
+                page = (await client.history(self.room_ids[room], **params)).json()
+                found = [self._tag(message) for message in page["messages"]]
+                tags.update(found)
+                older_step = any(not tag.startswith(f"{step.number}:") for tag in found)
+                if not page["messages"] or not page["has_more"] or older_step:
+                    break
+                before = page["messages"][0]["seq"]
+        return tags
+
+    async def close(self) -> None:
+        await super().close()
+        for client in self.clients:
+            await client.http.aclose()
 
     def _rejected(self, user: int, frame: dict[str, Any]) -> None:
         client_id = frame.get("client_id")
@@ -341,6 +394,9 @@ class EchoStream(System):
         step = self.step
         if message is None or step is None or step.find(client_id.split("-", 1)[1]) is not message:
             return
+        message.answers.append(
+            f"{frame.get('reason')} at {time.perf_counter() - step.started:.3f}: {frame.get('detail')}"
+        )
         if frame.get("reason") != "rate_limited":
             message.refused = frame.get("reason")
             return

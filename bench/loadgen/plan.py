@@ -36,6 +36,7 @@ class Message:
     rate_limited: int = 0  # `rate_limited` answers (each followed by a retry after retry_after)
     refused: str | None = None  # a final refusal: another reason, or rate_limited past the retry window
     arrivals: dict[int, float] = field(default_factory=dict)  # receiver -> perf_counter() of its first copy
+    answers: list[str] = field(default_factory=list)  # the server's answers to its sends, for the lost ones' story
 
 
 def schedule(plan: Plan, rate: float, duration: float) -> list[Message]:

@@ -50,6 +50,14 @@ def _n(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
+def _lost(r: StepResult) -> str:
+    if r.acked_lost_deliveries is None:
+        return "-"
+    if r.acked_lost_stored is None:
+        return str(r.acked_lost_deliveries)
+    return f"{r.acked_lost_deliveries} ({r.acked_lost_stored})"
+
+
 def _ratio(a: float, b: float | None) -> str:
     if b is None or math.isnan(a) or math.isnan(b) or b <= 0:
         return "n/a"
@@ -59,7 +67,8 @@ def _ratio(a: float, b: float | None) -> str:
 def table(results: list[StepResult]) -> str:
     lines = [
         "| system | run | msg/s | s | sent | acked | p50 ms | p95 ms | p99 ms | max ms | ack p99 ms"
-        " | deliveries/s (offered) | lost | acked-lost | recovered | rate_limited | refused | gaps | saturated |",
+        " | deliveries/s (offered) | lost | acked-lost (of which stored) | recovered | rate_limited | refused | gaps"
+        " | saturated |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
         "| ---: | ---: | --- |",
     ]
@@ -67,7 +76,7 @@ def table(results: list[StepResult]) -> str:
         lines.append(
             f"| {r.system} | {r.label} | {r.rate:g} | {r.duration:g} | {r.sent} | {_n(r.acked)} | {_ms(r.p50_ms)}"
             f" | {_ms(r.p95_ms)} | {_ms(r.p99_ms)} | {_ms(r.max_ms)} | {_ms(r.ack_p99_ms)}"
-            f" | {r.deliveries_per_s:.0f} ({r.offered_deliveries_per_s:.0f}) | {r.loss} | {_n(r.acked_lost_deliveries)}"
+            f" | {r.deliveries_per_s:.0f} ({r.offered_deliveries_per_s:.0f}) | {r.loss} | {_lost(r)}"
             f" | {_n(r.recovered)} | {_n(r.rate_limited)} | {_n(r.refused)} | {_n(r.gaps)}"
             f" | {'yes' if r.saturated else 'no'} |"
         )

@@ -53,6 +53,7 @@ class StepResult:
     generator_lag_p99_ms: float
     gaps: int | None = None  # gaps the clients saw and repaired with resume (EchoStream)
     recovered: int | None = None  # copies not shown live within the drain, fetched by a resume after it
+    acked_lost_stored: int | None = None  # of the acked-lost copies, those whose message the history shows
 
     @property
     def saturated(self) -> bool:
