@@ -124,8 +124,10 @@ async def load(
     try:
         saturated = False
         for number, (label, rate, seconds) in enumerate(runs):
-            if label == "sweep" and saturated and stop_when_saturated:
-                continue  # past the rate that saturated it, a sweep step only measures a backlog
+            if label == "sweep" and saturated and stop_when_saturated and rate > PROFILE_RATE:
+                # Past the rate that saturated it, a step only measures a backlog; the target's
+                # rate is run whatever happened below it, so that every system has its figure.
+                continue
             if label != "sweep":
                 # Past the backpressure window of whatever the step before left late.
                 await asyncio.sleep(5)
