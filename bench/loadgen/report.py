@@ -129,8 +129,14 @@ def page(results: list[StepResult], settings: dict[str, str], verdicts: list[str
             "Latency: from the moment the sender's frame is written to the moment each other member's socket"
             " reads its copy (the sender's own copy is not counted), over every copy. Lost: copies owed"
             " (every member but the sender, of every message sent to the baseline or acknowledged by"
-            " EchoStream) that had not arrived when the drain ended. Acked-lost: of those, the ones of"
-            " acknowledged messages (the hard failure).",
+            " EchoStream) that had not arrived when the drain ended (for EchoStream: nor after a final"
+            " `resume` of every socket that missed one; those it brought are counted as recovered)."
+            " Acked-lost: of those, the ones of acknowledged messages (the hard failure); in brackets,"
+            " how many of them the room's history shows (kept, but never shown to that member)."
+            " Rate_limited: refusals with `retry_after`, each followed by a retry with the same"
+            " client_id; refused: sends given up (a refusal for another reason, or still rate_limited"
+            " half the drain after the last send). Gaps: holes a client saw (`prev_seq`, `room.head`)"
+            " and repaired with `resume`.",
             "",
             table(results),
             "",
@@ -153,7 +159,7 @@ def plot(results: list[StepResult], path: Path, *, members: int) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 5))
-    systems = sorted({r.system for r in results}, key=lambda s: (s != "baseline", s))
+    systems = sorted({r.system for r in results if r.label == "sweep"}, key=lambda s: (s != "baseline", s))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for colour, system in zip(colours, systems, strict=False):
         rows = sorted((r for r in results if r.system == system and r.label == "sweep"), key=lambda r: r.rate)
