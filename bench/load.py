@@ -169,7 +169,9 @@ def dump_lost(system: System, step: Step) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"lost-{system.name}-{step.number}.json"
     path.write_text(json.dumps(lost, indent=1, default=str))
-    print(f"  acknowledged but not delivered: {len(lost)} message(s), in {path}", flush=True)
+    print(
+        f"  acknowledged, not delivered when counted: {len(lost)} message(s) still missing now, in {path}", flush=True
+    )
 
 
 def sweep(
@@ -231,14 +233,21 @@ def verdicts(results: list[StepResult], overload_basis: str) -> list[str]:
     held = next((r for r in results if r.label == "sustained"), None)
     if held is not None:
         ok = held.loss == 0 and not held.refused and not held.rate_limited and held.acked == held.sent
+        late = " (copies were still arriving when the bench stopped waiting)" if held.still_arriving else ""
         out.append(
             f"{held.system} held {held.rate:g} msg/s for {held.duration:g} s (the baseline saturated at"
             f" {base_saturation or 'none of the rates tried'}): lost {held.loss}, acked-lost"
-            f" {held.acked_lost_deliveries}, refused {held.refused}, p99 {held.p99_ms:.0f} ms:"
+            f" {held.acked_lost_deliveries}{late}, refused {held.refused}, p99 {held.p99_ms:.0f} ms:"
             f" {'met' if ok else 'NOT met'} (target: zero loss at 2x the baseline's saturation rate, for a minute)"
         )
     over = next((r for r in results if r.label == "overload"), None)
-    if over is not None:
+    if over is not None and over.still_arriving and over.acked_lost_deliveries:
+        out.append(
+            f"{over.system} at {over.rate:g} msg/s ({overload_basis}, real limits): not judged: copies were"
+            f" still arriving 90 s after the last send ({over.acked_lost_deliveries} of acked messages missing"
+            f" then); {over.rate_limited} rate_limited answers, {over.refused} sends given up"
+        )
+    elif over is not None:
         out.append(
             f"{over.system} at {over.rate:g} msg/s ({overload_basis}, real limits): acked-lost"
             f" {over.acked_lost_deliveries} (target 0: {'met' if over.acked_lost_deliveries == 0 else 'NOT met'}),"

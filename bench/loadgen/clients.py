@@ -122,9 +122,10 @@ class System:
             message.sent_at = time.perf_counter()
             message.lag = message.sent_at - (step.started + message.offset)
             self.send(step, message)
-        await self.drain(step, drain)
+        still_arriving = await self.drain(step, drain)
         recovered = await self.recover(step, timeout=max(drain, 10))
         result = summarize(self.name, step, self.plan, acknowledges=self.acknowledges)
+        result.still_arriving = still_arriving
         if self.acknowledges:
             result.recovered = recovered
             if result.acked_lost_deliveries:
@@ -145,9 +146,11 @@ class System:
         """Tags of the step's messages that the server kept; the baseline keeps none."""
         return set()
 
-    async def drain(self, step: Step, drain: float) -> None:
+    async def drain(self, step: Step, drain: float) -> bool:
         """Waits for late copies: `drain` seconds after the last send, and longer while copies still
-        come in (a system that runs late is not a system that loses), up to DRAIN_LIMIT seconds."""
+        come in (a system that runs late is not a system that loses), up to DRAIN_LIMIT seconds.
+        Whether copies were still coming in when it stopped waiting: then what is missing may
+        only be late, and is not judged lost."""
         last_send = last_progress = time.perf_counter()
         seen = self.arrived
         # Polled: what settles a step is spread over every socket's reader, one event would be many.
@@ -156,8 +159,11 @@ class System:
             now = time.perf_counter()
             if self.arrived != seen:
                 seen, last_progress = self.arrived, now
-            if now - last_send >= DRAIN_LIMIT or (now - last_send >= drain and now - last_progress >= QUIET):
-                return
+            if now - last_send >= drain and now - last_progress >= QUIET:
+                return False
+            if now - last_send >= DRAIN_LIMIT:
+                return True
+        return False
 
     def settled(self, step: Step) -> bool:
         for message in step.messages:

@@ -53,9 +53,10 @@ def _n(value: int | None) -> str:
 def _lost(r: StepResult) -> str:
     if r.acked_lost_deliveries is None:
         return "-"
+    late = " late*" if r.still_arriving and r.acked_lost_deliveries else ""
     if r.acked_lost_stored is None:
-        return str(r.acked_lost_deliveries)
-    return f"{r.acked_lost_deliveries} ({r.acked_lost_stored})"
+        return f"{r.acked_lost_deliveries}{late}"
+    return f"{r.acked_lost_deliveries} ({r.acked_lost_stored}){late}"
 
 
 def _ratio(a: float, b: float | None) -> str:
@@ -136,7 +137,9 @@ def page(results: list[StepResult], settings: dict[str, str], verdicts: list[str
             " Rate_limited: refusals with `retry_after`, each followed by a retry with the same"
             " client_id; refused: sends given up (a refusal for another reason, or still rate_limited"
             " half the drain after the last send). Gaps: holes a client saw (`prev_seq`, `room.head`)"
-            " and repaired with `resume`.",
+            " and repaired with `resume`. *late: the drain reached its limit (90 s after the last send)"
+            " while copies were still arriving, so what was missing then may only have been late: not"
+            " judged lost.",
             "",
             table(results),
             "",

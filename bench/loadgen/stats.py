@@ -54,6 +54,7 @@ class StepResult:
     gaps: int | None = None  # gaps the clients saw and repaired with resume (EchoStream)
     recovered: int | None = None  # copies not shown live within the drain, fetched by a resume after it
     acked_lost_stored: int | None = None  # of the acked-lost copies, those whose message the history shows
+    still_arriving: bool = False  # the drain ended at its limit with copies still coming: missing may be late
 
     @property
     def saturated(self) -> bool:
