@@ -169,9 +169,7 @@ def dump_lost(system: System, step: Step) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"lost-{system.name}-{step.number}.json"
     path.write_text(json.dumps(lost, indent=1, default=str))
-    print(
-        f"  acknowledged, not delivered when counted: {len(lost)} message(s) still missing now, in {path}", flush=True
-    )
+    print(f"  {len(lost)} acknowledged message(s) still miss a copy, after the count: {path}", flush=True)
 
 
 def sweep(
