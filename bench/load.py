@@ -242,7 +242,7 @@ def verdicts(results: list[StepResult], overload_basis: str) -> list[str]:
     if over is not None and over.still_arriving and over.acked_lost_deliveries:
         out.append(
             f"{over.system} at {over.rate:g} msg/s ({overload_basis}, real limits): not judged: copies were"
-            f" still arriving 90 s after the last send ({over.acked_lost_deliveries} of acked messages missing"
+            f" still arriving 60 s after the last send ({over.acked_lost_deliveries} of acked messages missing"
             f" then); {over.rate_limited} rate_limited answers, {over.refused} sends given up"
         )
     elif over is not None:

@@ -23,7 +23,7 @@ SOCKET_OPTIONS: dict[str, Any] = {"compression": None, "max_size": None, "open_t
 # The drain after a step goes on while copies keep arriving, until none came for QUIET seconds,
 # and never past DRAIN_LIMIT seconds after the last send.
 QUIET = 10.0
-DRAIN_LIMIT = 90.0
+DRAIN_LIMIT = 60.0
 
 
 class Step:

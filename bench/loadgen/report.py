@@ -137,7 +137,7 @@ def page(results: list[StepResult], settings: dict[str, str], verdicts: list[str
             " Rate_limited: refusals with `retry_after`, each followed by a retry with the same"
             " client_id; refused: sends given up (a refusal for another reason, or still rate_limited"
             " half the drain after the last send). Gaps: holes a client saw (`prev_seq`, `room.head`)"
-            " and repaired with `resume`. *late: the drain reached its limit (90 s after the last send)"
+            " and repaired with `resume`. *late: the drain reached its limit (60 s after the last send)"
             " while copies were still arriving, so what was missing then may only have been late: not"
             " judged lost.",
             "",
