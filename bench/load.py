@@ -42,7 +42,7 @@ django.setup()
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 from bench.loadgen import report  # noqa: E402
-from bench.loadgen.clients import Baseline, EchoStream, Step, System  # noqa: E402
+from bench.loadgen.clients import DRAIN_LIMIT, QUIET, Baseline, EchoStream, Step, System  # noqa: E402
 from bench.loadgen.plan import Plan  # noqa: E402
 from bench.loadgen.servers import BaselineServer, EchoStreamServer  # noqa: E402
 from bench.loadgen.stats import StepResult  # noqa: E402
@@ -285,6 +285,7 @@ def main() -> None:
     plan = Plan.make(args.users, args.rooms, args.members)
     sweep_runs = [("sweep", rate, args.step) for rate in rates]
     began = time.monotonic()
+    info = report.machine()  # before the run: its load average is the other work on the machine
 
     results: list[StepResult] = []
     for system in [s for s in systems if s != "overload"]:
@@ -305,7 +306,8 @@ def main() -> None:
 
     settings = {
         "users, rooms x members": f"{args.users}, {args.rooms} x {args.members} (one socket per user)",
-        "step, drain": f"{args.step:g} s per rate, up to {args.drain:g} s for late copies after the last send",
+        "step, drain": f"{args.step:g} s per rate; late copies awaited {args.drain:g} s after the last send, longer"
+        f" while they still arrive (until {QUIET:g} s pass without one, at most {DRAIN_LIMIT:g} s)",
         "rates": args.rates,
         "servers": "baseline: bench/baseline under one daphne; EchoStream: web, moderation and bridge roles,"
         " the web under daphne (Procfile) or uvicorn --loop uvloop --http httptools --ws websockets",
@@ -322,7 +324,7 @@ def main() -> None:
     notes = []
     if args.profile:
         notes.append(f"py-spy flame graphs of the {PROFILE_RATE:g} msg/s step: bench/results/profile-*.svg")
-    args.output.write_text(report.page(results, settings, judged, notes))
+    args.output.write_text(report.page(results, info, settings, judged, notes))
     print()
     print(report.table(results))
     print()

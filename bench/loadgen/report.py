@@ -50,10 +50,14 @@ def _n(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
+def _late(r: StepResult, missing: int | None) -> str:
+    return " late*" if r.still_arriving and missing else ""
+
+
 def _lost(r: StepResult) -> str:
     if r.acked_lost_deliveries is None:
         return "-"
-    late = " late*" if r.still_arriving and r.acked_lost_deliveries else ""
+    late = _late(r, r.acked_lost_deliveries)
     if r.acked_lost_stored is None:
         return f"{r.acked_lost_deliveries}{late}"
     return f"{r.acked_lost_deliveries} ({r.acked_lost_stored}){late}"
@@ -77,7 +81,7 @@ def table(results: list[StepResult]) -> str:
         lines.append(
             f"| {r.system} | {r.label} | {r.rate:g} | {r.duration:g} | {r.sent} | {_n(r.acked)} | {_ms(r.p50_ms)}"
             f" | {_ms(r.p95_ms)} | {_ms(r.p99_ms)} | {_ms(r.max_ms)} | {_ms(r.ack_p99_ms)}"
-            f" | {r.deliveries_per_s:.0f} ({r.offered_deliveries_per_s:.0f}) | {r.loss} | {_lost(r)}"
+            f" | {r.deliveries_per_s:.0f} ({r.offered_deliveries_per_s:.0f}) | {r.loss}{_late(r, r.loss)} | {_lost(r)}"
             f" | {_n(r.recovered)} | {_n(r.rate_limited)} | {_n(r.refused)} | {_n(r.gaps)}"
             f" | {'yes' if r.saturated else 'no'} |"
         )
@@ -86,7 +90,7 @@ def table(results: list[StepResult]) -> str:
 
 def ratio_table(results: list[StepResult]) -> str:
     baseline = {r.rate: r for r in results if r.system == "baseline" and r.label == "sweep"}
-    others = sorted({r.system for r in results if r.system != "baseline"})
+    others = sorted({r.system for r in results if r.system != "baseline" and r.label == "sweep"})
     lines = [
         "| msg/s | " + " | ".join(f"{s} p50 / baseline | {s} p99 / baseline" for s in others) + " |",
         "| ---: | " + " | ".join("---: | ---:" for _ in others) + " |",
@@ -103,8 +107,9 @@ def ratio_table(results: list[StepResult]) -> str:
     return "\n".join(lines)
 
 
-def page(results: list[StepResult], settings: dict[str, str], verdicts: list[str], notes: list[str]) -> str:
-    info = machine()
+def page(
+    results: list[StepResult], info: dict[str, str], settings: dict[str, str], verdicts: list[str], notes: list[str]
+) -> str:
     return "\n".join(
         [
             "# Load benchmark: results",
