@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from chat.selectors import is_member
+from chat.models import Membership
 from moderation.models import Sanction
 
 User = get_user_model()
-
-
-def active_username(*, user_id: str) -> str | None:
-    """The user's current username; None for no such user, or one who may no longer act."""
-    return User.objects.filter(pk=user_id, is_active=True).values_list(User.USERNAME_FIELD, flat=True).first()
 
 
 def _in_force(*, user_id: str, room_id: str, now: datetime) -> QuerySet[Sanction]:
@@ -43,32 +39,52 @@ def sanction_in_force(*, user_id: str, room_id: str, now: datetime | None = None
     return _weightiest(list(_in_force(user_id=user_id, room_id=room_id, now=now or timezone.now())))
 
 
+@dataclass(frozen=True)
+class _Actor:
+    username: str | None
+    member: bool
+    sanctioned: bool
+
+
 class Lookups:
-    """The reads that judging an inbound event makes, each asked of the database once for a
-    batch judged together: as of one moment, the batch's start (a sanction given meanwhile
-    stops the next batch; the web checks sanctions on every send besides)."""
+    """The reads that judging an inbound event makes: for an actor in a room, one query (their
+    username if active, their membership, whether any sanction might stop them), the sanctions
+    themselves only when one might; each asked of the database once for a batch judged
+    together, as of one moment, the batch's start (a sanction given meanwhile stops the next
+    batch; the web checks sanctions on every send besides)."""
 
     def __init__(self) -> None:
         self.now = timezone.now()
-        self._usernames: dict[str, str | None] = {}
-        self._memberships: dict[tuple[str, str], bool] = {}
+        self._actors: dict[tuple[str, str], _Actor] = {}
         self._sanctions: dict[tuple[str, str], Sanction | None] = {}
 
-    def active_username(self, *, user_id: str) -> str | None:
-        if user_id not in self._usernames:
-            self._usernames[user_id] = active_username(user_id=user_id)
-        return self._usernames[user_id]
+    def _actor(self, user_id: str, room_id: str) -> _Actor:
+        key = (user_id, room_id)
+        if key not in self._actors:
+            row = (
+                User.objects.filter(pk=user_id, is_active=True)
+                .annotate(
+                    member=Exists(Membership.objects.filter(user_id=OuterRef("pk"), room_id=room_id)),
+                    sanctioned=Exists(_in_force(user_id=user_id, room_id=room_id, now=self.now)),
+                )
+                .values_list(User.USERNAME_FIELD, "member", "sanctioned")
+                .first()
+            )
+            self._actors[key] = _Actor(*row) if row is not None else _Actor(None, False, False)
+        return self._actors[key]
+
+    def active_username(self, *, user_id: str, room_id: str) -> str | None:
+        """The actor's username; None for no such user, or one who may no longer act."""
+        return self._actor(user_id, room_id).username
 
     def is_member(self, *, user_id: str, room_id: str) -> bool:
-        key = (user_id, room_id)
-        if key not in self._memberships:
-            self._memberships[key] = is_member(user_id=user_id, room_id=room_id)
-        return self._memberships[key]
+        return self._actor(user_id, room_id).member
 
     def sanction_in_force(self, *, user_id: str, room_id: str) -> Sanction | None:
         key = (user_id, room_id)
         if key not in self._sanctions:
-            self._sanctions[key] = sanction_in_force(user_id=user_id, room_id=room_id, now=self.now)
+            might = self._actor(user_id, room_id).sanctioned
+            self._sanctions[key] = sanction_in_force(user_id=user_id, room_id=room_id, now=self.now) if might else None
         return self._sanctions[key]
 
 

@@ -58,7 +58,7 @@ def check_inbound(*, event: Inbound, lookups: Lookups | None = None) -> Accepted
     """Whether the event may be published to its room; `Unprocessable` for a record that
     cannot be taken at its word. `lookups`: the reads of the batch it is judged with."""
     lookups = lookups or Lookups()
-    sender = lookups.active_username(user_id=event.actor)
+    sender = lookups.active_username(user_id=event.actor, room_id=event.room)
     if sender is None:
         raise Unprocessable(f"actor {event.actor} is not an active user")
     if isinstance(event, events.MessageSubmitted):
