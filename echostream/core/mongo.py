@@ -18,6 +18,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 __all__ = [
     "ASCENDING",
     "DESCENDING",
+    "DUPLICATE_KEY",
     "AsyncCollection",
     "BulkWriteError",
     "DuplicateKeyError",
@@ -37,6 +38,9 @@ __all__ = [
     "ping_once",
     "replace_op",
 ]
+
+# The code of a duplicate key error, as a bulk write reports each of its failures.
+DUPLICATE_KEY = 11000
 
 # An async client belongs to the event loop that made it: one per loop.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMongoClient] = weakref.WeakKeyDictionary()
