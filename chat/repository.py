@@ -22,9 +22,9 @@ MESSAGES = "messages"
 SEQS = "message_seqs"
 # How many seqs past a room's head a read looks for entries a racing write left unannounced
 # (FerretDB applies an update as a read then a write, so concurrent `$max`es may lose one).
-HEAD_PROBE = 8
-# Entries looked up at once while walking a room's seqs, at least.
-WALK_WINDOW = 16
+HEAD_PROBE = 4
+# Entries looked up at once while walking a room's seqs, at most.
+MAX_WINDOW = 256
 
 
 class Stored(enum.Enum):
@@ -201,10 +201,14 @@ async def _walk(
     of entries at once, then their messages at once."""
     found: list[MessageDoc] = []
     seen: set[str] = set()
-    window = max(WALK_WINDOW, (want or 0) + 1)
+    # Without gaps (seqs of edits, deletes, or records that are no event), `want` seqs hold
+    # `want` messages: the first window asks for no more; each next one, met only past gaps,
+    # asks for twice as many.
+    window = want if want is not None else MAX_WINDOW
     position = start
     while (position < stop if step > 0 else position > stop) and (want is None or len(found) < want):
         end = min(position + window, stop) if step > 0 else max(position - window, stop)
+        window = min(window * 2, MAX_WINDOW)
         entries = [
             (seq, entry)
             for seq, entry in await _entries(room_id, range(position, end, step))
