@@ -91,10 +91,33 @@ INDEXES: dict[str, list[mongo.Index]] = {
 }
 
 
+# Marks a store whose messages all have their seq entries; no room's key (`<room>:...`) is it.
+ENTRIES_MADE = "entries-made"
+BACKFILL_BATCH = 10_000
+
+
 async def ensure_indexes() -> None:
     for name, indexes in INDEXES.items():
         for index in indexes:
             await mongo.create_index(name, index)
+    await _backfill_entries()
+
+
+async def _backfill_entries() -> None:
+    """Writes the seq entries of the messages stored before reads went through them, once per
+    store (the bridge and the rebuild call this as they start): a single pass over them, and
+    idempotent, so two callers at once only write the same entries twice."""
+    if await _seqs().find_one({"_id": ENTRIES_MADE}) is not None:
+        return
+    cursor = _messages().find({}, batch_size=BACKFILL_BATCH)
+    batch: list[MessageDoc] = []
+    async for message in cursor:
+        batch.append(message)
+        if len(batch) >= BACKFILL_BATCH:
+            await _note(batch)
+            batch = []
+    await _note(batch)
+    await _seqs().update_one({"_id": ENTRIES_MADE}, {"$set": {"at": "ensure_indexes"}}, upsert=True)
 
 
 async def store_new(message: MessageDoc) -> Stored:
