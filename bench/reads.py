@@ -54,7 +54,7 @@ BATCH = 10_000
 def message(room_id: str, seq: int, created_at: datetime) -> repository.MessageDoc:
     """A message as chat.projector makes it from a message.created event."""
     return {
-        "_id": f"{room_id}-m{seq}",
+        "_id": message_id(room_id, seq),
         "room": room_id,
         "seq": seq,
         "sender": f"user{SENDERS[seq % len(SENDERS)]}",
@@ -89,6 +89,11 @@ async def seed(rooms: list[str], *, per_room: int, heads: dict[str, int], progre
         progress.update(len(batch))
 
 
+def message_id(room_id: str, seq: int) -> str:
+    """Derived, as the real ones are (docs/decisions.md), and of their shape: 32 hex digits."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{room_id}/{seq}").hex
+
+
 def fill_logs(rooms: list[str], heads: dict[str, int], logged: dict[str, int]) -> None:
     """Puts the seeded messages' events into the resume rooms' topics, so that their logs end
     where their histories do."""
@@ -97,7 +102,7 @@ def fill_logs(rooms: list[str], heads: dict[str, int], logged: dict[str, int]) -
         kafka.ensure_room_topic(room_id)
         for seq in range(logged.get(room_id, 0), heads[room_id] + 1):
             created = events.MessageCreated(
-                id=f"{room_id}-m{seq}",
+                id=message_id(room_id, seq),
                 room=room_id,
                 occurred_at=events.now(),
                 actor=SENDERS[seq % len(SENDERS)],

@@ -32,6 +32,11 @@ from tqdm import tqdm  # noqa: E402
 from echostream.core import events, kafka, mongo, redis  # noqa: E402
 
 
+def message_id(room_id: str, seq: int) -> str:
+    """Derived, as the real ones are (docs/decisions.md), and of their shape: 32 hex digits."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{room_id}/{seq}").hex
+
+
 def fill_logs(rooms: list[str], per_room: int) -> None:
     producer = kafka.make_sync_producer()
     with tqdm(total=len(rooms) * per_room, unit="event", desc="producing", file=sys.stderr) as progress:
@@ -39,7 +44,7 @@ def fill_logs(rooms: list[str], per_room: int) -> None:
             kafka.ensure_room_topic(room_id)
             for seq in range(per_room):
                 created = events.MessageCreated(
-                    id=f"{room_id}-m{seq}",
+                    id=message_id(room_id, seq),
                     room=room_id,
                     occurred_at=events.now(),
                     actor=str(seq % 4 + 1),
