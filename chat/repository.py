@@ -167,14 +167,11 @@ async def put_all_unless_newer(messages: list[MessageDoc]) -> tuple[int, list[Me
     if not messages:
         return 0, []
     # Inserts first, in one unordered batch: after a drop that is every message, and FerretDB
-    # inserts in bulk but matches a conditional replace by reading every stored document.
-    try:
-        await _messages().insert_many(messages, ordered=False)
-        failed: list[MessageDoc] = []
-    except mongo.BulkWriteError as exc:
-        if any(error.get("code") != mongo.DUPLICATE_KEY for error in exc.details["writeErrors"]):
-            raise
-        failed = [messages[error["index"]] for error in exc.details["writeErrors"]]
+    # inserts in bulk but matches a conditional replace by reading every stored document. The
+    # entries go at the same time: a reader skips an entry whose message is not there (yet, or
+    # at all: one refused below), so they need not wait.
+    inserted, _ = await asyncio.gather(_insert_all(messages), _note(messages))
+    failed = [messages[index] for index in inserted]
     written = len(messages) - len(failed)
     stored = await get_many([message["_id"] for message in failed])
     refused = []
@@ -188,9 +185,18 @@ async def put_all_unless_newer(messages: list[MessageDoc]) -> tuple[int, list[Me
         elif current["version_seq"] < message["version_seq"] and await replace_if_newer(message):
             written += 1
         # Otherwise a newer version is stored: the live bridge is ahead.
-    refused_ids = {message["_id"] for message in refused}
-    await _note([message for message in messages if message["_id"] not in refused_ids])
     return written, refused
+
+
+async def _insert_all(messages: list[MessageDoc]) -> list[int]:
+    """Inserts the messages, unordered; the indexes of those refused for a duplicate key."""
+    try:
+        await _messages().insert_many(messages, ordered=False)
+    except mongo.BulkWriteError as exc:
+        if any(error.get("code") != mongo.DUPLICATE_KEY for error in exc.details["writeErrors"]):
+            raise
+        return [error["index"] for error in exc.details["writeErrors"]]
+    return []
 
 
 async def delete_room(room_id: str) -> None:
