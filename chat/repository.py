@@ -1,9 +1,9 @@
 """The message history in MongoDB: the only code that reads or writes the `messages` collection.
 
-Every read finds its messages through `message_seqs`, by `_id` alone: FerretDB 1.x (on SQLite or
-PostgreSQL) serves only a lone `_id` equality from an index, and filters, sorts and limits
-anything else in memory after reading every stored document (docs/decisions.md, "Reads that
-cost what they return"). So a room's seq is also a key: `<room>:<seq>` names the message that
+Every read finds its messages through `message_seqs`, by `_id` alone: the local FerretDB 1.24 (on
+SQLite, as scripts/services.sh builds it) serves only a lone `_id` equality from an index, and
+filters, sorts and limits anything else in memory after reading every stored document
+(docs/decisions.md, "Reads by `_id`"). So a room's seq is also a key: `<room>:<seq>` names the message that
 event created or changed, and `<room>:head` holds the room's newest seq. A page is then a few
 look-ups per message it returns, however much history is stored; MongoDB serves them alike.
 """
