@@ -43,3 +43,4 @@ bench: install services
 	python bench/history_page.py
 	python bench/moderation.py
 	python bench/load.py
+	python bench/reads.py

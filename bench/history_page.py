@@ -38,7 +38,8 @@ async def main(messages: int, reads: int) -> None:
     room_id = f"bench-{uuid.uuid4().hex[:6]}"
     await repository.ensure_indexes()
     now = datetime.now(UTC)
-    await mongo.collection("messages").insert_many(
+    # Through the repository: reads find messages by the seq entries it writes with them.
+    await repository.put_all_unless_newer(
         [
             {
                 "_id": f"{room_id}-{seq}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -176,16 +177,20 @@ async def unread_counts(*, user_id: str, last_seqs: dict[str, int | None]) -> di
     """Messages from others after the user's read watermark, per room."""
     active = [room_id for room_id, seq in last_seqs.items() if seq is not None]
     marks = await _read_watermarks[0](user_id, active) if _read_watermarks and active else {}
-    counts = {room_id: 0 for room_id in last_seqs}
-    for room_id in active:
+
+    async def count(room_id: str) -> int:
         mark = marks.get(room_id, -1)
-        if last_seqs[room_id] > mark:
-            # The cache first: it holds what the bridge showed, which MongoDB may not have yet.
-            count = await recent.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
-            if count is None:
-                count = await repository.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
-            counts[room_id] = count
-    return counts
+        if last_seqs[room_id] <= mark:
+            return 0
+        # The cache first: it holds what the bridge showed, which MongoDB may not have yet.
+        cached = await recent.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
+        if cached is not None:
+            return cached
+        return await repository.count_after(room_id=room_id, seq=mark, exclude_sender_id=user_id)
+
+    # All rooms at once: each is a few look-ups, so waiting for them in turn would add up.
+    counted = await asyncio.gather(*(count(room_id) for room_id in active))
+    return {room_id: 0 for room_id in last_seqs} | dict(zip(active, counted, strict=True))
 
 
 async def amessage_in_room(*, room_id: str, message_id: str) -> projector.MessageDoc | None:

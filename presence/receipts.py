@@ -5,7 +5,8 @@ Watermarks only move forward (`$max`), so receipts arriving out of order are har
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+from typing import Any, Literal
 
 from echostream.core import mongo
 
@@ -29,15 +30,21 @@ async def raise_watermark(*, user_id: str, room_id: str, kind: Kind, seq: int) -
     return before is None or before.get(kind, -1) < seq
 
 
+async def _get_many(ids: list[str]) -> list[dict[str, Any]]:
+    # One look-up per id, all at once: FerretDB serves a lone `_id` equality from an index,
+    # but reads every stored receipt for an `$in`.
+    found = await asyncio.gather(*(_receipts().find_one({"_id": receipt_id}) for receipt_id in dict.fromkeys(ids)))
+    return [document for document in found if document is not None]
+
+
 async def watermarks(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int | None, int | None]]:
     """(delivered, read) per (room id, user id) that has any."""
     if not pairs:
         return {}
-    found = await _receipts().find({"_id": {"$in": [f"{user}:{room}" for room, user in pairs]}}).to_list(length=None)
+    found = await _get_many([f"{user}:{room}" for room, user in pairs])
     return {(doc["room"], doc["user"]): (doc.get("delivered"), doc.get("read")) for doc in found}
 
 
 async def read_watermarks(user_id: str, room_ids: list[str]) -> dict[str, int]:
-    ids = [f"{user_id}:{room_id}" for room_id in room_ids]
-    found = await _receipts().find({"_id": {"$in": ids}}).to_list(length=None)
+    found = await _get_many([f"{user_id}:{room_id}" for room_id in room_ids])
     return {document["room"]: document["read"] for document in found if "read" in document}

@@ -3,7 +3,8 @@
 #   - Apache Kafka (KRaft, single node: broker+controller) from Maven Central jars, 127.0.0.1:9092
 #   - Redis (Debian's redis-server, run as our own daemon, not the system service), 127.0.0.1:6379
 #   - MongoDB: $MONGODB_URI if set (nothing started), else `mongod` if on PATH,
-#     else FerretDB (MongoDB wire protocol on SQLite) built from the Go module proxy, 127.0.0.1:27017
+#     else FerretDB (MongoDB wire protocol on SQLite) built from the Go module proxy, 127.0.0.1:27017,
+#     with one line patched so that an `_id` equality is served from the `_id` index (see ferretdb_build)
 #   - PostgreSQL (Debian's `postgresql` package, installed when missing) as the project's own cluster
 #     in $ECHOSTREAM_HOME/postgres, 127.0.0.1:5432, superuser `echostream`, database `echostream`;
 #     as root it runs as the `postgres` system user (PostgreSQL refuses to run as root)
@@ -79,7 +80,8 @@ MONGOD_HOME_DIR="$ECHOSTREAM_HOME/mongod"
 POSTGRES_HOME_DIR="$ECHOSTREAM_HOME/postgres"
 POSTGRES_DATA_DIR="$POSTGRES_HOME_DIR/data"
 POSTGRES_LOG="$POSTGRES_HOME_DIR/postgres.log"
-FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION"
+# The suffix names the patch (ferretdb_build): a binary built without it is not reused.
+FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-id-index"
 
 # ----------------------------------------------------------------------------- helpers
 say() { printf '[services] %s\n' "$*"; }
@@ -522,6 +524,15 @@ ferretdb_build() {
     chmod -R u+w "$src"
     printf '%s\n' "$FERRETDB_VERSION" >"$src/build/version/version.txt"
     printf 'echostream-local\n' >"$src/build/version/package.txt"
+    # FerretDB 1.24 on SQLite looks `_id` up as `_ferretdb_sjson->'$._id'` but indexes it as
+    # `_ferretdb_sjson->"_id"`: the same value, another expression, so SQLite scans the whole
+    # table for every `_id` look-up, update and delete. Written as the index is, SQLite
+    # searches the index; chat.repository reads every message by `_id` (docs/decisions.md).
+    local metadata="$src/internal/backends/sqlite/metadata/metadata.go"
+    sed -i "s|IDColumn = DefaultColumn + \"->'\\\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$metadata"
+    if ! grep -qF "IDColumn = DefaultColumn + \"->'_id'\"" "$metadata"; then
+        die "mongodb: could not patch FerretDB's _id look-up in $metadata"
+    fi
     if ! (cd "$src" && GOWORK=off GOFLAGS='' go build -buildvcs=false -trimpath -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb) >>"$log" 2>&1; then
         tail_log "$log"
         die "mongodb: go build of FerretDB failed; see $log"

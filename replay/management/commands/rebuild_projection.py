@@ -7,6 +7,9 @@ from tqdm import tqdm
 from chat import projection
 from replay import services
 
+# Events read between updates of the progress bar: once per event would cost more than the event.
+PROGRESS_STEP = 100
+
 
 class Command(BaseCommand):
     help = (
@@ -45,16 +48,28 @@ class Command(BaseCommand):
         conflicts: dict[str, int] = {}
         total = sum(end - oldest for oldest, end in bounds.values())
         with tqdm(total=total, unit="event", file=sys.stderr, desc="rebuilding") as progress:
-            for room_id, (oldest, end) in bounds.items():
 
-                def read(room_id: str = room_id, oldest: int = oldest, end: int = end) -> list[services.LoggedEvent]:
-                    logged = []
-                    for entry in services.room_events(room_id, start=oldest, end=end):
-                        logged.append(entry)
-                        progress.update(1)
-                    return logged
+            def read(room_id: str) -> list[services.LoggedEvent]:
+                oldest, end = bounds[room_id]
+                logged = []
+                for entry in services.room_events(room_id, start=oldest, end=end):
+                    logged.append(entry)
+                    if len(logged) % PROGRESS_STEP == 0:
+                        progress.update(PROGRESS_STEP)
+                progress.update(len(logged) % PROGRESS_STEP)
+                return logged
 
-                messages = services.fold_room(await asyncio.to_thread(read))
+            rooms = list(bounds)
+            # The next room's log is read (Kafka, in a thread) while this room's messages are
+            # written (MongoDB): neither waits for the other.
+            reading: dict[str, asyncio.Future[list[services.LoggedEvent]]] = {}
+            for room_id, next_room in zip(rooms, [*rooms[1:], None], strict=True):
+                if room_id not in reading:
+                    reading[room_id] = asyncio.ensure_future(asyncio.to_thread(read, room_id))
+                if next_room is not None:
+                    reading[next_room] = asyncio.ensure_future(asyncio.to_thread(read, next_room))
+                logged = await reading.pop(room_id)
+                messages = services.fold_room(logged)
                 stored, refused = await projection.do_store_rebuilt(messages=messages)
                 written += stored
                 if refused:
