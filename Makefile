@@ -42,3 +42,4 @@ bench: install services
 	python bench/message_latency.py
 	python bench/history_page.py
 	python bench/moderation.py
+	python bench/idle_sockets.py
