@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -113,6 +114,9 @@ class Sockets:
         # Socket index -> when it saw the liveness message.
         self.saw_token: dict[int, float] = {}
         self.token = ""
+        # Set once every socket in `awaited` saw the liveness message.
+        self.awaited: set[int] = set()
+        self.all_saw_token = asyncio.Event()
         self.closed_early = 0
 
     async def open_one(self, username: str, cookie: str) -> None:
@@ -139,6 +143,8 @@ class Sockets:
                 self.frames[kind] = self.frames.get(kind, 0) + 1
                 if kind == "message.new" and frame["message"].get("body") == self.token:
                     self.saw_token.setdefault(index, time.monotonic())
+                    if self.awaited <= self.saw_token.keys():
+                        self.all_saw_token.set()
         except ConnectionClosed:
             pass
         self.closed_early += 1
@@ -288,11 +294,11 @@ async def run(stack: Stack, pid: int, args: argparse.Namespace) -> Result:
     owner = clients[0].username
     targets = {n for n, name in enumerate(sockets.owner) if name == owner}
     sockets.token = f"alive {uuid.uuid4().hex}"
+    sockets.awaited = targets
     sent_at = time.monotonic()
     await sender.send_message(dm["id"], sockets.token)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not targets <= sockets.saw_token.keys():
-        await asyncio.sleep(0.05)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sockets.all_saw_token.wait(), 30)
     reached = len(targets & sockets.saw_token.keys())
     liveness_ms = (max(sockets.saw_token[n] for n in targets) - sent_at) * 1000 if reached == len(targets) else None
 
