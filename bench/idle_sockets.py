@@ -64,6 +64,8 @@ TARGET_SOCKETS = 10_000
 TARGET_KB_PER_SOCKET = 40.0
 NOFILE = 65536
 OPEN_ATTEMPTS = 5
+# Past this many sockets that would not open, the process holds no more: the run stops there.
+MAX_FAILED = 200
 
 
 @dataclass
@@ -126,6 +128,7 @@ class Sockets:
         self.all_saw_token = asyncio.Event()
         self.closed_early = 0
         self.refused = 0  # attempts to open that failed (and were tried again)
+        self.failed = 0  # sockets that could not be opened in OPEN_ATTEMPTS tries
 
     async def open_one(self, username: str, cookie: str) -> None:
         # Daphne refuses (403) a socket its application did not accept within its connect timeout
@@ -146,7 +149,9 @@ class Sockets:
             except (InvalidHandshake, OSError, TimeoutError):
                 self.refused += 1
                 if attempt == OPEN_ATTEMPTS - 1:
-                    raise
+                    # Counted, not fatal: how many the process holds is what is measured.
+                    self.failed += 1
+                    return
                 await asyncio.sleep(1 + attempt)
         index = len(self.open)
         self.open.append(socket)
@@ -299,6 +304,9 @@ async def run(stack: Stack, pid: int, args: argparse.Namespace) -> Result:
                   for n in batch)
             )  # fmt: skip
             bar.update(len(batch))
+            if sockets.failed >= MAX_FAILED:
+                print(f"stopped opening: {sockets.failed} sockets could not be opened", file=sys.stderr)
+                break
     open_seconds = time.monotonic() - started
     if not await sockets.quiet(3, 120):
         print("warning: the sockets kept getting frames for 120 s", file=sys.stderr)
