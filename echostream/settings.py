@@ -228,7 +228,7 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "echostream.core.channel_layer.RedisChannelLayer",
         "CONFIG": {
             "hosts": [REDIS_URL],
             "prefix": f"{ECHOSTREAM_NAMESPACE}:asgi",
