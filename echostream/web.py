@@ -54,10 +54,12 @@ class LeanWebSocketProtocol(WebSocketProtocol):
     def onOpen(self) -> None:
         super().onOpen()
         # Autobahn keeps the raw handshake (request bytes, parsed headers, the response) for its
-        # test suite; nothing reads them once the socket is open.
+        # test suite, and the headers again in the request it gave daphne's onConnect; nothing
+        # reads them once the socket is open (daphne logs the request's path only).
         self.http_request_data = b""
         self.http_response_data = ""
         self.http_headers = {}
+        self.request.headers = {}
 
 
 class ClosingWebSocketFactory(WebSocketFactory):
