@@ -9,7 +9,7 @@ after 20 s idle, 30 s to answer) keep the socket of a client that lost its netwo
 open for up to 50 s, and its user "online" as long; ours notice within the presence
 TTL (30 s). Given on the command line, daphne's own flags still win.
 
-An idle socket should cost little memory (docs/operations.md, bench/idle_sockets.py): daphne
+An idle socket should cost little memory (docs/performance.md, bench/idle_sockets.py): daphne
 and autobahn keep, for the socket's whole life, the HTTP channel and request it was upgraded
 from, the raw handshake, and an asyncio.Queue; the classes below let go of the first two and use
 a smaller queue.

@@ -94,12 +94,16 @@ class Rounds(Generic[Member]):
             rounds.task = None
 
     async def _run(self, rounds: _LoopRounds[Member]) -> None:
+        loop = asyncio.get_running_loop()
+        next_round = loop.time() + self.interval()
         while True:
-            await asyncio.sleep(self.interval())
+            await asyncio.sleep(max(0.0, next_round - loop.time()))
+            # Rounds keep their rate however long one takes (thousands of heartbeats): a member's
+            # beats stay an interval apart, well within the presence TTL.
+            next_round = loop.time() + self.interval()
             members = [member for member in rounds.members if self.due is None or self.due(member)]
             for start in range(0, len(members), CONCURRENCY):
                 batch = [member for member in members[start : start + CONCURRENCY] if member in rounds.members]
-                loop = asyncio.get_running_loop()
                 for member in batch:
                     rounds.running[member] = loop.create_task(self._one(member), context=rounds.members[member])
                 try:
