@@ -44,3 +44,4 @@ bench: install services
 	python bench/moderation.py
 	python bench/load.py
 	python bench/reads.py
+	python bench/idle_sockets.py

@@ -17,7 +17,7 @@ from django.conf import settings
 from chat import cache
 from chat.selectors import aroom_ids_of
 from echostream import logs
-from echostream.core import delivery, events, frames, groups, metrics, redis, wire
+from echostream.core import delivery, events, frames, groups, metrics, redis, rounds, wire
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +108,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(groups.user_group(self.user_id), self.channel_name)
         await self.sync_rooms()
         await frames.run_connect_hooks(self)
-        self._background = [
-            asyncio.create_task(self._watch_tails_forever()),
-        ]
+        _tail_watch.add(self)
         if will_resume:
             self._background.append(asyncio.create_task(self._release_after_grace()))
 
@@ -134,6 +132,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._released = True
         metrics.CONNECTED_SOCKETS.labels(role=metrics.WEB).dec()
         logger.debug("socket %s of user %s closes", self.channel_name, self.user_id)
+        await _tail_watch.remove(self)
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -265,23 +264,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # A resume under way releases them itself once its replay is out.
         await self.release_held()
 
-    async def _watch_tails_forever(self) -> None:
-        while True:
-            await asyncio.sleep(settings.DELIVERY_TAIL_CHECK_SECONDS)
-            rooms = [room_id for room_id in self.delivery.rooms() if groups.room_group(room_id) in self.room_groups]
-            try:
-                newest = await cache.last_seqs(rooms)
-            except redis.RedisError as exc:
-                logger.warning("cannot look for dropped room frames now: %s", exc)
-                continue
-            for room_id, seq in self.delivery.missed_tails(newest).items():
-                # Rare, and each one costs a resume: worth a line when delivery is in question.
-                logger.info(
-                    "room.head: the socket forwarded up to %s, behind the room's newest shown event",
-                    self.delivery.head(room_id),
-                    extra={"room": room_id, "seq": seq},
-                )
-                await self.send_frame(wire.RoomHead(room=room_id, seq=seq))
+    async def look_at_tails(self) -> None:
+        rooms = [room_id for room_id in self.delivery.rooms() if groups.room_group(room_id) in self.room_groups]
+        try:
+            newest = await cache.last_seqs(rooms)
+        except redis.RedisError as exc:
+            logger.warning("cannot look for dropped room frames now: %s", exc)
+            return
+        for room_id, seq in self.delivery.missed_tails(newest).items():
+            # Rare, and each one costs a resume: worth a line when delivery is in question.
+            logger.info(
+                "room.head: the socket forwarded up to %s, behind the room's newest shown event",
+                self.delivery.head(room_id),
+                extra={"room": room_id, "seq": seq},
+            )
+            await self.send_frame(wire.RoomHead(room=room_id, seq=seq))
 
     def member_of(self, room_id: str) -> bool:
         return room_id in self.room_ids
@@ -320,3 +317,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def session_ended(self, event: dict[str, Any]) -> None:
         # The credentials this socket was opened with are no longer good.
         await self.close(code=CLOSE_UNAUTHENTICATED)
+
+
+# The periodic work of every socket runs from one task per process (echostream.core.rounds):
+# an idle socket then costs no task and no timer of its own.
+# Only sockets that were sent a room's events have a tail to look at.
+_tail_watch: rounds.Rounds[ChatConsumer] = rounds.Rounds(
+    "room tail look",
+    lambda: settings.DELIVERY_TAIL_CHECK_SECONDS,
+    ChatConsumer.look_at_tails,
+    due=lambda socket: socket.delivery.has_rooms(),
+)

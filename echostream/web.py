@@ -9,28 +9,62 @@ after 20 s idle, 30 s to answer) keep the socket of a client that lost its netwo
 open for up to 50 s, and its user "online" as long; ours notice within the presence
 TTL (30 s). Given on the command line, daphne's own flags still win.
 
+An idle socket should cost little memory (docs/performance.md, bench/idle_sockets.py): daphne
+and autobahn keep, for the socket's whole life, the HTTP channel and request it was upgraded
+from, the raw handshake, and an asyncio.Queue; the classes below let go of the first two and use
+a smaller queue.
+
 Its logs are the project's (settings.LOGGING, so JSON lines in production): daphne's access
 log, which it would print to stdout in its own format, goes through Python's logging too.
 (Twisted's own log daphne drops at the default verbosity, and sends to Python's logging at
 `-v 2`.)
 """
 
+import asyncio
 import logging
 import sys
+from functools import partial
 from typing import Any, TextIO
 
 import daphne.cli
 import daphne.server
 from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
-from daphne.ws_protocol import WebSocketFactory
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+from twisted.web.http import HTTPChannel
 
 from echostream import logs
+from echostream.core.leanqueue import LeanQueue
 
 access_logger = logging.getLogger("daphne.access")
 
 
+class LeanWebSocketProtocol(WebSocketProtocol):
+    """Daphne's socket, without what it keeps of the opening handshake for the socket's life."""
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        # Daphne hands the TCP connection over from its HTTP channel, which stays registered as
+        # the transport's producer: that channel and the upgrade request (headers, body buffer)
+        # would live as long as the socket, a few KB each. As a producer it does nothing once
+        # the request is upgraded (it pauses reading only between requests), so it is let go.
+        if isinstance(getattr(self.transport, "producer", None), HTTPChannel):
+            self.transport.unregisterProducer()
+
+    def onOpen(self) -> None:
+        super().onOpen()
+        # Autobahn keeps the raw handshake (request bytes, parsed headers, the response) for its
+        # test suite, and the headers again in the request it gave daphne's onConnect; nothing
+        # reads them once the socket is open (daphne logs the request's path only).
+        self.http_request_data = b""
+        self.http_response_data = ""
+        self.http_headers = {}
+        self.request.headers = {}
+
+
 class ClosingWebSocketFactory(WebSocketFactory):
+    protocol = LeanWebSocketProtocol
+
     def setProtocolOptions(self, **options: Any) -> None:
         super().setProtocolOptions(failByDrop=False, **options)
 
@@ -67,6 +101,24 @@ class LoggingAccessLog(AccessLogGenerator):
             access_logger.info("%s %s", self.WEBSOCKET_ACTIONS[action], path, extra=fields)
 
 
+class LeanServer(daphne.server.Server):
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> LeanQueue[dict[str, Any]] | None:
+        """Daphne's own, with a LeanQueue for the application's events: a socket's queue is empty
+        nearly all its life, and an empty asyncio.Queue is about 3 KB (echostream.core.leanqueue)."""
+        assert "application_instance" not in self.connections[protocol]
+        input_queue: LeanQueue[dict[str, Any]] = LeanQueue()
+        scope.setdefault("asgi", {"version": "3.0"})
+        application_instance = self.application(
+            scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            application_instance, loop=asyncio.get_event_loop()
+        )
+        return input_queue
+
+
 KEEPALIVE_DEFAULTS = ["--ping-interval", "10", "--ping-timeout", "15"]
 
 
@@ -74,6 +126,7 @@ def main() -> None:
     logs.start("web")
     daphne.cli.AccessLogGenerator = LoggingAccessLog
     daphne.server.WebSocketFactory = ClosingWebSocketFactory
+    CommandLineInterface.server_class = LeanServer
     # argparse keeps the last of a repeated flag: these come first so that the caller's win.
     sys.argv[1:1] = KEEPALIVE_DEFAULTS
     CommandLineInterface.entrypoint()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import weakref
@@ -12,13 +11,12 @@ from typing import Any
 from django.conf import settings
 
 from chat.services import SendRefused, check_member, check_rate
-from echostream.core import frames, kafka
+from echostream.core import frames, kafka, rounds
 from echostream.core.redis import RedisError
 from presence import services
 
 logger = logging.getLogger(__name__)
 
-_heartbeats: dict[str, asyncio.Task[None]] = {}
 # The rooms each socket said it typed in, so that its close can clear them.
 _typing_rooms: dict[str, set[str]] = {}
 # One sweeper per event loop (a process has one; tests make many).
@@ -26,16 +24,20 @@ _sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[Non
 
 
 async def _beat(connection: frames.Connection) -> None:
-    while True:
-        await asyncio.sleep(settings.PRESENCE_TTL_SECONDS / 3)
-        # A Redis hiccup must not end the heartbeat: the next beat tries again, and the
-        # TTL covers the missed one.
-        try:
-            await services.do_heartbeat(
-                user_id=connection.user_id, username=connection.username, connection_id=connection.channel_name
-            )
-        except (RedisError, OSError) as exc:
-            logger.warning("presence heartbeat of %s failed; next beat retries: %s", connection.channel_name, exc)
+    # A Redis hiccup must not end the heartbeats: the next round tries again, and the TTL
+    # covers the missed one.
+    try:
+        await services.do_heartbeat(
+            user_id=connection.user_id, username=connection.username, connection_id=connection.channel_name
+        )
+    except (RedisError, OSError) as exc:
+        logger.warning("presence heartbeat of %s failed; next beat retries: %s", connection.channel_name, exc)
+
+
+# Every socket of the process beats from one task, a few at a time (not a task per socket).
+_heartbeats: rounds.Rounds[frames.Connection] = rounds.Rounds(
+    "presence heartbeat", lambda: settings.PRESENCE_TTL_SECONDS / 3, _beat
+)
 
 
 async def _sweep_forever() -> None:
@@ -67,16 +69,13 @@ async def start_heartbeat(connection: frames.Connection) -> None:
         )
     except (RedisError, OSError) as exc:
         logger.warning("presence of %s not marked now; its heartbeat retries: %s", connection.channel_name, exc)
-    _heartbeats[connection.channel_name] = asyncio.create_task(_beat(connection))
+    _heartbeats.add(connection)
 
 
 @frames.on_disconnect
 async def stop_heartbeat(connection: frames.Connection) -> None:
-    task = _heartbeats.pop(connection.channel_name, None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    # A beat under way ends first: none may mark the connection alive after its close.
+    await _heartbeats.remove(connection)
     await services.do_stop_typing_of_connection(
         user_id=connection.user_id,
         username=connection.username,

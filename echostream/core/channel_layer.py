@@ -1,4 +1,4 @@
-"""The channel layer: channels_redis' pub/sub layer, with a bounded queue per socket.
+"""The channel layer: channels_redis' pub/sub layer, with a small bounded queue per socket.
 
 Fan-out costs one Redis PUBLISH per room event, and each web process receives it once and hands
 it to its member sockets in memory; the list-based layer pushed one copy per member socket into
@@ -8,33 +8,23 @@ Pub/sub keeps nothing for a process that is not listening: a frame published whi
 process reconnects to Redis is lost to it, as a frame over the list layer's capacity was. The
 delivery rule (echostream.core.delivery) shows the client the gap and it resumes. So that one
 stuck socket cannot grow its process without bound, each socket's queue holds at most
-`capacity` frames and drops the newest beyond that, which the same rule repairs.
+`capacity` frames and drops the oldest beyond that, which the same rule repairs. The queue is a
+LeanQueue: an idle socket's queue sits empty all the time, and an asyncio.Queue costs about
+3 KB even then.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from channels_redis.utils import _wrap_close
 
-logger = logging.getLogger(__name__)
+from echostream.core.leanqueue import LeanQueue
 
 DEFAULT_CAPACITY = 1000
-
-
-class _DroppingQueue(asyncio.Queue[Any]):
-    """Refuses nothing: channels_redis' receiver puts with `put_nowait` for every socket of a
-    group in one loop, and a full queue raising there would cost the other sockets the frame."""
-
-    def put_nowait(self, item: Any) -> None:
-        if self.full():
-            logger.warning("a socket's channel-layer queue is full (%d frames); dropped a frame", self.maxsize)
-            return
-        super().put_nowait(item)
 
 
 class _BoundedLoopLayer(RedisPubSubLoopLayer):
@@ -43,7 +33,9 @@ class _BoundedLoopLayer(RedisPubSubLoopLayer):
         self.capacity = capacity
 
     async def _subscribe_to_channel(self, channel: str) -> None:
-        self.channels[channel] = _DroppingQueue(maxsize=self.capacity)
+        # channels_redis' receiver puts with `put_nowait` for every socket of a group in one
+        # loop: a full LeanQueue drops its oldest frame rather than raise there.
+        self.channels[channel] = LeanQueue(maxsize=self.capacity)
         shard = self._get_shard(channel)
         await shard.subscribe(channel)
 

@@ -94,6 +94,10 @@ class SocketDelivery:
         """The rooms this socket was sent events of."""
         return list(self._heads)
 
+    def has_rooms(self) -> bool:
+        """Whether this socket was sent events of any room."""
+        return bool(self._heads)
+
     def offer(self, frame: Frame) -> Frame | None:
         """A live room-event frame came from the channel layer: the frame to send now, or
         None when it is held or is a copy of one already sent."""
