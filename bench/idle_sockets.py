@@ -34,14 +34,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.deployed import as_deployed  # noqa: E402
+
 os.environ.setdefault("ECHOSTREAM_NAMESPACE", f"bench-idle-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "echostream.settings")
 # As in production: with DEBUG on, Django keeps the text of each socket's queries (up to 9,000),
-# which is memory no deployment spends. Plain http to 127.0.0.1 all the same.
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("SECRET_KEY", uuid.uuid4().hex * 2)
-for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
-    os.environ.setdefault(name, "false")
+# which is memory no deployment spends.
+as_deployed()
 # A hundred sign-ups from one address in a minute is a script, which is what this is.
 os.environ.setdefault("THROTTLE_SIGNUP_PER_IP", "100000/h")
 os.environ.setdefault("THROTTLE_SIGNIN_PER_IP", "100000/m")

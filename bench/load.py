@@ -32,8 +32,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.deployed import as_deployed  # noqa: E402
+
 os.environ.setdefault("ECHOSTREAM_NAMESPACE", f"bench-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "echostream.settings")
+as_deployed()
 
 import django  # noqa: E402
 
