@@ -362,17 +362,6 @@ def raise_open_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def clean_up(stack: Stack) -> None:
-    """The namespace's Redis keys, MongoDB database and Kafka topics go with the run."""
-    stack.manage(
-        "shell",
-        "-c",
-        "import asyncio; from echostream.core import kafka, mongo, redis; "
-        "asyncio.run(mongo.drop_database()); asyncio.run(redis.delete_namespace_keys()); "
-        "kafka.delete_namespace_topics()",
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sockets", type=int, default=TARGET_SOCKETS)
@@ -393,13 +382,10 @@ def main() -> None:
         pid = stack.processes["web"].pid
         result = asyncio.run(run(stack, pid, args))
     finally:
-        stack.stop_roles()
         try:
-            clean_up(stack)
+            stack.stop_and_forget()
         except subprocess.CalledProcessError as exc:
             print(f"warning: the namespace's data was not removed: {exc}", file=sys.stderr)
-        finally:
-            stack.drop_database()
     print(result.line())
     if args.json:
         args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n")

@@ -130,17 +130,7 @@ class EchoStreamServer:
         return {role: process.pid for role, process in self.stack.processes.items()}
 
     def stop(self, *, keep_logs: bool = False) -> None:
-        try:
-            self.stack.stop_roles()
-            self.stack.manage(
-                "shell",
-                "-c",
-                "import asyncio; from echostream.core import kafka, mongo, redis; "
-                "asyncio.run(mongo.drop_database()); asyncio.run(redis.delete_namespace_keys()); "
-                "kafka.delete_namespace_topics()",
-            )
-        finally:
-            self.stack.drop_database()
+        self.stack.stop_and_forget()
         if keep_logs:
             print(f"the roles' logs are in {self.stack.workdir}", flush=True)
         else:

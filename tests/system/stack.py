@@ -162,6 +162,21 @@ class Stack:
         finally:
             self.drop_database()
 
+    def stop_and_forget(self) -> None:
+        """Stops the roles, then removes what they kept under the stack's namespace (its Redis
+        keys, MongoDB database and Kafka topics) and drops its database."""
+        try:
+            self.stop_roles()
+            self.manage(
+                "shell",
+                "-c",
+                "import asyncio; from echostream.core import kafka, mongo, redis; "
+                "asyncio.run(mongo.drop_database()); asyncio.run(redis.delete_namespace_keys()); "
+                "kafka.delete_namespace_topics()",
+            )
+        finally:
+            self.drop_database()
+
     def describe(self) -> str:
         return "\n".join(
             f"--- {role}.log\n{self.log_path(role).read_text()[-2000:]}"
@@ -182,14 +197,4 @@ def private_stack(workdir: Path, name: str, **env: str) -> Iterator[Stack]:
         stack.wait_ready()
         yield stack
     finally:
-        try:
-            stack.stop_roles()
-            stack.manage(
-                "shell",
-                "-c",
-                "import asyncio; from echostream.core import kafka, mongo, redis; "
-                "asyncio.run(mongo.drop_database()); asyncio.run(redis.delete_namespace_keys()); "
-                "kafka.delete_namespace_topics()",
-            )
-        finally:
-            stack.drop_database()
+        stack.stop_and_forget()
