@@ -44,4 +44,5 @@ bench: install services
 	python bench/moderation.py
 	python bench/load.py
 	python bench/reads.py
+	python bench/rebuild.py --events 1000000 --rooms 100
 	python bench/idle_sockets.py
