@@ -191,19 +191,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # the client is told to send it again (same client_id), not left to time out. The next
             # frame gets a new connection (see above).
             logger.warning("handler for %s: the database cannot be reached: %s", frame["type"], exc)
-            await self._error(
-                "unavailable",
-                "The database cannot be reached; send it again.",
-                client_id=_string(frame, "client_id"),
-                id=_string(frame, "id"),
-            )
-        except Exception:
+            await self._unavailable(frame, "The database cannot be reached; send it again.")
+        except Exception as exc:
+            if redis.is_outage(exc):
+                # Likewise Redis (rate limits, backpressure, the ack cache): an answer the client
+                # can match to its send, not `internal` with nothing to match, which left it waiting.
+                logger.warning("handler for %s: Redis cannot be reached: %s", frame["type"], exc)
+                await self._unavailable(frame, "Redis cannot be reached; send it again.")
+                return
             # The frame itself stays out of the log: it may be a message's text.
             room = frame.get("room")
             logger.exception(
                 "handler for %s failed", frame["type"], extra={"room": room if events.is_room_id(room) else None}
             )
             await self._error("internal", "The server could not handle that frame.")
+
+    async def _unavailable(self, frame: dict[str, Any], detail: str) -> None:
+        await self._error("unavailable", detail, client_id=_string(frame, "client_id"), id=_string(frame, "id"))
 
     async def _refuse_too_large(self, text_data: str) -> None:
         try:

@@ -12,6 +12,8 @@ import channels.consumer
 import pytest
 from channels.layers import get_channel_layer
 from django import db
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError as RedisDataError
 
 from chat import projection
 from chat.models import Membership, Room
@@ -64,6 +66,32 @@ async def test_a_frame_the_database_cannot_serve_is_answered_unavailable_with_it
     answer = await socket.answer_to(json.dumps({"type": "message.send", "room": "r", "client_id": "c7", "body": "hi"}))
 
     assert (answer["type"], answer["code"], answer["client_id"]) == ("error", "unavailable", "c7")
+    assert await socket.still_answers()
+
+
+async def test_a_frame_redis_cannot_serve_is_answered_unavailable_with_its_client_id(open_socket, monkeypatch):
+    socket = await open_socket()
+
+    async def redis_down(connection, frame):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setitem(frames._handlers, "message.send", redis_down)
+    answer = await socket.answer_to(json.dumps({"type": "message.send", "room": "r", "client_id": "c8", "body": "hi"}))
+
+    assert (answer["type"], answer["code"], answer["client_id"]) == ("error", "unavailable", "c8")
+    assert await socket.still_answers()
+
+
+async def test_a_value_redis_cannot_take_is_internal_not_unavailable(open_socket, monkeypatch):
+    socket = await open_socket()
+
+    async def bad_value(connection, frame):
+        raise RedisDataError("Invalid input of type: 'dict'.")
+
+    monkeypatch.setitem(frames._handlers, "message.send", bad_value)
+    answer = await socket.answer_to(json.dumps({"type": "message.send", "room": "r", "client_id": "c9", "body": "hi"}))
+
+    assert (answer["type"], answer["code"]) == ("error", "internal")
     assert await socket.still_answers()
 
 
