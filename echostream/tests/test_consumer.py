@@ -56,29 +56,26 @@ async def test_an_oversized_frame_is_refused_before_it_is_parsed(open_socket, se
     assert await socket.still_answers()
 
 
-async def test_a_frame_the_database_cannot_serve_is_answered_unavailable_with_its_client_id(open_socket, monkeypatch):
+@pytest.mark.parametrize(
+    "outage",
+    [
+        db.OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused"),
+        RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+    ],
+    ids=["database", "redis"],
+)
+async def test_a_frame_a_store_cannot_serve_is_answered_unavailable_with_its_client_id(
+    open_socket, monkeypatch, outage
+):
     socket = await open_socket()
 
-    async def database_down(connection, frame):
-        raise db.OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+    async def store_down(connection, frame):
+        raise outage
 
-    monkeypatch.setitem(frames._handlers, "message.send", database_down)
+    monkeypatch.setitem(frames._handlers, "message.send", store_down)
     answer = await socket.answer_to(json.dumps({"type": "message.send", "room": "r", "client_id": "c7", "body": "hi"}))
 
     assert (answer["type"], answer["code"], answer["client_id"]) == ("error", "unavailable", "c7")
-    assert await socket.still_answers()
-
-
-async def test_a_frame_redis_cannot_serve_is_answered_unavailable_with_its_client_id(open_socket, monkeypatch):
-    socket = await open_socket()
-
-    async def redis_down(connection, frame):
-        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setitem(frames._handlers, "message.send", redis_down)
-    answer = await socket.answer_to(json.dumps({"type": "message.send", "room": "r", "client_id": "c8", "body": "hi"}))
-
-    assert (answer["type"], answer["code"], answer["client_id"]) == ("error", "unavailable", "c8")
     assert await socket.still_answers()
 
 
