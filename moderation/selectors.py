@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from chat.models import Membership
 from moderation.models import Sanction
 
 User = get_user_model()
-
-
-def _in_force(*, user_id: str, room_id: str, now: datetime) -> QuerySet[Sanction]:
-    # One query on the (user, lifted_at) index: the site's sanctions and the room's.
-    return Sanction.objects.filter(
-        Q(room=None) | Q(room_id=room_id),
-        Q(until=None) | Q(until__gt=now),
-        user_id=user_id,
-        lifted_at=None,
-    )
 
 
 def _weightiest(sanctions: list[Sanction]) -> Sanction | None:
@@ -34,58 +24,61 @@ def _weightiest(sanctions: list[Sanction]) -> Sanction | None:
     )
 
 
-def sanction_in_force(*, user_id: str, room_id: str, now: datetime | None = None) -> Sanction | None:
-    """The mute or ban that stops the user sending to the room now, if any."""
-    return _weightiest(list(_in_force(user_id=user_id, room_id=room_id, now=now or timezone.now())))
-
-
-@dataclass(frozen=True)
-class _Actor:
-    username: str | None
-    member: bool
-    sanctioned: bool
-
-
 class Lookups:
-    """The reads that judging an inbound event makes: for an actor in a room, one query (their
-    username if active, their membership, whether any sanction might stop them), the sanctions
-    themselves only when one might; each asked of the database once for a batch judged
-    together, as of one moment, the batch's start (a sanction given meanwhile stops the next
-    batch; the web checks sanctions on every send besides)."""
+    """The reads that judging inbound events makes, for a batch judged together as of one
+    moment, the batch's start (a sanction given meanwhile stops the next batch; the web checks
+    sanctions on every send besides). The first question asks the database about every actor
+    and room of the batch (`batch`) at once, in three queries whatever its size: the active
+    users' usernames, their memberships in those rooms, and the sanctions in force on them
+    (nearly always none). An actor and room outside `batch` are asked about when first needed."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch: Iterable[tuple[str, str]] = ()) -> None:
         self.now = timezone.now()
-        self._actors: dict[tuple[str, str], _Actor] = {}
-        self._sanctions: dict[tuple[str, str], Sanction | None] = {}
+        self._pending: set[tuple[str, str]] = set(batch)
+        self._asked: set[tuple[str, str]] = set()
+        self._usernames: dict[str, str] = {}
+        self._memberships: set[tuple[str, str]] = set()
+        self._sanctions: dict[str, list[Sanction]] = {}
 
-    def _actor(self, user_id: str, room_id: str) -> _Actor:
+    def _ask(self, user_id: str, room_id: str) -> None:
         key = (user_id, room_id)
-        if key not in self._actors:
-            row = (
-                User.objects.filter(pk=user_id, is_active=True)
-                .annotate(
-                    member=Exists(Membership.objects.filter(user_id=OuterRef("pk"), room_id=room_id)),
-                    sanctioned=Exists(_in_force(user_id=user_id, room_id=room_id, now=self.now)),
-                )
-                .values_list(User.USERNAME_FIELD, "member", "sanctioned")
-                .first()
-            )
-            self._actors[key] = _Actor(*row) if row is not None else _Actor(None, False, False)
-        return self._actors[key]
+        if key in self._asked:
+            return
+        # Left pending if the database fails, so that a retry asks about the whole batch again.
+        batch = self._pending | {key}
+        self._load(batch)
+        self._asked |= batch
+        self._pending.clear()
+
+    def _load(self, batch: set[tuple[str, str]]) -> None:
+        user_ids = {user_id for user_id, _ in batch}
+        room_ids = {room_id for _, room_id in batch}
+        active = User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", User.USERNAME_FIELD)
+        self._usernames.update((str(pk), username) for pk, username in active)
+        members = Membership.objects.filter(user_id__in=user_ids, room_id__in=room_ids).values_list(
+            "user_id", "room_id"
+        )
+        self._memberships.update((str(user_id), room_id) for user_id, room_id in members)
+        in_force = Sanction.objects.filter(
+            Q(until=None) | Q(until__gt=self.now), user_id__in=user_ids, lifted_at=None
+        ).order_by()
+        sanctions: dict[str, list[Sanction]] = {user_id: [] for user_id in user_ids}
+        for sanction in in_force:
+            sanctions[str(sanction.user_id)].append(sanction)
+        self._sanctions.update(sanctions)
 
     def active_username(self, *, user_id: str, room_id: str) -> str | None:
         """The actor's username; None for no such user, or one who may no longer act."""
-        return self._actor(user_id, room_id).username
+        self._ask(user_id, room_id)
+        return self._usernames.get(user_id)
 
     def is_member(self, *, user_id: str, room_id: str) -> bool:
-        return self._actor(user_id, room_id).member
+        self._ask(user_id, room_id)
+        return (user_id, room_id) in self._memberships
 
     def sanction_in_force(self, *, user_id: str, room_id: str) -> Sanction | None:
-        key = (user_id, room_id)
-        if key not in self._sanctions:
-            might = self._actor(user_id, room_id).sanctioned
-            self._sanctions[key] = sanction_in_force(user_id=user_id, room_id=room_id, now=self.now) if might else None
-        return self._sanctions[key]
+        self._ask(user_id, room_id)
+        return weightiest_in_force(self._sanctions[user_id], room_id=room_id, now=self.now)
 
 
 async def asanctions_of(*, user_id: str, now: datetime) -> list[Sanction]:

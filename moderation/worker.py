@@ -200,7 +200,7 @@ def _tell(rejection: Rejection) -> None:
 def handle_batch(producer: kafka.Producer, records: list[kafka.Message], *, stop: threading.Event) -> None:
     """Judges and acts on every record of a batch; returns only when all of it is done,
     raises `Abandoned` when told to stop while a store is down."""
-    lookups = Lookups()
+    lookups = Lookups(batch=(parties for record in records if (parties := events.parties(record.value()))))
     verdicts = [verdict for record in records if (verdict := judge(record, stop=stop, lookups=lookups)) is not None]
     publications = [verdict for verdict in verdicts if isinstance(verdict, Publication)]
     offsets: dict[str, int] = {}

@@ -228,6 +228,24 @@ def decode(raw: bytes | str) -> Event:
     return _of_this_version(event)
 
 
+class _Parties(msgspec.Struct):
+    actor: UserId
+    room: RoomId
+
+
+_parties_decoder = msgspec.json.Decoder(_Parties)
+
+
+def parties(raw: bytes | None) -> tuple[str, str] | None:
+    """The (actor, room) a record names, when both are well formed; None otherwise. Cheaper
+    than `decode` and no check of the rest: enough to read ahead for a batch of records."""
+    try:
+        named = _parties_decoder.decode(raw or b"")
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
+        return None
+    return named.actor, named.room
+
+
 def to_builtins(event: Event) -> dict:
     """The event as plain JSON-able values, for the channel layer."""
     return msgspec.to_builtins(event)

@@ -43,24 +43,24 @@ class TestInForce:
     def test_a_site_mute_and_a_mute_in_the_room_are_in_force(self, member):
         room, person = member
         sanction(person)
-        assert selectors.sanction_in_force(user_id=str(person.pk), room_id=room.pk).kind == Sanction.Kind.MUTE
+        assert selectors.Lookups().sanction_in_force(user_id=str(person.pk), room_id=room.pk).kind == Sanction.Kind.MUTE
 
     def test_a_mute_in_another_room_is_not(self, member):
         room, person = member
         sanction(person, room=Room.objects.create(name="elsewhere"))
-        assert selectors.sanction_in_force(user_id=str(person.pk), room_id=room.pk) is None
+        assert selectors.Lookups().sanction_in_force(user_id=str(person.pk), room_id=room.pk) is None
 
     def test_a_lifted_or_expired_mute_is_not(self, member):
         room, person = member
         sanction(person, lifted_at=timezone.now())
         sanction(person, until=timezone.now() - timedelta(minutes=1))
-        assert selectors.sanction_in_force(user_id=str(person.pk), room_id=room.pk) is None
+        assert selectors.Lookups().sanction_in_force(user_id=str(person.pk), room_id=room.pk) is None
 
     def test_a_ban_outweighs_a_mute(self, member):
         room, person = member
         sanction(person)
         sanction(person, kind=Sanction.Kind.BAN, room=room)
-        assert selectors.sanction_in_force(user_id=str(person.pk), room_id=room.pk).kind == Sanction.Kind.BAN
+        assert selectors.Lookups().sanction_in_force(user_id=str(person.pk), room_id=room.pk).kind == Sanction.Kind.BAN
 
 
 def submitted(*, room: str, actor: str, body: str = "hello") -> events.MessageSubmitted:
