@@ -231,21 +231,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             metrics.refused(role=metrics.WEB, reason=frame.reason)
         elif isinstance(frame, wire.Error):
             metrics.refused(role=metrics.WEB, reason=frame.code)
-        if isinstance(frame, dict):
-            # Frames from the channel layer are plain data: checked against the contract here.
-            try:
-                frame = wire.from_builtins(frame)
-            except msgspec.ValidationError as exc:
-                # Never sent out of contract; a room event's absence shows the client a gap
-                # (prev_seq), which it fills with a resume. Its type and place are logged, not the
-                # frame: it may hold a message's text, which the error may quote too.
-                logger.error(
-                    "dropped a %s frame outside the contract: %s",
-                    _frame_type(frame), logs.safe_error(exc),
-                    extra=_frame_fields(frame),
-                )  # fmt: skip
-                return
-        await self.send(text_data=wire.encode(frame))
+        text = _contract_text(frame) if isinstance(frame, dict) else wire.encode(frame)
+        if text is not None:
+            await self.send(text_data=text)
 
     async def _error(
         self,
@@ -306,7 +294,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return  # the typist's own sockets are not told they type
         if not delivery.is_room_event(frame):
             await self.send_frame(frame)
-        elif (admitted := self.delivery.offer(frame)) is not None:
+        elif (admitted := self.delivery.offer(frame)) is frame:
+            # The process's member sockets share `event` (channel_layer): checked and encoded once.
+            if _TEXT not in event:
+                event[_TEXT] = _contract_text(frame)
+            if event[_TEXT] is not None:
+                await self.send(text_data=event[_TEXT])
+                metrics.frame_delivered(frame_type=frame["type"], occurred_at=event.get("occurred_at"))
+        elif admitted is not None:
             await self.send_frame(admitted)
             metrics.frame_delivered(frame_type=admitted["type"], occurred_at=event.get("occurred_at"))
 
@@ -321,6 +316,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def session_ended(self, event: dict[str, Any]) -> None:
         # The credentials this socket was opened with are no longer good.
         await self.close(code=CLOSE_UNAUTHENTICATED)
+
+
+# Where a shared channel-layer message keeps its frame's text (None: outside the contract).
+_TEXT = "_text"
+
+
+def _contract_text(frame: dict[str, Any]) -> str | None:
+    """A frame from the channel layer (plain data) as the text a client receives, once checked
+    against the contract; None for one outside it, which is never sent: a room event's absence
+    shows the client a gap (prev_seq), which it fills with a resume."""
+    try:
+        return wire.encode(wire.from_builtins(frame))
+    except msgspec.ValidationError as exc:
+        # Its type and place are logged, not the frame: it may hold a message's text, which the
+        # error may quote too.
+        logger.error(
+            "dropped a %s frame outside the contract: %s",
+            _frame_type(frame), logs.safe_error(exc),
+            extra=_frame_fields(frame),
+        )  # fmt: skip
+        return None
 
 
 # The periodic work of every socket runs from one task per process (echostream.core.rounds):

@@ -16,6 +16,7 @@ LeanQueue: an idle socket's queue sits empty all the time, and an asyncio.Queue 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -40,8 +41,28 @@ class _BoundedLoopLayer(RedisPubSubLoopLayer):
         await shard.subscribe(channel)
 
 
+# Messages decoded lately, by their bytes: enough for every room's newest events.
+SHARED_MESSAGES = 512
+
+
 class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
-    """`CHANNEL_LAYERS` backend: RedisPubSubChannelLayer whose per-socket queues hold `capacity`."""
+    """`CHANNEL_LAYERS` backend: RedisPubSubChannelLayer whose per-socket queues hold `capacity`.
+
+    A published message reaches each member socket of the process as the same bytes; it is
+    decoded once and the sockets share the decoded message, which is why no handler may change
+    a message it is given (ChatConsumer.deliver_frame keeps the frame's text in it, once)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._decoded: OrderedDict[bytes, Any] = OrderedDict()
+
+    def deserialize(self, message: bytes) -> Any:
+        shared = self._decoded.get(message)
+        if shared is None:
+            shared = self._decoded[message] = super().deserialize(message)
+            if len(self._decoded) > SHARED_MESSAGES:
+                self._decoded.popitem(last=False)
+        return shared
 
     def _get_layer(self) -> RedisPubSubLoopLayer:
         # As the parent's, with our loop layer: one per event loop, closed with the loop.

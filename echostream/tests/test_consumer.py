@@ -18,7 +18,7 @@ from redis.exceptions import DataError as RedisDataError
 from chat import projection
 from chat.models import Membership, Room
 from chat.tests.test_bridge import created
-from echostream.core import channel_layer, frames, groups
+from echostream.core import channel_layer, frames, groups, wire
 from echostream.core.redis import RedisError
 from presence import handlers as presence_handlers
 from presence import store
@@ -210,6 +210,30 @@ async def test_a_room_whose_last_frame_never_reached_the_socket_is_named_in_room
     await projection.do_show_room_event(event=created(room.id, uuid.uuid4().hex, "the last word", seq=1))
 
     assert await next_of(socket, "room.head", "message.new") == {"type": "room.head", "room": room.id, "seq": 1}
+
+
+async def test_a_room_event_is_checked_and_encoded_once_for_all_the_member_sockets_of_the_process(
+    open_socket, monkeypatch
+):
+    room = await Room.objects.acreate(name="shared")
+    sockets = [await open_socket() for _ in range(3)]
+    for socket in sockets:
+        await Membership.objects.acreate(room=room, user=socket.user)
+        await socket.consumer.sync_rooms()
+    checks: list[dict] = []
+    check = wire.from_builtins
+
+    def counting(data: dict) -> wire.ServerFrame:
+        checks.append(data)
+        return check(data)
+
+    monkeypatch.setattr(wire, "from_builtins", counting)
+    await projection.do_show_room_event(event=created(room.id, uuid.uuid4().hex, "to all three", seq=0))
+
+    shown = [await next_of(socket, "message.new") for socket in sockets]
+    assert [frame["message"]["body"] for frame in shown] == ["to all three"] * 3
+    assert shown[0] == shown[1] == shown[2]
+    assert len([data for data in checks if data["type"] == "message.new"]) == 1
 
 
 async def next_of(socket, *types: str) -> dict:
