@@ -11,6 +11,9 @@ record is a fresh measurement that expires by itself once the bridge keeps up ag
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -31,9 +34,26 @@ async def note_shown(*, occurred_at: datetime) -> None:
     await redis.client().set(_key(), f"{lateness:.3f}", px=window_ms)
 
 
+@dataclass
+class _Reading:
+    # When this process last read the record (time.monotonic), and until when it then lived.
+    read_at: float = -math.inf
+    until: float | None = None
+
+
+# Every send asks, so each process reads the record once per BACKPRESSURE_READ_SECONDS, which
+# costs senders at most that long before they are slowed, and the send path a Redis round trip.
+_last = _Reading()
+
+
 async def retry_after() -> float | None:
     """Seconds a sender should wait while the pipeline runs late; None when it keeps up."""
-    remaining_ms = await redis.client().pttl(_key())
-    if remaining_ms is None or remaining_ms < 0:
-        return None  # no record (-2), or none with an expiry, which this module never writes (-1)
-    return round(max(remaining_ms / 1000, 0.1), 1)
+    now = time.monotonic()
+    if now - _last.read_at >= settings.BACKPRESSURE_READ_SECONDS:
+        remaining_ms = await redis.client().pttl(_key())
+        now = time.monotonic()
+        # No record (-2), or none with an expiry (-1), which this module never writes.
+        _last.read_at, _last.until = now, now + remaining_ms / 1000 if remaining_ms and remaining_ms > 0 else None
+    if _last.until is None or _last.until <= now:
+        return None
+    return round(max(_last.until - now, 0.1), 1)

@@ -244,6 +244,8 @@ DELIVERY_TAIL_CHECK_SECONDS = env.float("DELIVERY_TAIL_CHECK_SECONDS", default=3
 # this after they were sent, and for BACKPRESSURE_WINDOW_SECONDS after it last did.
 BACKPRESSURE_MAX_LAG_SECONDS = env.float("BACKPRESSURE_MAX_LAG_SECONDS", default=5.0)
 BACKPRESSURE_WINDOW_SECONDS = env.float("BACKPRESSURE_WINDOW_SECONDS", default=3.0)
+# Each web process reads that signal at most this often (every send asks).
+BACKPRESSURE_READ_SECONDS = env.float("BACKPRESSURE_READ_SECONDS", default=0.1)
 
 # --- Health and metrics (ops/, echostream/core/metrics.py) ---------------------
 # The web serves /healthz, /readyz and /metrics on its own port; each worker on a port of its own

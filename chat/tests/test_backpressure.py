@@ -10,7 +10,8 @@ from echostream.core import events, redis
 
 
 @pytest.fixture
-async def clean_signal(services):
+async def clean_signal(services, settings):
+    settings.BACKPRESSURE_READ_SECONDS = 0
     await redis.client().delete(backpressure._key())
     yield
     await redis.client().delete(backpressure._key())
@@ -39,3 +40,16 @@ async def test_the_signal_goes_away_by_itself_once_the_bridge_keeps_up(clean_sig
     await backpressure.note_shown(occurred_at=events.now())
     await asyncio.sleep(0.6)
     assert await backpressure.retry_after() is None
+
+
+async def test_a_process_reads_the_signal_at_most_once_per_read_interval(clean_signal, settings):
+    settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
+    settings.BACKPRESSURE_WINDOW_SECONDS = 30
+    settings.BACKPRESSURE_READ_SECONDS = 0.5
+    await asyncio.sleep(0.5)  # past any reading an earlier test left
+    assert await backpressure.retry_after() is None
+    await backpressure.note_shown(occurred_at=events.now() - timedelta(seconds=8))
+    assert await backpressure.retry_after() is None  # read less than half a second ago
+    await asyncio.sleep(0.5)
+    wait = await backpressure.retry_after()
+    assert wait is not None and 0 < wait <= 30
