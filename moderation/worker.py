@@ -282,7 +282,11 @@ def run(stop: threading.Event) -> None:
                 break
             finally:
                 db.close_old_connections()
-            kafka.commit_done(consumer)
+            # Not waited for: a commit lost to a crash only means the batch is judged again,
+            # and what it published again the bridges know by its id.
+            kafka.commit_done(consumer, wait=False)
+        else:
+            kafka.commit_done(consumer)  # stopping with every batch done: all of it, for sure
     finally:
         producer.flush(10)
         consumer.close()

@@ -490,15 +490,16 @@ def next_batch(consumer: Consumer, *, max_records: int = 500, timeout: float = 0
     return records
 
 
-def commit_done(consumer: Consumer, offsets: list[TopicPartition] | None = None) -> None:
+def commit_done(consumer: Consumer, offsets: list[TopicPartition] | None = None, *, wait: bool = True) -> None:
     """Commits the positions after the last batch, which is done (or `offsets`, the next offset
     of each partition whose records are done); a failure only means the records may be processed
-    again, which every consumer here absorbs."""
+    again, which every consumer here absorbs. `wait=False` returns before Kafka has the commit
+    (a failure is then not even logged), so that the next batch need not wait for it."""
     try:
         if offsets is None:
-            consumer.commit(asynchronous=False)
+            consumer.commit(asynchronous=not wait)
         else:
-            consumer.commit(offsets=offsets, asynchronous=False)
+            consumer.commit(offsets=offsets, asynchronous=not wait)
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError._NO_OFFSET:
             logger.warning("offset commit failed (%s); the batch may be processed again", exc)
