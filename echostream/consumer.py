@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -115,10 +117,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels renews the database connection before every handler (see `receive`): a hop to
         # the ORM's thread for each frame shown to each member, most of a busy socket's work.
-        # Showing a frame never touches the database, so it goes straight to its handler.
+        # Showing a frame never touches the database, so it goes straight to its handler. The
+        # async ORM of every socket of the process runs in one thread, on one connection, so one
+        # renewal serves them all: a frame received soon after the last one skips it too.
         if message["type"] == groups.DELIVER:
             await self.deliver_frame(message)
+        elif message["type"] == "websocket.receive" and not _renewal.due():
+            await self.websocket_receive(message)
         else:
+            _renewal.done()
             await super().dispatch(message)
 
     async def disconnect(self, code: int) -> None:
@@ -316,6 +323,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def session_ended(self, event: dict[str, Any]) -> None:
         # The credentials this socket was opened with are no longer good.
         await self.close(code=CLOSE_UNAUTHENTICATED)
+
+
+class _Renewal:
+    """When this process's sockets last renewed their database connection (time.monotonic)."""
+
+    def __init__(self) -> None:
+        self.last = -math.inf
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last >= settings.DATABASE_RENEW_SECONDS
+
+    def done(self) -> None:
+        self.last = time.monotonic()
+
+
+_renewal = _Renewal()
 
 
 # Where a shared channel-layer message keeps its frame's text (None: outside the contract).

@@ -147,6 +147,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "NAME": "test_" + re.sub(r"[^a-z0-9_]", "_", env("ECHOSTREAM_NAMESPACE", default="echostream").lower())[:58]
     }
 
+# A web process's sockets renew their (shared) database connection before a frame received at
+# most this often: a connection broken meanwhile answers that frame `unavailable`, and the next
+# renewal replaces it (echostream/consumer.py).
+DATABASE_RENEW_SECONDS = env.float("DATABASE_RENEW_SECONDS", default=1.0)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -244,8 +244,9 @@ async def next_of(socket, *types: str) -> dict:
 
 
 async def test_a_frame_shown_to_the_socket_renews_no_database_connection_and_a_frame_received_does(
-    open_socket, monkeypatch
+    open_socket, monkeypatch, settings
 ):
+    settings.DATABASE_RENEW_SECONDS = 0
     renewals: list[int] = []
     renew = channels.consumer.aclose_old_connections
 
@@ -261,4 +262,25 @@ async def test_a_frame_shown_to_the_socket_renews_no_database_connection_and_a_f
     assert await socket.answer() == {"type": "pong"}
     assert renewals == []
     assert await socket.still_answers()
+    assert renewals == [1]
+
+
+async def test_frames_received_soon_after_a_renewal_skip_it_until_it_is_due_again(open_socket, monkeypatch, settings):
+    settings.DATABASE_RENEW_SECONDS = 2
+    renewals: list[int] = []
+    renew = channels.consumer.aclose_old_connections
+
+    async def counting() -> None:
+        renewals.append(1)
+        await renew()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    first, second = await open_socket(), await open_socket()
+    renewals.clear()  # opening them renewed it
+    for socket in (first, second, first):
+        assert await socket.still_answers()
+    assert renewals == []
+    await asyncio.sleep(2)
+    assert await second.still_answers()
+    assert await first.still_answers()
     assert renewals == [1]
