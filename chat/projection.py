@@ -138,7 +138,7 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
 
 async def do_show_created(*, created: list[events.MessageCreated]) -> None:
     """`do_show_room_event` for a run of creations: the same steps in the same order, each one
-    for the whole run in one Redis round trip (then a publish per event, in order). Every step
+    for the whole run in one Redis round trip (the publishes too, in order). Every step
     is safe to repeat, so a crash or an outage anywhere in the run repeats the run. The caller
     checked that each one's message is storable (`check_storable`)."""
     fresh = [event for event, shown in zip(created, await cache.which_shown([e.id for e in created]), strict=True)
@@ -153,9 +153,13 @@ async def do_show_created(*, created: list[events.MessageCreated]) -> None:
     documents = [projector.apply(None, event) for event in to_show]
     await recent.put_many(documents, live=True)
     prev_seqs = await cache.swap_all_last_shown([(event.room, event.seq) for event in to_show])
-    for event, document, prev_seq in zip(to_show, documents, prev_seqs, strict=True):
-        frame = projector.room_event_frame(new=True, seq=event.seq, message=document, prev_seq=prev_seq)
-        await groups.send_to_room(event.room, frame, occurred_at=event.occurred_at)
+    await groups.send_to_rooms(
+        [
+            (event.room, projector.room_event_frame(new=True, seq=event.seq, message=document, prev_seq=prev_seq),
+             event.occurred_at)
+            for event, document, prev_seq in zip(to_show, documents, prev_seqs, strict=True)
+        ]
+    )  # fmt: skip
     await cache.remember_all_shown([event.id for event in to_show])
     # How late the bridge runs: by the run's oldest event.
     await backpressure.note_shown(occurred_at=min(event.occurred_at for event in to_show))

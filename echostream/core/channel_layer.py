@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -39,6 +40,24 @@ class _BoundedLoopLayer(RedisPubSubLoopLayer):
         self.channels[channel] = LeanQueue(maxsize=self.capacity)
         shard = self._get_shard(channel)
         await shard.subscribe(channel)
+
+    async def group_send_many(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """`group_send` for each (group, message), in order, in one pipeline per Redis shard
+        rather than a round trip each. As channels_redis' own `publish` (4.3.0), under the
+        shard's lock."""
+        by_shard: dict[Any, list[tuple[str, bytes]]] = {}
+        for group, message in messages:
+            group_channel = self._get_group_channel_name(group)
+            by_shard.setdefault(self._get_shard(group_channel), []).append(
+                (group_channel, self.channel_layer.serialize(message))
+            )
+        for shard, publications in by_shard.items():
+            async with shard._lock:
+                shard._ensure_redis()
+                pipeline = shard._redis.pipeline(transaction=False)
+                for group_channel, data in publications:
+                    pipeline.publish(group_channel, data)
+                await pipeline.execute()
 
 
 # Messages decoded lately, by their bytes: enough for every room's newest events.

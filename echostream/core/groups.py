@@ -9,6 +9,7 @@ send the frame it may carry; `memo.forget` empties what checks kept about the us
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from channels.layers import get_channel_layer
@@ -29,13 +30,24 @@ def user_group(user_id: str) -> str:
     return f"user.{user_id}"
 
 
-async def send_to_room(room_id: str, frame: wire.ServerFrame, *, occurred_at: datetime | None = None) -> None:
-    """`occurred_at`, the time of the event the frame shows, travels beside the frame (not in it:
-    the frame is the client's contract) for the sockets' delivery latency."""
+def _room_delivery(frame: wire.ServerFrame, occurred_at: datetime | None) -> dict[str, object]:
     message: dict[str, object] = {"type": DELIVER, "frame": wire.to_builtins(frame)}
     if occurred_at is not None:
         message["occurred_at"] = occurred_at.timestamp()
-    await get_channel_layer().group_send(room_group(room_id), message)
+    return message
+
+
+async def send_to_room(room_id: str, frame: wire.ServerFrame, *, occurred_at: datetime | None = None) -> None:
+    """`occurred_at`, the time of the event the frame shows, travels beside the frame (not in it:
+    the frame is the client's contract) for the sockets' delivery latency."""
+    await get_channel_layer().group_send(room_group(room_id), _room_delivery(frame, occurred_at))
+
+
+async def send_to_rooms(deliveries: Sequence[tuple[str, wire.ServerFrame, datetime | None]]) -> None:
+    """`send_to_room` for each (room id, frame, occurred_at), in order, in one round trip."""
+    await get_channel_layer().group_send_many(
+        [(room_group(room_id), _room_delivery(frame, occurred_at)) for room_id, frame, occurred_at in deliveries]
+    )
 
 
 async def send_to_user(user_id: str, frame: wire.ServerFrame) -> None:
