@@ -134,3 +134,15 @@ async def test_changes_and_unread_counts_come_from_the_entries_after_a_seq(room_
     assert [(d["seq"], d["body"]) for d in changed] == [(0, "edited"), (3, "hi")]
     assert await repository.count_after(room_id=room_id, seq=0, exclude_sender_id="1") == 1
     assert (await repository.newest([room_id, "no-such-room"]))[room_id]["seq"] == 3
+
+
+async def test_messages_of_several_rooms_stored_at_once_move_each_room_s_newest(room_id):
+    other = f"{room_id}-other"
+    stored = [
+        document(room_id, f"{room_id}-a", 3),
+        document(other, f"{other}-a", 7),
+        document(room_id, f"{room_id}-b", 4),
+    ]
+    assert await repository.store_many(stored) == [repository.Stored.NEW] * 3
+    newest = await repository.newest([room_id, other])
+    assert {room: message["seq"] for room, message in newest.items()} == {room_id: 4, other: 7}
