@@ -196,18 +196,27 @@ class _Parked:
                 state.pop((partition.topic, partition.partition), None)
 
 
-async def _apply_or_park(
-    record: kafka.Message, *, half: Half, consumer: kafka.Consumer, parked: _Parked, stop: asyncio.Event
-) -> tuple[bool, str | None]:
+@dataclass(frozen=True, kw_only=True)
+class _Consuming:
+    """A half's consumer at work: what applying each of its records needs."""
+
+    half: Half
+    consumer: kafka.Consumer
+    done: _Done
+    parked: _Parked
+    stop: asyncio.Event
+
+
+async def _apply_or_park(record: kafka.Message, at: _Consuming) -> tuple[bool, str | None]:
     """(parked, error): the record's partition parked to wait for the store half, or the
     record processed, with why it cannot be applied when it cannot."""
     while True:
         try:
-            return False, await process(record, half=half, stop=stop)
+            return False, await process(record, half=at.half, stop=at.stop)
         except projection.HistoryNotReady:
-            if parked.park(consumer, record):
+            if at.parked.park(at.consumer, record):
                 return True, None
-            await _pause(stop, PARKED_RETRY_SECONDS)
+            await _pause(at.stop, PARKED_RETRY_SECONDS)
 
 
 def _creation(record: kafka.Message) -> events.MessageCreated | None:
@@ -225,85 +234,61 @@ def _creation(record: kafka.Message) -> events.MessageCreated | None:
     return event
 
 
-async def _process_batch(
-    batch: list[kafka.Message],
-    *,
-    half: Half,
-    consumer: kafka.Consumer,
-    done: _Done,
-    parked: _Parked,
-    stop: asyncio.Event,
-) -> None:
+async def _process_batch(batch: list[kafka.Message], at: _Consuming) -> None:
     """Applies the batch in order: consecutive creations as one run, anything else on its own
     (after the run before it, which an edit or a delete may need)."""
     run: list[tuple[kafka.Message, events.MessageCreated]] = []
     for record in batch:
-        if parked.passes_over(record):
+        if at.parked.passes_over(record):
             continue
         if (created := _creation(record)) is not None:
             run.append((record, created))
             continue
-        await _apply_run(run, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
+        await _apply_run(run, at)
         run = []
-        await _apply_one(record, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
-    await _apply_run(run, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
+        await _apply_one(record, at)
+    await _apply_run(run, at)
 
 
-async def _apply_run(
-    run: list[tuple[kafka.Message, events.MessageCreated]],
-    *,
-    half: Half,
-    consumer: kafka.Consumer,
-    done: _Done,
-    parked: _Parked,
-    stop: asyncio.Event,
-) -> None:
+async def _apply_run(run: list[tuple[kafka.Message, events.MessageCreated]], at: _Consuming) -> None:
     if not run:
         return
 
     async def apply() -> None:
-        await half.apply_created(created=[created for _, created in run])
+        await at.half.apply_created(created=[created for _, created in run])
 
     try:
-        with logs.context(consumer=half.role):
-            await _until_done(apply, what=f"{half.role}: a run of {len(run)} creations", stop=stop)
+        with logs.context(consumer=at.half.role):
+            await _until_done(apply, what=f"{at.half.role}: a run of {len(run)} creations", stop=at.stop)
     except Stopping:
         raise
     except Exception:
         # Not an outage: one of them caused it. Each on its own, so that only that one is set aside.
-        logger.warning("%s: a run of %d creations failed; applying each on its own", half.role, len(run),
+        logger.warning("%s: a run of %d creations failed; applying each on its own", at.half.role, len(run),
                        exc_info=True)  # fmt: skip
         for record, _ in run:
-            await _apply_one(record, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
+            await _apply_one(record, at)
         return
-    metrics.BRIDGE_EVENTS_APPLIED.labels(role=half.role).inc(len(run))
+    metrics.BRIDGE_EVENTS_APPLIED.labels(role=at.half.role).inc(len(run))
     for record, _ in run:
-        done.add(record)
-        parked.settled(record)
+        at.done.add(record)
+        at.parked.settled(record)
 
 
-async def _apply_one(
-    record: kafka.Message,
-    *,
-    half: Half,
-    consumer: kafka.Consumer,
-    done: _Done,
-    parked: _Parked,
-    stop: asyncio.Event,
-) -> None:
-    now_parked, error = await _apply_or_park(record, half=half, consumer=consumer, parked=parked, stop=stop)
+async def _apply_one(record: kafka.Message, at: _Consuming) -> None:
+    now_parked, error = await _apply_or_park(record, at)
     if now_parked:
         return
     if error is not None:
         try:
             # Waits while Kafka is down; a stop meanwhile leaves the record for the next run.
-            await asyncio.to_thread(kafka.dead_letter, record, error=error, role=half.role, stop=stop.is_set)
+            await asyncio.to_thread(kafka.dead_letter, record, error=error, role=at.half.role, stop=at.stop.is_set)
         except kafka.DeadLetterStopped:
             raise Stopping() from None
     else:
-        metrics.BRIDGE_EVENTS_APPLIED.labels(role=half.role).inc()
-    done.add(record)
-    parked.settled(record)
+        metrics.BRIDGE_EVENTS_APPLIED.labels(role=at.half.role).inc()
+    at.done.add(record)
+    at.parked.settled(record)
 
 
 def _commit(consumer: kafka.Consumer, done: _Done, partitions: list[kafka.TopicPartition] | None = None) -> None:
@@ -327,13 +312,14 @@ async def _consume(half: Half, stop: asyncio.Event) -> None:
 
     consumer = kafka.make_consumer(group_id=half.group(), **{"max.poll.interval.ms": 600000})
     consumer.subscribe([kafka.room_topic_pattern()], on_revoke=on_revoke)
+    at = _Consuming(half=half, consumer=consumer, done=done, parked=parked, stop=stop)
     logger.info("%s consuming %s", half.role, kafka.room_topic_pattern(), extra={"consumer": half.role})
     try:
         while not stop.is_set():
             parked.release_due(consumer)
             batch = await asyncio.to_thread(kafka.next_batch, consumer)
             with contextlib.suppress(Stopping):
-                await _process_batch(batch, half=half, consumer=consumer, done=done, parked=parked, stop=stop)
+                await _process_batch(batch, at)
             await asyncio.to_thread(_commit, consumer, done)
     finally:
         await asyncio.to_thread(_commit, consumer, done)

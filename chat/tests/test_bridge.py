@@ -291,7 +291,8 @@ async def test_a_record_to_dead_letter_while_kafka_is_down_is_left_uncommitted_o
     stop.set()
     with pytest.raises(bridge.Stopping):
         await bridge._process_batch(
-            [poison], half=bridge.FANOUT, consumer=None, done=done, parked=bridge._Parked(), stop=stop
+            [poison],
+            bridge._Consuming(half=bridge.FANOUT, consumer=None, done=done, parked=bridge._Parked(), stop=stop),
         )
     assert done.take() == []
 
