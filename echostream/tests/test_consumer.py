@@ -243,18 +243,24 @@ async def next_of(socket, *types: str) -> dict:
             return frame
 
 
-async def test_a_frame_shown_to_the_socket_renews_no_database_connection_and_a_frame_received_does(
-    open_socket, monkeypatch, settings
-):
-    settings.DATABASE_RENEW_SECONDS = 0
-    renewals: list[int] = []
+@pytest.fixture
+def renewals(monkeypatch) -> list[int]:
+    """One item for each renewal of the database connection a socket's frame makes."""
+    counted: list[int] = []
     renew = channels.consumer.aclose_old_connections
 
     async def counting() -> None:
-        renewals.append(1)
+        counted.append(1)
         await renew()
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    return counted
+
+
+async def test_a_frame_shown_to_the_socket_renews_no_database_connection_and_a_frame_received_does(
+    open_socket, renewals, settings
+):
+    settings.DATABASE_RENEW_SECONDS = 0
     socket = await open_socket()
     renewals.clear()
     group = groups.user_group(str(socket.user.pk))
@@ -265,16 +271,8 @@ async def test_a_frame_shown_to_the_socket_renews_no_database_connection_and_a_f
     assert renewals == [1]
 
 
-async def test_frames_received_soon_after_a_renewal_skip_it_until_it_is_due_again(open_socket, monkeypatch, settings):
+async def test_frames_received_soon_after_a_renewal_skip_it_until_it_is_due_again(open_socket, renewals, settings):
     settings.DATABASE_RENEW_SECONDS = 2
-    renewals: list[int] = []
-    renew = channels.consumer.aclose_old_connections
-
-    async def counting() -> None:
-        renewals.append(1)
-        await renew()
-
-    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
     first, second = await open_socket(), await open_socket()
     renewals.clear()  # opening them renewed it
     for socket in (first, second, first):
