@@ -75,15 +75,11 @@ async def _note(messages: list[MessageDoc]) -> None:
         except mongo.BulkWriteError as exc:
             if any(error.get("code") != mongo.DUPLICATE_KEY for error in exc.details["writeErrors"]):
                 raise
-    if heads:
-        await _seqs().bulk_write(
-            [
-                mongo.update_op(
-                    {"_id": _head_key(room_id)}, {"$max": {"seq": seq}, "$set": {"room": room_id}}, upsert=True
-                )
-                for room_id, seq in heads.items()
-            ],
-            ordered=False,
+    # One update each: FerretDB 1.24 on SQLite stopped answering altogether when the backfill
+    # (ensure_indexes, a cursor open) sent these as one bulk write.
+    for room_id, seq in heads.items():
+        await _seqs().update_one(
+            {"_id": _head_key(room_id)}, {"$max": {"seq": seq}, "$set": {"room": room_id}}, upsert=True
         )
 
 

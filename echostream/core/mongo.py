@@ -11,7 +11,7 @@ import bson
 import msgspec
 import pymongo
 from django.conf import settings
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
@@ -37,7 +37,6 @@ __all__ = [
     "ping",
     "ping_once",
     "replace_op",
-    "update_op",
 ]
 
 # The server's code for a write refused by a unique index.
@@ -137,10 +136,6 @@ def list_indexes(name: str, *, timeout: float) -> list[Index]:
 
 def replace_op(filter_: dict[str, Any], document: dict[str, Any], *, upsert: bool) -> ReplaceOne:
     return ReplaceOne(filter_, document, upsert=upsert)
-
-
-def update_op(filter_: dict[str, Any], update: dict[str, Any], *, upsert: bool) -> UpdateOne:
-    return UpdateOne(filter_, update, upsert=upsert)
 
 
 def is_outage(exc: BaseException) -> bool:
