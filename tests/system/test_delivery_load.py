@@ -30,9 +30,14 @@ def tiny_channel_layer(services: None, tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def impatient_backpressure(services: None, tmp_path: Path) -> Iterator[Stack]:
-    # Every event is "late", so each one shown refuses sends for the window after it.
+    # Every event is "late", so each one shown refuses sends for the window after it. The web reads
+    # the signal afresh for every send here: the next send comes within its usual 100 ms.
     yield from private_stack(
-        tmp_path, "backpressure", BACKPRESSURE_MAX_LAG_SECONDS="0", BACKPRESSURE_WINDOW_SECONDS="3"
+        tmp_path,
+        "backpressure",
+        BACKPRESSURE_MAX_LAG_SECONDS="0",
+        BACKPRESSURE_WINDOW_SECONDS="3",
+        BACKPRESSURE_READ_SECONDS="0",
     )
 
 
