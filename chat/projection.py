@@ -131,9 +131,11 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
     frame = projector.room_event_frame(
         new=isinstance(event, events.MessageCreated), seq=event.seq, message=document, prev_seq=prev_seq
     )
+    # How late the bridge runs, before the members can see it: a send made after a late frame
+    # arrived is slowed down for sure.
+    await backpressure.note_shown(occurred_at=event.occurred_at)
     await groups.send_to_room(event.room, frame, occurred_at=event.occurred_at)
     await cache.remember_shown(event.id)
-    await backpressure.note_shown(occurred_at=event.occurred_at)
 
 
 async def do_show_created(*, created: list[events.MessageCreated]) -> None:
@@ -153,6 +155,8 @@ async def do_show_created(*, created: list[events.MessageCreated]) -> None:
     documents = [projector.apply(None, event) for event in to_show]
     await recent.put_many(documents, live=True)
     prev_seqs = await cache.swap_all_last_shown([(event.room, event.seq) for event in to_show])
+    # How late the bridge runs (by the run's oldest event), before the members can see it.
+    await backpressure.note_shown(occurred_at=min(event.occurred_at for event in to_show))
     await groups.send_to_rooms(
         [
             (event.room, projector.room_event_frame(new=True, seq=event.seq, message=document, prev_seq=prev_seq),
@@ -161,8 +165,6 @@ async def do_show_created(*, created: list[events.MessageCreated]) -> None:
         ]
     )  # fmt: skip
     await cache.remember_all_shown([event.id for event in to_show])
-    # How late the bridge runs: by the run's oldest event.
-    await backpressure.note_shown(occurred_at=min(event.occurred_at for event in to_show))
 
 
 def _note_not_shown(event: events.MessageCreated) -> None:
