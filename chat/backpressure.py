@@ -26,7 +26,8 @@ def _key() -> str:
 
 
 async def note_shown(*, occurred_at: datetime) -> None:
-    """The bridge has just shown an event sent at `occurred_at`."""
+    """The bridge is about to show an event sent at `occurred_at` (recorded first, so that a
+    member who reads a late frame cannot send before the record is there)."""
     lateness = (events.now() - occurred_at).total_seconds()
     if lateness <= settings.BACKPRESSURE_MAX_LAG_SECONDS:
         return
