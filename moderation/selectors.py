@@ -6,13 +6,18 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from chat.models import Membership
 from moderation.models import Sanction
 
 User = get_user_model()
+
+
+def _in_force(now: datetime) -> QuerySet[Sanction]:
+    """Every mute and ban in force at `now`, anyone's, the site's and every room's."""
+    return Sanction.objects.filter(Q(until=None) | Q(until__gt=now), lifted_at=None)
 
 
 def _weightiest(sanctions: list[Sanction]) -> Sanction | None:
@@ -59,9 +64,7 @@ class Lookups:
             "user_id", "room_id"
         )
         self._memberships.update((str(user_id), room_id) for user_id, room_id in members)
-        in_force = Sanction.objects.filter(
-            Q(until=None) | Q(until__gt=self.now), user_id__in=user_ids, lifted_at=None
-        ).order_by()
+        in_force = _in_force(self.now).filter(user_id__in=user_ids).order_by()
         sanctions: dict[str, list[Sanction]] = {user_id: [] for user_id in user_ids}
         for sanction in in_force:
             sanctions[str(sanction.user_id)].append(sanction)
@@ -83,8 +86,7 @@ class Lookups:
 
 async def asanctions_of(*, user_id: str, now: datetime) -> list[Sanction]:
     """Every mute and ban of the user in force at `now`, the site's and every room's."""
-    in_force = Sanction.objects.filter(Q(until=None) | Q(until__gt=now), user_id=user_id, lifted_at=None)
-    return [sanction async for sanction in in_force]
+    return [sanction async for sanction in _in_force(now).filter(user_id=user_id)]
 
 
 def weightiest_in_force(sanctions: list[Sanction], *, room_id: str, now: datetime) -> Sanction | None:
