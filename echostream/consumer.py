@@ -300,17 +300,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if frame.get("type") == "typing" and frame.get("user") == self.username:
             return  # the typist's own sockets are not told they type
         if not delivery.is_room_event(frame):
-            await self.send_frame(frame)
+            await self._send_shared(event)
         elif (admitted := self.delivery.offer(frame)) is frame:
-            # The process's member sockets share `event` (channel_layer): checked and encoded once.
-            if _TEXT not in event:
-                event[_TEXT] = _contract_text(frame)
-            if event[_TEXT] is not None:
-                await self.send(text_data=event[_TEXT])
+            if await self._send_shared(event):
                 metrics.frame_delivered(frame_type=frame["type"], occurred_at=event.get("occurred_at"))
         elif admitted is not None:
             await self.send_frame(admitted)
             metrics.frame_delivered(frame_type=admitted["type"], occurred_at=event.get("occurred_at"))
+
+    async def _send_shared(self, event: dict[str, Any]) -> bool:
+        """Sends the event's frame; whether it was sent (not outside the contract). The process's
+        sockets share `event` (channel_layer): the frame is checked and encoded once for all."""
+        if _TEXT not in event:
+            event[_TEXT] = _contract_text(event["frame"])
+        if event[_TEXT] is None:
+            return False
+        await self.send(text_data=event[_TEXT])
+        return True
 
     async def rooms_changed(self, event: dict[str, Any]) -> None:
         await self.sync_rooms()
