@@ -36,11 +36,15 @@ async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: s
         await reject(refusal)
         return False
     except KafkaException as exc:
-        logger.warning(
-            "%s not acknowledged by Kafka: %s", what, exc, extra={"room": room if events.is_room_id(room) else None}
-        )
-        raise frames.FrameError("unavailable", "Nothing was stored; try again.") from exc
+        raise _unavailable(exc, what=what, room=room) from exc
     return True
+
+
+def _unavailable(exc: KafkaException, *, what: str, room: str) -> frames.FrameError:
+    logger.warning(
+        "%s not acknowledged by Kafka: %s", what, exc, extra={"room": room if events.is_room_id(room) else None}
+    )
+    return frames.FrameError("unavailable", "Nothing was stored; try again.")
 
 
 def _rejecter(connection: frames.Connection, frame: dict[str, Any], *, client_id: str | None) -> Reject:
@@ -96,6 +100,16 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
     if send is None:
         return
 
+    what = f"message.send {client_id}"
+
+    async def acknowledge(acknowledged: Awaitable[None]) -> None:
+        try:
+            await acknowledged
+        except KafkaException as exc:
+            raise _unavailable(exc, what=what, room=send.room) from exc
+        await connection.send_frame(wire.MessageAck(client_id=client_id, room=send.room))
+        metrics.message_accepted(seconds=time.perf_counter() - received)
+
     async def submit() -> None:
         known = connection.member_of(send.room)
         submission = await services.check_message_send(
@@ -109,14 +123,14 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
             memo=connection.memo,
         )
         await _learn_room(connection, send.room, known=known)
-        await services.do_submit_message(
+        acknowledged = await services.do_submit_message(
             sender_id=connection.user_id, sender_name=connection.username, submission=submission
         )
+        # The ack waits for Kafka while the socket reads its next frames: a member who sends
+        # several messages at once has them all on their way, not one per Kafka round trip.
+        await connection.finish_later(frame, acknowledge(acknowledged))
 
-    if not await _act(submit, reject=reject, what=f"message.send {client_id}", room=send.room):
-        return
-    await connection.send_frame(wire.MessageAck(client_id=client_id, room=send.room))
-    metrics.message_accepted(seconds=time.perf_counter() - received)
+    await _act(submit, reject=reject, what=what, room=send.room)
 
 
 class EditFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -331,11 +332,13 @@ async def check_message_send(
     return Submission(room_id=room_id, client_id=client_id, body=body, attachments=attachments)
 
 
-async def do_submit_message(*, sender_id: str, sender_name: str, submission: Submission) -> None:
-    """Put the message on the inbound topic; returns once Kafka has acknowledged it."""
+async def do_submit_message(*, sender_id: str, sender_name: str, submission: Submission) -> asyncio.Future[None]:
+    """Put the message on the inbound topic, after the sender's sends before it. Returns as soon as
+    the producer has it, so that the socket may go on to its next frame; the future resolves once
+    Kafka has acknowledged it (and raises KafkaException if Kafka did not take it)."""
     message_id = events.message_id_for(room_id=submission.room_id, sender_id=sender_id, client_id=submission.client_id)
     if await cache.was_acked(message_id):
-        return  # a retry of a send Kafka already has
+        return _already_done()  # a retry of a send Kafka already has
     await check_rate(user_id=sender_id, kind="send")
     event = events.MessageSubmitted(
         id=message_id,
@@ -349,8 +352,21 @@ async def do_submit_message(*, sender_id: str, sender_name: str, submission: Sub
             attachments=submission.attachments,
         ),
     )
-    await kafka.send_inbound(room_id=submission.room_id, value=events.encode(event))
+    delivered = await kafka.enqueue_inbound(room_id=submission.room_id, value=events.encode(event))
+    # A task, not a coroutine the caller may drop: the send is remembered as acknowledged even
+    # if the socket closes meanwhile, so that its retry on a new socket is not produced twice.
+    return asyncio.create_task(_remember_when_acknowledged(delivered, message_id=message_id))
+
+
+async def _remember_when_acknowledged(delivered: asyncio.Future[kafka.Message], *, message_id: str) -> None:
+    await delivered
     await cache.remember_acked_send(message_id)
+
+
+def _already_done() -> asyncio.Future[None]:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 # --- Editing and deleting -------------------------------------------------------

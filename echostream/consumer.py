@@ -8,6 +8,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,6 +29,9 @@ CLOSE_UNAUTHENTICATED = 4401
 # resume is done (or this long has passed), live room events are held back, so that none
 # overtakes the older events the resume replays. Other sockets get them at once.
 RESUME_GRACE_SECONDS = 2.0
+# A closing socket waits this long for the answers of its sends in flight: more than the
+# producer's message.timeout.ms, by which Kafka has answered every one.
+FINISHING_WAIT_SECONDS = 15.0
 
 # msgspec's decoder counts its depth and raises RecursionError instead of overflowing
 # the stack (json.loads does not), and refuses lone surrogates.
@@ -103,6 +107,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivery = delivery.SocketDelivery(hold_until_resume=will_resume)
         self.memo: dict[str, Any] = {}
         self._background: list[asyncio.Task[None]] = []
+        # Frames whose answer waits for Kafka (finish_later): finished, not cancelled, on close.
+        self._finishing: set[asyncio.Task[None]] = set()
         self._released = False
         # Taken down again by `_release`, which runs once for every socket that got this far.
         metrics.CONNECTED_SOCKETS.labels(role=metrics.WEB).inc()
@@ -140,6 +146,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.CONNECTED_SOCKETS.labels(role=metrics.WEB).dec()
         logger.debug("socket %s of user %s closes", self.channel_name, self.user_id)
         await _tail_watch.remove(self)
+        # Each was produced: its answer can no longer be sent, but it is remembered as acknowledged
+        # (chat.services.do_submit_message) once Kafka answers, which it does within its timeout.
+        if self._finishing:
+            await asyncio.wait(self._finishing, timeout=FINISHING_WAIT_SECONDS)
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -188,8 +198,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is None:
             await self._error("unknown_type", f"Unknown frame type {frame['type'][:64]!r}.")
             return
+        await self._answering(frame, handler(self, frame))
+
+    async def finish_later(self, frame: dict[str, Any], rest: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._answering(frame, rest))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        # Waiting after this frame's send was produced, not before the next one's, keeps the
+        # number of sends produced and not yet answered at the limit, not one above it.
+        while len(self._finishing) >= settings.WEBSOCKET_SENDS_IN_FLIGHT:
+            await asyncio.wait(self._finishing, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _answering(self, frame: dict[str, Any], handling: Awaitable[None]) -> None:
+        """Awaits a frame's handling; what it raises becomes the error frame the client can match."""
         try:
-            await handler(self, frame)
+            await handling
         except frames.FrameError as exc:
             # Name what failed, so the client knows which send, edit or delete to retry.
             await self._error(exc.code, exc.detail, client_id=_string(frame, "client_id"), id=_string(frame, "id"))

@@ -270,6 +270,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # --- Chat limits ------------------------------------------------------------
 WEBSOCKET_MAX_FRAME_BYTES = env.int("WEBSOCKET_MAX_FRAME_BYTES", default=64 * 1024)
 MESSAGE_MAX_BODY_CHARS = env.int("MESSAGE_MAX_BODY_CHARS", default=4000)
+# Sends of one socket waiting for Kafka's acknowledgement at once; past this, the socket reads its
+# next frame only when one is acknowledged (ChatConsumer.finish_later).
+WEBSOCKET_SENDS_IN_FLIGHT = env.int("WEBSOCKET_SENDS_IN_FLIGHT", default=32)
 HISTORY_MAX_LIMIT = 100
 # How many of each room's newest messages Redis keeps as the first pages of history.
 HISTORY_CACHE_SIZE = env.int("HISTORY_CACHE_SIZE", default=200)

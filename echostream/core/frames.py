@@ -7,7 +7,7 @@ frame's type up here and knows nothing else about it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from echostream.core import wire
@@ -43,6 +43,12 @@ class Connection(Protocol):
 
     async def release_held(self) -> None:
         """Sends the live frames held back (unless a resume still runs), and stops holding."""
+        ...
+
+    async def finish_later(self, frame: dict[str, Any], rest: Coroutine[Any, Any, None]) -> None:
+        """Runs the rest of a frame's handling (its answer, once Kafka has it) while the socket goes
+        on reading, its errors answered as the handler's would be. A bounded number run at once;
+        past that, this waits for one to finish, which slows the client down."""
         ...
 
 

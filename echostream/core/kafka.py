@@ -57,6 +57,7 @@ __all__ = [
     "deadletter_topic",
     "deadletter_topic_config",
     "delete_room_topic",
+    "enqueue_inbound",
     "ensure_inbound_topic",
     "ensure_room_topic",
     "inbound_topic",
@@ -181,6 +182,12 @@ class AsyncProducer:
             self._producer.poll(0.05)
 
     async def send(self, *, topic: str, key: str, value: bytes) -> Message:
+        return await (await self.enqueue(topic=topic, key=key, value=value))
+
+    async def enqueue(self, *, topic: str, key: str, value: bytes) -> asyncio.Future[Message]:
+        """Hands the record to librdkafka and returns at once; the future resolves when Kafka has
+        it. Records enqueued one after another keep that order in their partition (idempotent
+        producer), so a caller may enqueue its next record before the last one is acknowledged."""
         loop = asyncio.get_running_loop()
         delivered: asyncio.Future[Message] = loop.create_future()
 
@@ -195,7 +202,7 @@ class AsyncProducer:
                 break
             except BufferError:
                 await asyncio.sleep(0.01)
-        return await delivered
+        return delivered
 
     def close(self, timeout: float = 10.0) -> None:
         self._producer.flush(timeout)
@@ -442,12 +449,17 @@ _producer: AsyncProducer | None = None
 _producer_lock = threading.Lock()
 
 
-async def send_inbound(*, room_id: str, value: bytes) -> Message:
+async def enqueue_inbound(*, room_id: str, value: bytes) -> asyncio.Future[Message]:
     """Appends to the inbound topic, keyed by room so that a room's events keep their order;
-    returns once Kafka acknowledged. The producer is made off the event loop the first time
-    (making it, and the inbound topic, blocks on the network)."""
+    the future resolves once Kafka acknowledged (AsyncProducer.enqueue). The producer is made
+    off the event loop the first time (making it, and the inbound topic, blocks on the network)."""
     made = _producer if _producer is not None else await asyncio.to_thread(producer)
-    return await made.send(topic=inbound_topic(), key=room_id, value=value)
+    return await made.enqueue(topic=inbound_topic(), key=room_id, value=value)
+
+
+async def send_inbound(*, room_id: str, value: bytes) -> Message:
+    """enqueue_inbound, returning once Kafka acknowledged."""
+    return await (await enqueue_inbound(room_id=room_id, value=value))
 
 
 def producer() -> AsyncProducer:
