@@ -13,7 +13,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 
-from echostream.core import metrics  # noqa: E402
+from echostream.core import heap, metrics  # noqa: E402
 from echostream.origin import OriginValidator  # noqa: E402
 from echostream.routing import websocket_urlpatterns  # noqa: E402
 from echostream.uploadlimit import UploadSizeLimit  # noqa: E402
@@ -43,3 +43,5 @@ application = ProtocolTypeRouter(
         "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+heap.freeze_startup_heap()

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from chat import bridge
-from echostream.core import metrics_server
+from echostream.core import heap, metrics_server
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class Command(BaseCommand):
             loop.add_signal_handler(signum, stop.set)
         # A log line like the others, not a line of its own on stdout.
         logger.info("kafka_bridge: running (Ctrl-C to stop)")
+        heap.freeze_startup_heap()
         port = metrics_server.serve(role="bridge", port=settings.BRIDGE_METRICS_PORT)
         try:
             await bridge.run(stop)

@@ -5,7 +5,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from echostream.core import metrics_server
+from echostream.core import heap, metrics_server
 from moderation import worker
 
 logger = logging.getLogger(__name__)
@@ -20,6 +20,7 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stop.set())
         # A log line like the others, not a line of its own on stdout.
         logger.info("moderation_worker: running (Ctrl-C to stop)")
+        heap.freeze_startup_heap()
         port = metrics_server.serve(role=worker.ROLE, port=settings.MODERATION_METRICS_PORT)
         try:
             worker.run(stop)
