@@ -13,7 +13,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 
-from echostream.core import heap, metrics  # noqa: E402
+from echostream.core import heap, kafka, metrics  # noqa: E402
 from echostream.origin import OriginValidator  # noqa: E402
 from echostream.routing import websocket_urlpatterns  # noqa: E402
 from echostream.uploadlimit import UploadSizeLimit  # noqa: E402
@@ -44,4 +44,5 @@ application = ProtocolTypeRouter(
     }
 )
 
+kafka.start_producer_in_background()
 heap.freeze_startup_heap()

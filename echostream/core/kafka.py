@@ -76,6 +76,7 @@ __all__ = [
     "room_topic_pattern",
     "room_topics",
     "send_inbound",
+    "start_producer_in_background",
     "topic_configs",
     "topic_partition_counts",
 ]
@@ -460,6 +461,21 @@ async def enqueue_inbound(*, room_id: str, value: bytes) -> asyncio.Future[Messa
 async def send_inbound(*, room_id: str, value: bytes) -> Message:
     """enqueue_inbound, returning once Kafka acknowledged."""
     return await (await enqueue_inbound(room_id=room_id, value=value))
+
+
+def start_producer_in_background() -> None:
+    """Makes the process's producer while it starts, so that its first sends do not wait for it
+    (the inbound topic's check, the connection, the idempotent producer's id): on a fresh web,
+    every socket's first send waited for them together. A Kafka that does not answer yet leaves
+    the making to the first send, as before."""
+
+    def make() -> None:
+        try:
+            producer()
+        except Exception as exc:
+            logger.warning("the Kafka producer could not be made at start (%s); the first send will make it", exc)
+
+    threading.Thread(target=make, name="kafka-producer-start", daemon=True).start()
 
 
 def producer() -> AsyncProducer:
