@@ -1,7 +1,10 @@
 """Backpressure: slow senders down while the pipeline runs late, before the channel layer
 has to drop live frames.
 
-The signal is how late the bridge shows events: the time from a send (the event's
+Two signals. The first: a send that waited longer than BACKPRESSURE_MAX_LAG_SECONDS in its web
+process before it was read (`retry_after(waited=...)`), when the web itself is behind.
+
+The second, how late the bridge shows events: the time from a send (the event's
 `occurred_at`) to the moment its frame goes to the room. When that exceeds
 BACKPRESSURE_MAX_LAG_SECONDS, the bridge records it in Redis for
 BACKPRESSURE_WINDOW_SECONDS; while the record lives, sends are refused with
@@ -47,8 +50,15 @@ class _Reading:
 _last = _Reading()
 
 
-async def retry_after() -> float | None:
-    """Seconds a sender should wait while the pipeline runs late; None when it keeps up."""
+async def retry_after(*, waited: float = 0.0) -> float | None:
+    """Seconds a sender should wait while the pipeline runs late; None when it keeps up.
+
+    `waited`: how long the send waited in its web process before it was read. One that waited
+    past BACKPRESSURE_MAX_LAG_SECONDS shows that this web is behind, which the bridge cannot see
+    (it measures from the moment the web read the send): it is refused too, at once and cheaply,
+    so that the web catches up rather than acknowledging every send a minute late."""
+    if waited > settings.BACKPRESSURE_MAX_LAG_SECONDS:
+        return round(max(settings.BACKPRESSURE_WINDOW_SECONDS, 0.1), 1)
     now = time.monotonic()
     if now - _last.read_at >= settings.BACKPRESSURE_READ_SECONDS:
         remaining_ms = await redis.client().pttl(_key())

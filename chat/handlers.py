@@ -121,6 +121,7 @@ async def handle_message_send(connection: frames.Connection, frame: dict[str, An
             max_body_chars=settings.MESSAGE_MAX_BODY_CHARS,
             known_member=known,
             memo=connection.memo,
+            waited=connection.waited,
         )
         await _learn_room(connection, send.room, known=known)
         acknowledged = await services.do_submit_message(

@@ -311,9 +311,11 @@ async def check_message_send(
     max_body_chars: int,
     known_member: bool = False,
     memo: Memo | None = None,
+    waited: float = 0.0,
 ) -> Submission:
     """The submission, once the sender may make it (`known_member`: see check_member; `memo`:
-    the socket's, for the send checks)."""
+    the socket's, for the send checks; `waited`: how long the send waited in the web before it
+    was read, see backpressure.retry_after)."""
     await check_member(user_id=sender_id, room_id=room_id, known_member=known_member)
     if len(body) > max_body_chars:
         raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
@@ -327,7 +329,7 @@ async def check_message_send(
             )
         except chat_attachments.AttachmentProblem as exc:
             raise SendRefused("invalid", str(exc)) from exc
-    if (wait := await backpressure.retry_after()) is not None:
+    if (wait := await backpressure.retry_after(waited=waited)) is not None:
         raise SendRefused("rate_limited", "The service is busy; send again in a moment.", retry_after=wait)
     return Submission(room_id=room_id, client_id=client_id, body=body, attachments=attachments)
 

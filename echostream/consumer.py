@@ -79,6 +79,9 @@ def _frame_fields(frame: dict[str, Any]) -> dict[str, Any]:
 class ChatConsumer(AsyncWebsocketConsumer):
     user_id: str
     username: str
+    # How long the frame being handled waited in this process (frames.ARRIVED_AT); 0 when the
+    # server does not stamp them (uvicorn, the tests' communicator).
+    waited: float = 0.0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # However the socket ends (a close, a cancelled task, an exception anywhere),
@@ -128,11 +131,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # renewal serves them all: a frame received soon after the last one skips it too.
         if message["type"] == groups.DELIVER:
             await self.deliver_frame(message)
-        elif message["type"] == "websocket.receive" and not _renewal.due():
-            await self.websocket_receive(message)
-        else:
-            _renewal.done()
-            await super().dispatch(message)
+            return
+        if message["type"] == "websocket.receive":
+            arrived = message.get(frames.ARRIVED_AT)
+            self.waited = time.monotonic() - arrived if isinstance(arrived, float) else 0.0
+            if not _renewal.due():
+                await self.websocket_receive(message)
+                return
+        _renewal.done()
+        await super().dispatch(message)
 
     async def disconnect(self, code: int) -> None:
         await self._release()

@@ -23,6 +23,7 @@ log, which it would print to stdout in its own format, goes through Python's log
 import asyncio
 import logging
 import sys
+import time
 from functools import partial
 from typing import Any, TextIO
 
@@ -34,6 +35,7 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.web.http import HTTPChannel
 
 from echostream import logs
+from echostream.core import frames
 from echostream.core.leanqueue import LeanQueue
 
 access_logger = logging.getLogger("daphne.access")
@@ -101,12 +103,26 @@ class LoggingAccessLog(AccessLogGenerator):
             access_logger.info("%s %s", self.WEBSOCKET_ACTIONS[action], path, extra=fields)
 
 
+class ArrivalStampedQueue(LeanQueue[dict[str, Any]]):
+    """A socket's queue of ASGI events that stamps each frame received with the moment it came
+    in (frames.ARRIVED_AT): a web process that falls behind reads frames seconds after they came,
+    which nothing else in the frame shows (the backpressure module acts on it)."""
+
+    __slots__ = ()
+
+    def put_nowait(self, item: dict[str, Any]) -> None:
+        if item.get("type") == "websocket.receive":
+            item[frames.ARRIVED_AT] = time.monotonic()
+        super().put_nowait(item)
+
+
 class LeanServer(daphne.server.Server):
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> LeanQueue[dict[str, Any]] | None:
         """Daphne's own, with a LeanQueue for the application's events: a socket's queue is empty
-        nearly all its life, and an empty asyncio.Queue is about 3 KB (echostream.core.leanqueue)."""
+        nearly all its life, and an empty asyncio.Queue is about 3 KB (echostream.core.leanqueue).
+        It stamps the frames received with their arrival (ArrivalStampedQueue)."""
         assert "application_instance" not in self.connections[protocol]
-        input_queue: LeanQueue[dict[str, Any]] = LeanQueue()
+        input_queue: LeanQueue[dict[str, Any]] = ArrivalStampedQueue()
         scope.setdefault("asgi", {"version": "3.0"})
         application_instance = self.application(
             scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)

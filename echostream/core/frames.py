@@ -16,6 +16,10 @@ from echostream.core.events import MAX_SEQ
 
 logger = logging.getLogger(__name__)
 
+# Where the web role's queue stamps each frame received with the moment it arrived
+# (time.monotonic()): the consumer reads it to know how long the frame waited to be handled.
+ARRIVED_AT = "echostream.arrived_at"
+
 
 class Connection(Protocol):
     """What a frame handler may use of the socket it serves."""
@@ -28,6 +32,8 @@ class Connection(Protocol):
     # What checks read about the user and keep for the socket's next frames; emptied when it
     # changes (`groups.forget_memos`).
     memo: dict[str, Any]
+    # How long the frame being handled waited in this web process before it was read (seconds).
+    waited: float
 
     async def send_frame(self, frame: wire.ServerFrame) -> None: ...
 
