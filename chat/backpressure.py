@@ -1,7 +1,7 @@
 """Backpressure: slow senders down while the pipeline runs late, before the channel layer
 has to drop live frames.
 
-Two signals. The first: a send that waited longer than BACKPRESSURE_MAX_LAG_SECONDS in its web
+Two signals. The first: a send that waited longer than BACKPRESSURE_MAX_WAIT_SECONDS in its web
 process before it was read (`retry_after(waited=...)`), when the web itself is behind.
 
 The second, how late the bridge shows events: the time from a send (the event's
@@ -54,10 +54,10 @@ async def retry_after(*, waited: float = 0.0) -> float | None:
     """Seconds a sender should wait while the pipeline runs late; None when it keeps up.
 
     `waited`: how long the send waited in its web process before it was read. One that waited
-    past BACKPRESSURE_MAX_LAG_SECONDS shows that this web is behind, which the bridge cannot see
+    past BACKPRESSURE_MAX_WAIT_SECONDS shows that this web is behind, which the bridge cannot see
     (it measures from the moment the web read the send): it is refused too, at once and cheaply,
     so that the web catches up rather than acknowledging every send a minute late."""
-    if waited > settings.BACKPRESSURE_MAX_LAG_SECONDS:
+    if waited > settings.BACKPRESSURE_MAX_WAIT_SECONDS:
         return round(max(settings.BACKPRESSURE_WINDOW_SECONDS, 0.1), 1)
     now = time.monotonic()
     if now - _last.read_at >= settings.BACKPRESSURE_READ_SECONDS:

@@ -28,16 +28,14 @@ class SendFrame(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 Reject = Callable[[services.SendRefused], Awaitable[None]]
 
 
-async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: str, room: str) -> bool:
+async def _act(action: Callable[[], Awaitable[None]], *, reject: Reject, what: str, room: str) -> None:
     """Runs a checked action; a refusal goes back to the client, Kafka's silence becomes `unavailable`."""
     try:
         await action()
     except services.SendRefused as refusal:
         await reject(refusal)
-        return False
     except KafkaException as exc:
         raise _unavailable(exc, what=what, room=room) from exc
-    return True
 
 
 def _unavailable(exc: KafkaException, *, what: str, room: str) -> frames.FrameError:

@@ -249,6 +249,9 @@ DELIVERY_TAIL_CHECK_SECONDS = env.float("DELIVERY_TAIL_CHECK_SECONDS", default=3
 # this after they were sent, and for BACKPRESSURE_WINDOW_SECONDS after it last did.
 BACKPRESSURE_MAX_LAG_SECONDS = env.float("BACKPRESSURE_MAX_LAG_SECONDS", default=5.0)
 BACKPRESSURE_WINDOW_SECONDS = env.float("BACKPRESSURE_WINDOW_SECONDS", default=3.0)
+# A send read longer than this after it reached its web process is refused likewise: that web is
+# behind, which the bridge's lateness (measured from the moment the web read the send) cannot show.
+BACKPRESSURE_MAX_WAIT_SECONDS = env.float("BACKPRESSURE_MAX_WAIT_SECONDS", default=5.0)
 # Each web process reads that signal at most this often (every send asks).
 BACKPRESSURE_READ_SECONDS = env.float("BACKPRESSURE_READ_SECONDS", default=0.1)
 

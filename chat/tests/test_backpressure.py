@@ -55,8 +55,8 @@ async def test_a_process_reads_the_signal_at_most_once_per_read_interval(clean_s
     assert wait is not None and 0 < wait <= 30
 
 
-async def test_a_send_that_waited_past_the_lag_in_the_web_makes_its_sender_wait(clean_signal, settings):
-    settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
+async def test_a_send_that_waited_past_the_limit_in_the_web_makes_its_sender_wait(clean_signal, settings):
+    settings.BACKPRESSURE_MAX_WAIT_SECONDS = 5
     settings.BACKPRESSURE_WINDOW_SECONDS = 3
     assert await backpressure.retry_after(waited=4.9) is None
     assert await backpressure.retry_after(waited=5.1) == 3

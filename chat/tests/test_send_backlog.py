@@ -41,7 +41,7 @@ async def answer_about(socket: Socket, client_id: str) -> dict[str, Any]:
 async def test_a_send_read_long_after_it_arrived_is_refused_and_the_next_fresh_one_is_acknowledged(
     make_user, open_socket, settings
 ):
-    settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
+    settings.BACKPRESSURE_MAX_WAIT_SECONDS = 5
     settings.BACKPRESSURE_WINDOW_SECONDS = 3
     await sync_to_async(kafka.ensure_inbound_topic)()
     user, room_id = await a_room_of(make_user)
