@@ -166,7 +166,8 @@ def make_consumer(*, group_id: str, **overrides: Any) -> Consumer:
 
 
 class AsyncProducer:
-    """An idempotent, acks=all producer whose `send` resolves when Kafka has the record.
+    """An idempotent, acks=all producer whose `enqueue` gives a future that resolves when Kafka has
+    the record.
 
     librdkafka reports deliveries only from `poll()`, so a daemon thread polls and
     hands each report back to the event loop that asked for it.
@@ -181,9 +182,6 @@ class AsyncProducer:
     def _poll_forever(self) -> None:
         while not self._closed.is_set():
             self._producer.poll(0.05)
-
-    async def send(self, *, topic: str, key: str, value: bytes) -> Message:
-        return await (await self.enqueue(topic=topic, key=key, value=value))
 
     async def enqueue(self, *, topic: str, key: str, value: bytes) -> asyncio.Future[Message]:
         """Hands the record to librdkafka and returns at once; the future resolves when Kafka has

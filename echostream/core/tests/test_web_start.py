@@ -23,13 +23,18 @@ print(gc.get_freeze_count(), freed)
 """
 
 
-def test_the_web_role_s_startup_objects_are_frozen_and_later_garbage_still_collected():
+def printed_by_a_started_web(probe: str) -> list[str]:
+    """What `probe` prints, run in a fresh process that loads the web role (echostream.asgi)."""
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "echostream.settings"}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    frozen, freed = (int(field) for field in result.stdout.split())
+    return result.stdout.split()
+
+
+def test_the_web_role_s_startup_objects_are_frozen_and_later_garbage_still_collected():
+    frozen, freed = (int(field) for field in printed_by_a_started_web(PROBE))
     assert frozen > 50_000  # Django, the apps and the clients' modules
     assert freed >= 1
 
@@ -47,9 +52,4 @@ print(kafka._producer is not None)
 
 @pytest.mark.usefixtures("services")
 def test_the_web_role_makes_its_kafka_producer_as_it_starts_before_any_send():
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "echostream.settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", PRODUCER_PROBE], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True"]
+    assert printed_by_a_started_web(PRODUCER_PROBE) == ["True"]
