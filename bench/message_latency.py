@@ -4,7 +4,10 @@ Starts the three roles from the Procfile (needs `make services`), then measures:
 - first message in a brand-new room: send -> the other member's `message.new`;
 - steady state: send -> `message.new` for back-to-back messages in one room;
 - the baseline: one raw Kafka produce -> consume round trip on a fresh topic, which is the floor
-  under any message's path (the path makes two such hops, plus MongoDB and Redis).
+  under any message's path (the path makes two such hops, plus MongoDB and Redis);
+- where the steady messages spent their time, hop by hop: each Kafka record's timestamp is taken
+  when its producer hands it over, so the inbound record's says when the web was done with the
+  send, and the room record's when moderation was. The three hops add up to the whole.
 
 Run: `make bench` or `.venv/bin/python bench/message_latency.py [--messages N] [--rooms N]`.
 """
@@ -19,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +38,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from echostream.core import kafka  # noqa: E402
+from echostream.core import events, kafka  # noqa: E402
 from tests.system.client import ChatClient  # noqa: E402
 from tests.system.stack import Stack  # noqa: E402
 
@@ -84,20 +88,62 @@ async def first_message_ms(base_url: str, rooms: int) -> list[float]:
     return timings
 
 
-async def steady_ms(base_url: str, messages: int) -> list[float]:
+@dataclass
+class Steady:
+    room_id: str
+    timings: list[float]
+    # client_id -> (sent, received), wall clock seconds: Kafka's timestamps are wall clock too.
+    moments: dict[str, tuple[float, float]]
+
+
+async def steady(base_url: str, messages: int) -> Steady:
     alice, bob = await two_people(base_url)
     room = await alice.open_dm(bob.username)
     await alice.send_message(room["id"], "warm-up")
     await bob.next_frame("message.new", timeout=30)
     timings = []
+    moments = {}
     for n in range(messages):
-        started = time.perf_counter()
-        await alice.send_message(room["id"], f"m{n}")
+        started, sent = time.perf_counter(), time.time()
+        client_id = await alice.send_message(room["id"], f"m{n}")
         await bob.next_frame("message.new", timeout=30)
         timings.append((time.perf_counter() - started) * 1000)
+        moments[client_id] = (sent, time.time())
     await alice.close()
     await bob.close()
-    return timings
+    return Steady(room_id=room["id"], timings=timings, moments=moments)
+
+
+def handed_to_kafka(topic: str) -> dict[str, float]:
+    """When each message record of `topic` was handed to its producer, by client_id."""
+    consumer = kafka.make_consumer(group_id=f"bench-{uuid.uuid4().hex}", **{"enable.partition.eof": True})
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([kafka.TopicPartition(topic, partition, 0) for partition in partitions])
+    at: dict[str, float] = {}
+    left = len(partitions)
+    while left:
+        record = consumer.poll(10)
+        if record is None:
+            raise SystemExit(f"timed out reading {topic}")
+        if record.error():
+            left -= record.error().code() == kafka.KafkaError._PARTITION_EOF
+            continue
+        client_id = getattr(events.decode(record.value()).data, "client_id", None)
+        if client_id is not None:
+            at[client_id] = record.timestamp()[1] / 1000
+    consumer.close()
+    return at
+
+
+def hops(run: Steady) -> dict[str, list[float]]:
+    inbound = handed_to_kafka(kafka.inbound_topic())
+    room = handed_to_kafka(kafka.room_topic(run.room_id))
+    hops: dict[str, list[float]] = {"web": [], "moderation": [], "bridge and web": []}
+    for client_id, (sent, received) in run.moments.items():
+        hops["web"].append((inbound[client_id] - sent) * 1000)
+        hops["moderation"].append((room[client_id] - inbound[client_id]) * 1000)
+        hops["bridge and web"].append((received - room[client_id]) * 1000)
+    return hops
 
 
 def summary(name: str, timings: list[float], baseline: float) -> str:
@@ -124,13 +170,23 @@ def main() -> None:
         stack.wait_ready()
         baseline = kafka_round_trip_ms(args.messages)
         first = asyncio.run(first_message_ms(stack.base_url, args.rooms))
-        steady = asyncio.run(steady_ms(stack.base_url, args.messages))
+        steady_run = asyncio.run(steady(stack.base_url, args.messages))
+        steady_hops = hops(steady_run)
     finally:
         stack.stop()
     base = statistics.median(baseline)
     print(summary("kafka round trip (baseline)", baseline, base))
     print(summary("first message in a new room", first, base))
-    print(summary("steady send -> message.new", steady, base))
+    print(summary("steady send -> message.new", steady_run.timings, base))
+    print("where the steady messages' time went (p50 / p99 ms):")
+    for name, label in (
+        ("web", "web: frame in -> inbound record"),
+        ("moderation", "moderation: inbound -> room record"),
+        ("bridge and web", "bridge, web: room record -> frame out"),
+    ):
+        ordered = sorted(steady_hops[name])
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        print(f"  {label:<40} {statistics.median(ordered):6.1f} / {p99:6.1f}")
 
 
 if __name__ == "__main__":
