@@ -496,9 +496,11 @@ def delete_namespace_topics() -> None:
             future.result()
 
 
-def next_batch(consumer: Consumer, *, max_records: int = 500, timeout: float = 0.5) -> list[Message]:
-    """Waits up to `timeout` for one record, then takes whatever else is already there;
-    consumer errors are logged, not returned.
+def next_batch(
+    consumer: Consumer, *, max_records: int = 500, timeout: float = 0.5, linger: float = 0.0
+) -> list[Message]:
+    """Waits up to `timeout` for one record, then takes whatever else is already there, or
+    comes within `linger` seconds of it; consumer errors are logged, not returned.
 
     `Consumer.consume(n, timeout)` waits the whole timeout unless n records arrive,
     which would hold every chat message for it; this returns as soon as one does.
@@ -507,7 +509,7 @@ def next_batch(consumer: Consumer, *, max_records: int = 500, timeout: float = 0
     if first is None:
         return []
     records = []
-    for record in [first, *consumer.consume(max_records - 1, 0)]:
+    for record in [first, *consumer.consume(max_records - 1, linger)]:
         if record.error() is None:
             records.append(record)
         # Until the first room exists, the bridges' pattern matches nothing: not worth a warning.
