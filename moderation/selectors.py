@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -29,13 +31,46 @@ def _weightiest(sanctions: list[Sanction]) -> Sanction | None:
     )
 
 
+def _column(model: type, field: str) -> str:
+    quote = connection.ops.quote_name
+    return f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(field).column)}"
+
+
+@functools.lru_cache(maxsize=256)
+def _batch_sql(*, users: int, rooms: int) -> str:
+    """One statement for a batch's three reads (`Lookups`), rows of (kind, first, second) as text.
+    Written out: the ORM took four times as long to build it as the database took to answer.
+    Keep it the same as `_in_force` and the filters of the other two."""
+    user_list = ", ".join(["%s"] * users)
+    room_list = ", ".join(["%s"] * rooms)
+    table = connection.ops.quote_name
+    return (
+        f"SELECT 'user', CAST({_column(User, 'id')} AS TEXT), {_column(User, User.USERNAME_FIELD)}"
+        f" FROM {table(User._meta.db_table)}"
+        f" WHERE {_column(User, 'is_active')} = %s AND {_column(User, 'id')} IN ({user_list})"
+        f" UNION ALL SELECT 'member', CAST({_column(Membership, 'user')} AS TEXT),"
+        f" CAST({_column(Membership, 'room')} AS TEXT) FROM {table(Membership._meta.db_table)}"
+        f" WHERE {_column(Membership, 'user')} IN ({user_list}) AND {_column(Membership, 'room')} IN ({room_list})"
+        f" UNION ALL SELECT 'sanction', CAST({_column(Sanction, 'user')} AS TEXT),"
+        f" CAST({_column(Sanction, 'id')} AS TEXT) FROM {table(Sanction._meta.db_table)}"
+        f" WHERE {_column(Sanction, 'user')} IN ({user_list}) AND {_column(Sanction, 'lifted_at')} IS NULL"
+        f" AND ({_column(Sanction, 'until')} IS NULL OR {_column(Sanction, 'until')} > %s)"
+    )
+
+
+def _batch_params(user_ids: list[str], room_ids: list[str], now: datetime) -> list[object]:
+    user_pks = [int(user_id) for user_id in user_ids]
+    return [True, *user_pks, *user_pks, *room_ids, *user_pks, connection.ops.adapt_datetimefield_value(now)]
+
+
 class Lookups:
     """The reads that judging inbound events makes, for a batch judged together as of one
     moment, the batch's start (a sanction given meanwhile stops the next batch; the web checks
     sanctions on every send besides). The first question asks the database about every actor
-    and room of the batch (`batch`) at once, in three queries whatever its size: the active
+    and room of the batch (`batch`) at once, in one statement whatever its size: the active
     users' usernames, their memberships in those rooms, and the sanctions in force on them
-    (nearly always none). An actor and room outside `batch` are asked about when first needed."""
+    (nearly always none; those are then read whole). An actor and room outside `batch` are
+    asked about when first needed."""
 
     def __init__(self, batch: Iterable[tuple[str, str]] = ()) -> None:
         self.now = timezone.now()
@@ -56,18 +91,23 @@ class Lookups:
         self._pending.clear()
 
     def _load(self, batch: set[tuple[str, str]]) -> None:
-        user_ids = {user_id for user_id, _ in batch}
-        room_ids = {room_id for _, room_id in batch}
-        active = User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", User.USERNAME_FIELD)
-        self._usernames.update((str(pk), username) for pk, username in active)
-        members = Membership.objects.filter(user_id__in=user_ids, room_id__in=room_ids).values_list(
-            "user_id", "room_id"
-        )
-        self._memberships.update((str(user_id), room_id) for user_id, room_id in members)
-        in_force = _in_force(self.now).filter(user_id__in=user_ids).order_by()
+        user_ids = sorted({user_id for user_id, _ in batch})
+        room_ids = sorted({room_id for _, room_id in batch})
+        sanction_ids = []
+        with connection.cursor() as cursor:
+            sql = _batch_sql(users=len(user_ids), rooms=len(room_ids))
+            cursor.execute(sql, _batch_params(user_ids, room_ids, self.now))
+            for kind, first, second in cursor.fetchall():
+                if kind == "user":
+                    self._usernames[first] = second
+                elif kind == "member":
+                    self._memberships.add((first, second))
+                else:
+                    sanction_ids.append(second)
         sanctions: dict[str, list[Sanction]] = {user_id: [] for user_id in user_ids}
-        for sanction in in_force:
-            sanctions[str(sanction.user_id)].append(sanction)
+        if sanction_ids:
+            for sanction in Sanction.objects.filter(pk__in=sanction_ids):
+                sanctions[str(sanction.user_id)].append(sanction)
         self._sanctions.update(sanctions)
 
     def active_username(self, *, user_id: str, room_id: str) -> str | None:

@@ -258,7 +258,41 @@ def test_a_record_to_dead_letter_while_kafka_is_down_is_waited_for_until_told_to
         worker.judge(poison, stop=stop)
 
 
-def test_a_batch_asks_the_database_three_queries_whatever_its_actors_and_rooms(member):
+def _reads(queries: CaptureQueriesContext) -> list[str]:
+    """The queries that read users, memberships or sanctions (the moderation rules are read too)."""
+    tables = (User._meta.db_table, Membership._meta.db_table, Sanction._meta.db_table)
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip("( ").startswith("SELECT") and any(f'FROM "{table}"' in q["sql"] for table in tables)
+    ]
+
+
+def test_a_batch_asks_the_database_once_whatever_its_actors_and_rooms(member):
+    room_id, bob = member
+    other_room = Room.objects.create(name="h")
+    kafka.ensure_room_topic(other_room.pk)
+    carol = User.objects.create_user(username=f"carol{uuid.uuid4().hex[:6]}", password="x")
+    Membership.objects.create(room=other_room, user=carol)
+    Membership.objects.create(room=other_room, user=bob)
+    sends = [(room_id, bob), (other_room.pk, bob), (other_room.pk, carol), (room_id, carol)] * 2
+    records = [
+        record(raw(submission_json(room=room, actor=str(actor.pk), client_id=f"c{n}")))
+        for n, (room, actor) in enumerate(sends)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        run_batch(records)
+
+    # Carol is no member of the first room: those two of hers are not published.
+    published = [events.decode(value) for room in (room_id, other_room.pk) for value in room_values(room)]
+    assert sorted(event.data.client_id for event in published) == ["c0", "c1", "c2", "c4", "c5", "c6"]
+    (read,) = _reads(queries)
+    tables = (User._meta.db_table, Membership._meta.db_table, Sanction._meta.db_table)
+    assert all(f'FROM "{table}"' in read for table in tables)
+
+
+def test_a_batch_with_sanctions_in_force_asks_once_more_for_them(member):
     room_id, bob = member
     other_room = Room.objects.create(name="h")
     kafka.ensure_room_topic(other_room.pk)
@@ -278,6 +312,7 @@ def test_a_batch_asks_the_database_three_queries_whatever_its_actors_and_rooms(m
     # Carol is muted everywhere (and no member of the first room): none of hers is published.
     published = [events.decode(value) for room in (room_id, other_room.pk) for value in room_values(room)]
     assert sorted(event.data.client_id for event in published) == ["c0", "c1", "c4", "c5"]
-    reads = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("SELECT")]
+    together, sanctions = _reads(queries)
     tables = (User._meta.db_table, Membership._meta.db_table, Sanction._meta.db_table)
-    assert sorted(table for sql in reads for table in tables if f'FROM "{table}"' in sql) == sorted(tables)
+    assert all(f'FROM "{table}"' in together for table in tables)
+    assert f'FROM "{Sanction._meta.db_table}"' in sanctions
