@@ -45,13 +45,6 @@ async def remember_all_shown(event_ids: list[str]) -> None:
         await pipe.execute()
 
 
-async def which_shown(event_ids: list[str]) -> list[bool]:
-    async with redis.client().pipeline(transaction=False) as pipe:
-        for event_id in event_ids:
-            pipe.exists(_shown_key(event_id))
-        return [bool(found) for found in await pipe.execute()]
-
-
 # KEYS: the message's key. ARGV: where (room and seq), ttl. The first claim stays; returns it.
 _CLAIM = """
 local first = redis.call('GET', KEYS[1])
@@ -65,6 +58,21 @@ return ARGV[1]
 
 def _first_seen_key(message_id: str) -> str:
     return redis.key("message-first-seen", message_id)
+
+
+async def shown_and_first_sights(sightings: list[tuple[str, str, int]]) -> list[tuple[bool, bool]]:
+    """For each creation (its event id, which is its message's id, room, seq): whether it was
+    shown already, and `claim_first_sight` for it, in one round trip. Claiming for one already
+    shown changes nothing: its first claim is its own."""
+    async with redis.client().pipeline(transaction=False) as pipe:
+        for message_id, room_id, seq in sightings:
+            pipe.exists(_shown_key(message_id))
+            pipe.eval(_CLAIM, 1, _first_seen_key(message_id), f"{room_id}:{seq}", FIRST_SIGHT_TTL_SECONDS)
+        answers = await pipe.execute()
+    return [
+        (bool(shown), claim == f"{room_id}:{seq}")
+        for shown, claim, (_, room_id, seq) in zip(answers[::2], answers[1::2], sightings, strict=True)
+    ]
 
 
 async def claim_first_sight(*, message_id: str, room_id: str, seq: int) -> bool:

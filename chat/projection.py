@@ -139,17 +139,18 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
 
 
 async def do_show_created(*, created: list[events.MessageCreated]) -> None:
-    """`do_show_room_event` for a run of creations: the same steps in the same order, each one
-    for the whole run in one Redis round trip (the publishes too, in order). Every step
+    """`do_show_room_event` for a run of creations: the same steps in the same order, for the
+    whole run at once: the shown marks and first sights in one Redis round trip, then each further
+    step in one (the publishes too, in order). Every step
     is safe to repeat, so a crash or an outage anywhere in the run repeats the run. The caller
     checked that each one's message is storable (`check_storable`)."""
-    fresh = [event for event, shown in zip(created, await cache.which_shown([e.id for e in created]), strict=True)
-             if not shown]  # fmt: skip
-    firsts = await cache.claim_first_sights([(event.id, event.room, event.seq) for event in fresh])
-    for event, first in zip(fresh, firsts, strict=True):
-        if not first:
+    sightings = await cache.shown_and_first_sights([(event.id, event.room, event.seq) for event in created])
+    to_show = []
+    for event, (shown, first) in zip(created, sightings, strict=True):
+        if not shown and not first:
             _note_not_shown(event)
-    to_show = [event for event, first in zip(fresh, firsts, strict=True) if first]
+        elif not shown:
+            to_show.append(event)
     if not to_show:
         return
     documents = [projector.apply(None, event) for event in to_show]
