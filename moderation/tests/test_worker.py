@@ -258,61 +258,56 @@ def test_a_record_to_dead_letter_while_kafka_is_down_is_waited_for_until_told_to
         worker.judge(poison, stop=stop)
 
 
+_TABLES = (User._meta.db_table, Membership._meta.db_table, Sanction._meta.db_table)
+
+
 def _reads(queries: CaptureQueriesContext) -> list[str]:
     """The queries that read users, memberships or sanctions (the moderation rules are read too)."""
-    tables = (User._meta.db_table, Membership._meta.db_table, Sanction._meta.db_table)
     return [
         q["sql"]
         for q in queries.captured_queries
-        if q["sql"].lstrip("( ").startswith("SELECT") and any(f'FROM "{table}"' in q["sql"] for table in tables)
+        if q["sql"].lstrip("( ").startswith("SELECT") and any(f'FROM "{table}"' in q["sql"] for table in _TABLES)
     ]
+
+
+def _batch_of_two_actors_in_two_rooms(member, *, carol_muted: bool) -> tuple[list[str], list[str]]:
+    """Bob (a member of both rooms) and carol (of the second only) send twice to each, in one
+    batch: the client_ids published, and the queries that read users, memberships or sanctions."""
+    room_id, bob = member
+    other_room = Room.objects.create(name="h")
+    kafka.ensure_room_topic(other_room.pk)
+    carol = User.objects.create_user(username=f"carol{uuid.uuid4().hex[:6]}", password="x")
+    Membership.objects.create(room=other_room, user=carol)
+    Membership.objects.create(room=other_room, user=bob)
+    if carol_muted:
+        Sanction.objects.create(user=carol, kind=Sanction.Kind.MUTE, room=None, reason="spam")
+    sends = [(room_id, bob), (other_room.pk, bob), (other_room.pk, carol), (room_id, carol)] * 2
+    records = [
+        record(raw(submission_json(room=room, actor=str(actor.pk), client_id=f"c{n}")))
+        for n, (room, actor) in enumerate(sends)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        run_batch(records)
+
+    published = [events.decode(value) for room in (room_id, other_room.pk) for value in room_values(room)]
+    return sorted(event.data.client_id for event in published), _reads(queries)
 
 
 def test_a_batch_asks_the_database_once_whatever_its_actors_and_rooms(member):
-    room_id, bob = member
-    other_room = Room.objects.create(name="h")
-    kafka.ensure_room_topic(other_room.pk)
-    carol = User.objects.create_user(username=f"carol{uuid.uuid4().hex[:6]}", password="x")
-    Membership.objects.create(room=other_room, user=carol)
-    Membership.objects.create(room=other_room, user=bob)
-    sends = [(room_id, bob), (other_room.pk, bob), (other_room.pk, carol), (room_id, carol)] * 2
-    records = [
-        record(raw(submission_json(room=room, actor=str(actor.pk), client_id=f"c{n}")))
-        for n, (room, actor) in enumerate(sends)
-    ]
-
-    with CaptureQueriesContext(connection) as queries:
-        run_batch(records)
+    published, reads = _batch_of_two_actors_in_two_rooms(member, carol_muted=False)
 
     # Carol is no member of the first room: those two of hers are not published.
-    published = [events.decode(value) for room in (room_id, other_room.pk) for value in room_values(room)]
-    assert sorted(event.data.client_id for event in published) == ["c0", "c1", "c2", "c4", "c5", "c6"]
-    (read,) = _reads(queries)
-    tables = (User._meta.db_table, Membership._meta.db_table, Sanction._meta.db_table)
-    assert all(f'FROM "{table}"' in read for table in tables)
+    assert published == ["c0", "c1", "c2", "c4", "c5", "c6"]
+    (read,) = reads
+    assert all(f'FROM "{table}"' in read for table in _TABLES)
 
 
 def test_a_batch_with_sanctions_in_force_asks_once_more_for_them(member):
-    room_id, bob = member
-    other_room = Room.objects.create(name="h")
-    kafka.ensure_room_topic(other_room.pk)
-    carol = User.objects.create_user(username=f"carol{uuid.uuid4().hex[:6]}", password="x")
-    Membership.objects.create(room=other_room, user=carol)
-    Membership.objects.create(room=other_room, user=bob)
-    Sanction.objects.create(user=carol, kind=Sanction.Kind.MUTE, room=None, reason="spam")
-    sends = [(room_id, bob), (other_room.pk, bob), (other_room.pk, carol), (room_id, carol)] * 2
-    records = [
-        record(raw(submission_json(room=room, actor=str(actor.pk), client_id=f"c{n}")))
-        for n, (room, actor) in enumerate(sends)
-    ]
-
-    with CaptureQueriesContext(connection) as queries:
-        run_batch(records)
+    published, reads = _batch_of_two_actors_in_two_rooms(member, carol_muted=True)
 
     # Carol is muted everywhere (and no member of the first room): none of hers is published.
-    published = [events.decode(value) for room in (room_id, other_room.pk) for value in room_values(room)]
-    assert sorted(event.data.client_id for event in published) == ["c0", "c1", "c4", "c5"]
-    together, sanctions = _reads(queries)
-    tables = (User._meta.db_table, Membership._meta.db_table, Sanction._meta.db_table)
-    assert all(f'FROM "{table}"' in together for table in tables)
+    assert published == ["c0", "c1", "c4", "c5"]
+    together, sanctions = reads
+    assert all(f'FROM "{table}"' in together for table in _TABLES)
     assert f'FROM "{Sanction._meta.db_table}"' in sanctions
