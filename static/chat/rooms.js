@@ -188,19 +188,33 @@ export async function openRoom(roomId, { push = true } = {}) {
   renderHeader();
   renderTyping();
   renderRooms();
+  const focusAtOpen = focusPlace();
   if (!state.messages.has(roomId)) {
     renderMessages(true); // empty while the history loads
+    $("messages").setAttribute("aria-busy", "true");
     try {
       await loadRoom(roomId);
     } catch (error) {
       showError(humanError(error));
       return;
+    } finally {
+      if (state.current === roomId) $("messages").removeAttribute("aria-busy");
     }
+  } else {
+    $("messages").removeAttribute("aria-busy");
   }
   if (state.current !== roomId) return;
   renderMessages(true);
   markRead();
-  if (!matchMedia("(max-width: 640px)").matches) $("composer-input").focus();
+  // Not when the reader moved on while the history loaded (Tab to the next room, say).
+  const unmoved = focusPlace() === focusAtOpen || document.activeElement === document.body;
+  if (unmoved && !matchMedia("(max-width: 640px)").matches) $("composer-input").focus();
+}
+
+// Where the keyboard is: a room's entry by its room, since the list redraws entries as new elements.
+function focusPlace() {
+  const element = document.activeElement;
+  return element?.dataset?.roomId ? `room:${element.dataset.roomId}` : element;
 }
 
 // Back to the list (on a phone the list is the whole screen): no room open.

@@ -233,6 +233,28 @@ def test_the_keyboard_reaches_every_room_and_every_control_has_a_label(person):
     pages_stayed_healthy(alice, bob, cy)
 
 
+def test_a_room_still_loading_leaves_the_keyboard_where_the_reader_moved_it(person):
+    alice, bob = person("alice"), person("bob")
+    history = re.compile(r"/api/rooms/[^/]+/messages/")
+    held: list[Route] = []
+    alice.page.route(history, lambda route: held.append(route))
+    alice.page.locator("#dm-username").fill(bob.username)
+    alice.page.locator("#dm-form button").click()
+    messages = alice.page.locator("#messages")
+    expect(messages).to_have_attribute("aria-busy", "true")
+    entry = alice.room_item(bob.username)
+    alice.page.locator("#group-form button").focus()
+    alice.page.keyboard.press("Tab")
+    expect(entry).to_be_focused()
+
+    for route in held:
+        route.continue_()
+    alice.page.unroute(history)
+    expect(messages).not_to_have_attribute("aria-busy", "true")
+    expect(entry).to_be_focused()
+    pages_stayed_healthy(alice, bob)
+
+
 def test_sign_up_hints_are_linked_to_their_fields(browser, stack):
     context = browser.new_context(base_url=stack.base_url)
     try:
