@@ -58,7 +58,7 @@ async def retry_after(*, waited: float = 0.0) -> float | None:
     (it measures from the moment the web read the send): it is refused too, at once and cheaply,
     so that the web catches up rather than acknowledging every send a minute late."""
     if waited > settings.BACKPRESSURE_MAX_WAIT_SECONDS:
-        return round(max(settings.BACKPRESSURE_WINDOW_SECONDS, 0.1), 1)
+        return _told(settings.BACKPRESSURE_WINDOW_SECONDS)
     now = time.monotonic()
     if now - _last.read_at >= settings.BACKPRESSURE_READ_SECONDS:
         remaining_ms = await redis.client().pttl(_key())
@@ -67,4 +67,9 @@ async def retry_after(*, waited: float = 0.0) -> float | None:
         _last.read_at, _last.until = now, now + remaining_ms / 1000 if remaining_ms and remaining_ms > 0 else None
     if _last.until is None or _last.until <= now:
         return None
-    return round(max(_last.until - now, 0.1), 1)
+    return _told(_last.until - now)
+
+
+def _told(seconds: float) -> float:
+    # Tenths of a second, and never 0: a sender told 0 would send again at once.
+    return round(max(seconds, 0.1), 1)
