@@ -138,12 +138,12 @@ def handed_to_kafka(topic: str) -> dict[str, float]:
 def hops(run: Steady) -> dict[str, list[float]]:
     inbound = handed_to_kafka(kafka.inbound_topic())
     room = handed_to_kafka(kafka.room_topic(run.room_id))
-    hops: dict[str, list[float]] = {"web": [], "moderation": [], "bridge and web": []}
+    by_hop: dict[str, list[float]] = {"web": [], "moderation": [], "bridge and web": []}
     for client_id, (sent, received) in run.moments.items():
-        hops["web"].append((inbound[client_id] - sent) * 1000)
-        hops["moderation"].append((room[client_id] - inbound[client_id]) * 1000)
-        hops["bridge and web"].append((received - room[client_id]) * 1000)
-    return hops
+        by_hop["web"].append((inbound[client_id] - sent) * 1000)
+        by_hop["moderation"].append((room[client_id] - inbound[client_id]) * 1000)
+        by_hop["bridge and web"].append((received - room[client_id]) * 1000)
+    return by_hop
 
 
 def summary(name: str, timings: list[float], baseline: float) -> str:
