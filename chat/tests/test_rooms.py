@@ -19,14 +19,11 @@ def user(name: str) -> User:
     return User.objects.create_user(username=f"{name}{uuid.uuid4().hex[:6]}", password="x")
 
 
-def topic_exists(room_id: str) -> bool:
-    return room_id in kafka.room_topics()
-
-
-def until_gone(room_id: str) -> bool:
-    # A deletion reaches the broker's metadata a little after it is acknowledged.
+def listed(room_id: str, *, present: bool = True) -> bool:
+    """Whether the room's topic comes to be listed (or, `present=False`, to be gone). A creation
+    or a deletion reaches the broker's metadata a little after it is acknowledged."""
     for _ in range(150):
-        if not topic_exists(room_id):
+        if (room_id in kafka.room_topics()) == present:
             return True
         time.sleep(0.2)
     return False
@@ -64,8 +61,8 @@ def test_the_loser_of_a_dm_race_keeps_the_winner_s_room_and_deletes_the_topic_it
     alices, bobs = made
     assert (room.pk, created) == (bobs, False)
     assert not Room.objects.filter(pk=alices).exists()
-    assert topic_exists(bobs)
-    assert until_gone(alices)
+    assert listed(bobs)
+    assert listed(alices, present=False)
 
 
 def test_a_group_whose_saving_fails_deletes_the_topic_made_for_it(topics_made, monkeypatch):
@@ -80,10 +77,10 @@ def test_a_group_whose_saving_fails_deletes_the_topic_made_for_it(topics_made, m
 
     (room_id,) = topics_made
     assert not Room.objects.filter(pk=room_id).exists()
-    assert until_gone(room_id)
+    assert listed(room_id, present=False)
 
 
 def test_a_group_that_is_made_keeps_its_topic(topics_made):
     room = services.do_create_group(creator=user("dave"), name="kept", member_usernames=[])
     assert topics_made == [room.pk]
-    assert topic_exists(room.pk)
+    assert listed(room.pk)
