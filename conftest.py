@@ -112,3 +112,27 @@ def kafka_unreachable(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
     yield
     kafka._admin.cache_clear()
     kafka._deadletter_producer.cache_clear()
+
+
+@pytest.fixture
+def redis_pipelines(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[Any, ...]]]:
+    """The commands (their arguments) of each Redis pipeline sent during the test, in order, from
+    async and blocking clients alike: what went in one round trip."""
+    from redis import client as blocking
+    from redis.asyncio import client as asynchronous
+
+    sent: list[list[tuple[Any, ...]]] = []
+    execute_async = asynchronous.Pipeline.execute
+    execute_blocking = blocking.Pipeline.execute
+
+    async def recorded_async(self: asynchronous.Pipeline, *args: Any, **kwargs: Any) -> Any:
+        sent.append([command for command, _ in self.command_stack])
+        return await execute_async(self, *args, **kwargs)
+
+    def recorded_blocking(self: blocking.Pipeline, *args: Any, **kwargs: Any) -> Any:
+        sent.append([command for command, _ in self.command_stack])
+        return execute_blocking(self, *args, **kwargs)
+
+    monkeypatch.setattr(asynchronous.Pipeline, "execute", recorded_async)
+    monkeypatch.setattr(blocking.Pipeline, "execute", recorded_blocking)
+    return sent

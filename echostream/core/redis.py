@@ -5,14 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import redis as redis_sync
 from django.conf import settings
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import DataError, RedisError
 
-__all__ = ["Redis", "RedisError", "client", "is_outage", "key", "ping_once", "sync_client"]
+__all__ = [
+    "Pipeline",
+    "Redis",
+    "RedisError",
+    "client",
+    "in_shared_pipeline",
+    "is_outage",
+    "key",
+    "ping_once",
+    "sync_client",
+]
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
 
@@ -25,6 +38,63 @@ def client() -> Redis:
         redis = Redis.from_url(settings.REDIS_URL, decode_responses=True)
         _clients[loop] = redis
     return redis
+
+
+# Per loop: what was asked for in its current turn (each a function that queues commands, with
+# the future of their answers).
+_Queue = Callable[[Pipeline], object]
+_queued: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[tuple[_Queue, asyncio.Future[list[Any]]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_flushing: set[asyncio.Task[None]] = set()
+
+
+async def in_shared_pipeline(queue: _Queue) -> list[Any]:
+    """The answers, in order, to the commands that `queue` puts on the pipeline it is given;
+    that pipeline carries every command asked for this way in the same turn of the event loop.
+
+    Tasks woken together (the acks of one Kafka delivery report, the frames of one socket read,
+    steps gathered with asyncio.gather) then pay one round trip between them rather than one
+    each, and a lone caller waits only for the rest of the current turn. The first of its own
+    commands' errors is raised, never a neighbour's. Its commands run even if it is cancelled."""
+    loop = asyncio.get_running_loop()
+    queued = _queued.get(loop)
+    if queued is None:
+        queued = _queued[loop] = []
+        loop.call_soon(_send_queued, loop)
+    answers: asyncio.Future[list[Any]] = loop.create_future()
+    queued.append((queue, answers))
+    return await answers
+
+
+def _send_queued(loop: asyncio.AbstractEventLoop) -> None:
+    task = loop.create_task(_execute(_queued.pop(loop)))
+    _flushing.add(task)
+    task.add_done_callback(_flushing.discard)
+
+
+async def _execute(queued: list[tuple[_Queue, asyncio.Future[list[Any]]]]) -> None:
+    try:
+        async with client().pipeline(transaction=False) as pipe:
+            spans = []
+            for queue, _ in queued:
+                start = len(pipe.command_stack)
+                queue(pipe)
+                spans.append((start, len(pipe.command_stack)))
+            results = await pipe.execute(raise_on_error=False)
+    except Exception as exc:
+        for _, answers in queued:
+            if not answers.done():
+                answers.set_exception(exc)
+        return
+    for (_, answers), (start, end) in zip(queued, spans, strict=True):
+        own = results[start:end]
+        if answers.done():
+            continue
+        if error := next((result for result in own if isinstance(result, Exception)), None):
+            answers.set_exception(error)
+        else:
+            answers.set_result(own)
 
 
 def sync_client() -> redis_sync.Redis:
