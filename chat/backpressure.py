@@ -61,6 +61,8 @@ async def retry_after(*, waited: float = 0.0) -> float | None:
         return _told(settings.BACKPRESSURE_WINDOW_SECONDS)
     now = time.monotonic()
     if now - _last.read_at >= settings.BACKPRESSURE_READ_SECONDS:
+        # The first to ask reads; the sends that come meanwhile go by the reading before.
+        _last.read_at = now
         remaining_ms = await redis.client().pttl(_key())
         now = time.monotonic()
         # No record (-2), or none with an expiry (-1), which this module never writes.

@@ -14,16 +14,17 @@ SHOWN_EVENT_TTL_SECONDS = 6 * 3600
 FIRST_SIGHT_TTL_SECONDS = ACKED_SEND_TTL_SECONDS
 
 
-def _acked_key(message_id: str) -> str:
+def acked_send_key(*, message_id: str) -> str:
+    """The key that exists while the send is remembered as acknowledged (its retry is not
+    produced again): for a check made in one round trip with another's (ratelimit.take_token)."""
     return redis.key("acked-send", message_id)
 
 
 async def remember_acked_send(message_id: str) -> None:
-    await redis.client().set(_acked_key(message_id), "1", ex=ACKED_SEND_TTL_SECONDS)
-
-
-async def was_acked(message_id: str) -> bool:
-    return bool(await redis.client().exists(_acked_key(message_id)))
+    # Shared: the sends of one delivery report are remembered in one round trip.
+    await redis.in_shared_pipeline(
+        lambda pipe: pipe.set(acked_send_key(message_id=message_id), "1", ex=ACKED_SEND_TTL_SECONDS)
+    )
 
 
 def _shown_key(event_id: str) -> str:
@@ -119,11 +120,13 @@ async def swap_last_shown(*, room_id: str, seq: int) -> int | None:
 
 async def swap_all_last_shown(shown: list[tuple[str, int]]) -> list[int | None]:
     """`swap_last_shown` for each (room, seq), in this order, in one round trip: a room's
-    later seq in the list chains to its earlier one."""
-    async with redis.client().pipeline(transaction=False) as pipe:
+    later seq in the list chains to its earlier one. Shared (redis.in_shared_pipeline)."""
+
+    def queue(pipe: redis.Pipeline) -> None:
         for room_id, seq in shown:
             pipe.eval(_SWAP_LAST_SHOWN, 1, _shown_chain_key(room_id), seq)
-        previous = [int(value) for value in await pipe.execute()]
+
+    previous = [int(value) for value in await redis.in_shared_pipeline(queue)] if shown else []
     return [None if value < 0 else value for value in previous]
 
 

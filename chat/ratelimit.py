@@ -5,7 +5,7 @@ nor slow the pipeline for everyone else."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from django.conf import settings
 
@@ -13,9 +13,13 @@ from echostream.core import redis
 
 Kind = Literal["send", "edit", "delete", "receipt", "resume", "typing"]
 
-# Returns the seconds until the bucket holds a token again: 0 when one was taken.
+# Returns the seconds until the bucket holds a token again: 0 when one was taken; -1, taking
+# none, when the optional KEYS[2] exists (`take_token`'s `unless_exists`).
 # Redis' own clock, so that web copies on different machines share one time.
 _TAKE_TOKEN = """
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  return '-1'
+end
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -43,10 +47,25 @@ return tostring(wait)
 _MIN_RETRY_AFTER = 0.001
 
 
-async def take_token(*, user_id: str, kind: Kind) -> float | None:
-    """None when the user may do one more `kind` now (and it is counted); else the seconds to wait."""
+# What `take_token` returns when its `unless_exists` key exists.
+DONE_ALREADY: Final = "done already"
+
+
+async def take_token(
+    *, user_id: str, kind: Kind, unless_exists: str | None = None
+) -> float | Literal["done already"] | None:
+    """None when the user may do one more `kind` now (and it is counted); else the seconds to wait.
+
+    `unless_exists`: a key whose presence says this one is done already (a retry of a send that
+    Kafka acknowledged): then DONE_ALREADY, and nothing is counted. Asked in the same round trip,
+    so that the send path pays one, not two."""
     burst, per_second = settings.RATE_LIMITS[kind]
-    wait = float(await redis.client().eval(_TAKE_TOKEN, 1, redis.key("rate", kind, user_id), burst, per_second))
-    if wait <= 0:
+    keys = [redis.key("rate", kind, user_id), *([unless_exists] if unless_exists is not None else [])]
+    # Shared: the sends of many sockets read in one turn take their tokens in one round trip.
+    (answer,) = await redis.in_shared_pipeline(lambda pipe: pipe.eval(_TAKE_TOKEN, len(keys), *keys, burst, per_second))
+    wait = float(answer)
+    if wait < 0:
+        return DONE_ALREADY
+    if wait == 0:
         return None
     return max(_MIN_RETRY_AFTER, round(wait, 3))

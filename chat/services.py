@@ -250,7 +250,10 @@ class SendRefused(Exception):
 async def check_rate(*, user_id: str, kind: ratelimit.Kind) -> None:
     """Takes one of the user's tokens for this kind of frame; SendRefused (`rate_limited`,
     with `retry_after`) when none is left."""
-    wait = await ratelimit.take_token(user_id=user_id, kind=kind)
+    _refuse_if_waiting(await ratelimit.take_token(user_id=user_id, kind=kind))
+
+
+def _refuse_if_waiting(wait: float | None) -> None:
     if wait is not None:
         raise SendRefused("rate_limited", f"Too many at once; try again in {wait:g} s.", retry_after=wait)
 
@@ -339,9 +342,12 @@ async def do_submit_message(*, sender_id: str, sender_name: str, submission: Sub
     the producer has it, so that the socket may go on to its next frame; the future resolves once
     Kafka has acknowledged it (and raises KafkaException if Kafka did not take it)."""
     message_id = events.message_id_for(room_id=submission.room_id, sender_id=sender_id, client_id=submission.client_id)
-    if await cache.was_acked(message_id):
-        return _already_done()  # a retry of a send Kafka already has
-    await check_rate(user_id=sender_id, kind="send")
+    taken = await ratelimit.take_token(
+        user_id=sender_id, kind="send", unless_exists=cache.acked_send_key(message_id=message_id)
+    )
+    if taken == ratelimit.DONE_ALREADY:
+        return _already_done()  # a retry of a send Kafka already has: neither produced nor counted again
+    _refuse_if_waiting(taken)
     event = events.MessageSubmitted(
         id=message_id,
         room=submission.room_id,

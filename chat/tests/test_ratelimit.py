@@ -44,3 +44,15 @@ async def test_each_kind_has_its_own_bucket(settings, user_id):
     assert await ratelimit.take_token(user_id=user_id, kind="receipt") is None
     assert await ratelimit.take_token(user_id=user_id, kind="receipt") is not None
     assert await ratelimit.take_token(user_id=user_id, kind="send") is None
+
+
+async def test_a_send_done_already_takes_no_token_and_says_so(settings, user_id):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "send": (1, 0.01)}
+    done = redis.key("test-done", user_id)
+    await redis.client().set(done, "1", ex=60)
+
+    assert await ratelimit.take_token(user_id=user_id, kind="send", unless_exists=done) == ratelimit.DONE_ALREADY
+    assert await ratelimit.take_token(user_id=user_id, kind="send", unless_exists=done) == ratelimit.DONE_ALREADY
+    # The bucket's one token is still there, and a key that does not exist leaves it to the bucket.
+    assert await ratelimit.take_token(user_id=user_id, kind="send", unless_exists=f"{done}-not") is None
+    assert await ratelimit.take_token(user_id=user_id, kind="send", unless_exists=f"{done}-not") is not None
