@@ -154,8 +154,11 @@ async def do_show_created(*, created: list[events.MessageCreated]) -> None:
     if not to_show:
         return
     documents = [projector.apply(None, event) for event in to_show]
-    await recent.put_many(documents, live=True)
-    prev_seqs = await cache.swap_all_last_shown([(event.room, event.seq) for event in to_show])
+    # Neither waits for the other (both only need to be done before the frames go): one round trip.
+    _, prev_seqs = await asyncio.gather(
+        recent.put_many(documents, live=True),
+        cache.swap_all_last_shown([(event.room, event.seq) for event in to_show]),
+    )
     # How late the bridge runs (by the run's oldest event), before the members can see it.
     await backpressure.note_shown(occurred_at=min(event.occurred_at for event in to_show))
     await groups.send_to_rooms(

@@ -88,8 +88,10 @@ async def put_many(messages: list[projector.MessageDoc], *, live: bool = False) 
     """`put` for each message, in order, in one round trip. A room's first message as created
     (version 0), put live, also marks the room's whole history cached (`mark_whole`): the cache
     then holds its whole history, so history pages and unread counts come from it, not from a
-    MongoDB that may not have it yet."""
-    async with redis.client().pipeline(transaction=False) as pipe:
+    MongoDB that may not have it yet. Shared (redis.in_shared_pipeline): the fan-out's steps that
+    do not wait for each other go in one round trip."""
+
+    def queue(pipe: redis.Pipeline) -> None:
         for message in messages:
             order, docs, floor = _keys(message["room"])
             # With the two fields the API shape leaves out, an entry is the whole document: the
@@ -109,7 +111,9 @@ async def put_many(messages: list[projector.MessageDoc], *, live: bool = False) 
             )  # fmt: skip
             if live and message["version_seq"] == 0:
                 pipe.eval(_SET_FLOOR, 2, order, floor, -1, size())
-        await pipe.execute()
+
+    if messages:
+        await redis.in_shared_pipeline(queue)
 
 
 async def fill(*, room_id: str, newest: list[projector.MessageDoc], complete: bool) -> None:

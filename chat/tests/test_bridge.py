@@ -322,3 +322,14 @@ async def test_a_run_of_creations_is_stored_and_shown_as_one_by_one_would(room_l
     assert [(d["seq"], d["body"]) for d in documents] == [(0, "one"), (2, "two"), (3, "three")]
     # The room's first message was cached live: the cache holds its whole history.
     assert await recent.count_after(room_id=room_id, seq=-1, exclude_sender_id="nobody") == 3
+
+
+async def test_a_run_s_cache_entries_and_its_chain_go_in_one_round_trip(room_listener, redis_pipelines):
+    room_id, _, _ = room_listener
+    await projection.do_show_created(created=[created(room_id, f"{room_id}-{n}", seq=n) for n in range(3)])
+
+    def scripts(commands):
+        return {command[1] for command in commands if command[0] == "EVAL"}
+
+    (shared,) = [commands for commands in redis_pipelines if cache._SWAP_LAST_SHOWN in scripts(commands)]
+    assert recent._PUT in scripts(shared)
