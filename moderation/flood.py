@@ -6,11 +6,15 @@ message id makes a retry harmless: the worker may judge the same inbound record 
 crash (at-least-once), and a message id already in the set does not count again. Scores are
 the events' `occurred_at` (set by the web when it took the message), so a worker catching up
 on a backlog counts repeats as the sender made them, not as it reads them.
+
+The worker counts a batch's submissions together, in one round trip, before it judges them
+(`count_repeats`): a submission refused for something else (its sender muted, say) counts too.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 
 from echostream.core import redis
@@ -32,11 +36,42 @@ def _key(*, room_id: str, user_id: str, text: str) -> str:
     return redis.key("flood", room_id, user_id, digest)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Sighting:
+    """A submission as flooding sees it."""
+
+    room_id: str
+    user_id: str
+    normalised_text: str
+    message_id: str
+    sent_at: datetime
+    window_seconds: int
+
+
 def count_repeat(
     *, room_id: str, user_id: str, normalised_text: str, message_id: str, sent_at: datetime, window_seconds: int
 ) -> int:
     """Counts the message (once, however often it is counted) and returns how many messages of
     this text the user sent to the room within `window_seconds` up to it, itself included."""
-    key = _key(room_id=room_id, user_id=user_id, text=normalised_text)
-    at_ms = int(sent_at.timestamp() * 1000)
-    return int(redis.sync_client().eval(_COUNT, 1, key, message_id, at_ms, window_seconds * 1000))
+    sighting = Sighting(
+        room_id=room_id,
+        user_id=user_id,
+        normalised_text=normalised_text,
+        message_id=message_id,
+        sent_at=sent_at,
+        window_seconds=window_seconds,
+    )
+    return count_repeats([sighting])[0]
+
+
+def count_repeats(sightings: list[Sighting]) -> list[int]:
+    """`count_repeat` for each, in this order, in one round trip: a later one of the same text
+    counts the earlier ones."""
+    if not sightings:
+        return []
+    with redis.sync_client().pipeline(transaction=False) as pipe:
+        for sighting in sightings:
+            key = _key(room_id=sighting.room_id, user_id=sighting.user_id, text=sighting.normalised_text)
+            at_ms = int(sighting.sent_at.timestamp() * 1000)
+            pipe.eval(_COUNT, 1, key, sighting.message_id, at_ms, sighting.window_seconds * 1000)
+        return [int(count) for count in pipe.execute()]

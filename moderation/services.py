@@ -10,6 +10,7 @@ report opened once it is published) or refused with a detail that names the rule
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,9 +55,12 @@ class Refusal:
     detail: str
 
 
-def check_inbound(*, event: Inbound, lookups: Lookups | None = None) -> Accepted | Refusal:
+def check_inbound(
+    *, event: Inbound, lookups: Lookups | None = None, counted: Mapping[str, int] | None = None
+) -> Accepted | Refusal:
     """Whether the event may be published to its room; `Unprocessable` for a record that
-    cannot be taken at its word. `lookups`: the reads of the batch it is judged with."""
+    cannot be taken at its word. `lookups`: the reads of the batch it is judged with;
+    `counted`: its flood counts (`count_repeats`), or None to count the event's own."""
     lookups = lookups or Lookups()
     sender = lookups.active_username(user_id=event.actor, room_id=event.room)
     if sender is None:
@@ -86,7 +90,7 @@ def check_inbound(*, event: Inbound, lookups: Lookups | None = None) -> Accepted
         return Refusal(reason="moderation", detail=sanction_detail(sanction))
     if isinstance(event, events.MessageDeleted):
         return Accepted(sender=sender)
-    outcome = filter_text(event=event)
+    outcome = filter_text(event=event, counted=counted)
     if outcome.rejected is not None:
         return Refusal(reason="moderation", detail=outcome.rejected)
     metadata: tuple[events.AttachmentMeta, ...] = ()
@@ -115,23 +119,46 @@ def claim_attachments(*, event: events.MessageSubmitted) -> tuple[events.Attachm
     )
 
 
-def filter_text(*, event: events.MessageSubmitted | events.MessageEdited) -> filters.Outcome:
+def filter_text(
+    *, event: events.MessageSubmitted | events.MessageEdited, counted: Mapping[str, int] | None = None
+) -> filters.Outcome:
     """The filters' outcome for the event's text under its room's rules (counting a submission
-    towards flooding: once per message id, however often it is judged)."""
+    towards flooding: once per message id, however often it is judged). `counted`: repeats
+    counted already, by event id (`count_repeats`)."""
     room_rules = rules.for_room(room_id=event.room)
     is_edit = isinstance(event, events.MessageEdited)
     repeats = None
-    # A message of attachments alone has no text to repeat: sending pictures one by one is no flood.
-    if not is_edit and room_rules.flood != Action.ALLOW and event.data.body.strip():
-        repeats = flood.count_repeat(
-            room_id=event.room,
-            user_id=event.actor,
-            normalised_text=filters.normalised(event.data.body),
-            message_id=event.id,
-            sent_at=event.occurred_at,
-            window_seconds=room_rules.flood_window_seconds,
-        )
+    if isinstance(event, events.MessageSubmitted) and (sighting := _flood_sighting(event, room_rules)) is not None:
+        repeats = (counted or {}).get(event.id)
+        if repeats is None:
+            repeats = flood.count_repeats([sighting])[0]
     return filters.run(event.data.body, room_rules, filters.Context(is_edit=is_edit, repeats=repeats))
+
+
+def count_repeats(*, submissions: Iterable[events.MessageSubmitted]) -> dict[str, int]:
+    """The repeats of each submission that counts towards flooding, by event id, counted in one
+    round trip (for `check_inbound`'s `counted`)."""
+    counting = [
+        (submission.id, sighting)
+        for submission in submissions
+        if (sighting := _flood_sighting(submission, rules.for_room(room_id=submission.room))) is not None
+    ]
+    counts = flood.count_repeats([sighting for _, sighting in counting])
+    return {event_id: count for (event_id, _), count in zip(counting, counts, strict=True)}
+
+
+def _flood_sighting(event: events.MessageSubmitted, room_rules: rules.Rules) -> flood.Sighting | None:
+    # A message of attachments alone has no text to repeat: sending pictures one by one is no flood.
+    if room_rules.flood == Action.ALLOW or not event.data.body.strip():
+        return None
+    return flood.Sighting(
+        room_id=event.room,
+        user_id=event.actor,
+        normalised_text=filters.normalised(event.data.body),
+        message_id=event.id,
+        sent_at=event.occurred_at,
+        window_seconds=room_rules.flood_window_seconds,
+    )
 
 
 def _when(moment: datetime) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -90,13 +90,35 @@ def _until_stores_answer(action: Callable[[], T], *, what: str, stop: threading.
 
 
 def _checked(
-    event: services.Inbound, *, stop: threading.Event, lookups: Lookups
+    event: services.Inbound, *, stop: threading.Event, lookups: Lookups, counted: Mapping[str, int] | None = None
 ) -> services.Accepted | services.Refusal:
     """The event's verdict, once the stores answer; raises what the record itself causes."""
     with logs.context(room=event.room, event_id=event.id, user_id=event.actor):
         return _until_stores_answer(
-            lambda: services.check_inbound(event=event, lookups=lookups), what=f"checking event {event.id}", stop=stop
+            lambda: services.check_inbound(event=event, lookups=lookups, counted=counted),
+            what=f"checking event {event.id}",
+            stop=stop,
         )
+
+
+def _counted_repeats(records: list[kafka.Message], *, stop: threading.Event) -> dict[str, int]:
+    """The batch's flood counts, in one round trip, once the stores answer. A record that does
+    not decode is left to `judge`, which sets it aside; so is the batch, counted one event at a
+    time, when counting raises for anything but a store that is down."""
+    submissions = []
+    for record in records:
+        with contextlib.suppress(Exception):
+            if isinstance(event := events.decode(record.value() or b""), events.MessageSubmitted):
+                submissions.append(event)
+    try:
+        return _until_stores_answer(
+            lambda: services.count_repeats(submissions=submissions), what="counting the batch's repeats", stop=stop
+        )
+    except Abandoned:
+        raise
+    except Exception as exc:
+        logger.warning("could not count the batch's repeats together (%s); counting each alone", exc)
+        return {}
 
 
 def _count(verdict: services.Accepted | services.Refusal) -> None:
@@ -113,20 +135,28 @@ def _count(verdict: services.Accepted | services.Refusal) -> None:
     metrics.MODERATION_CHECKED.labels(role=ROLE, outcome=outcome).inc()
 
 
-def judge(record: kafka.Message, *, stop: threading.Event, lookups: Lookups | None = None) -> Verdict | None:
+def judge(
+    record: kafka.Message,
+    *,
+    stop: threading.Event,
+    lookups: Lookups | None = None,
+    counted: Mapping[str, int] | None = None,
+) -> Verdict | None:
     """What one inbound record becomes: the room event to publish, or the rejection to tell
     its sender; None once it is dead-lettered. Never raises for anything in the record.
-    `lookups`: the reads of the batch it is judged with."""
+    `lookups` and `counted`: the reads and flood counts of the batch it is judged with."""
     with logs.context(**kafka.log_fields(record)):
-        return _judged(record, stop=stop, lookups=lookups or Lookups())
+        return _judged(record, stop=stop, lookups=lookups or Lookups(), counted=counted)
 
 
-def _judged(record: kafka.Message, *, stop: threading.Event, lookups: Lookups) -> Verdict | None:
+def _judged(
+    record: kafka.Message, *, stop: threading.Event, lookups: Lookups, counted: Mapping[str, int] | None
+) -> Verdict | None:
     try:
         event = events.decode(record.value() or b"")
         if not isinstance(event, services.Inbound):
             raise services.Unprocessable(f"{type(event).__name__} is not an inbound event")
-        verdict = _checked(event, stop=stop, lookups=lookups)
+        verdict = _checked(event, stop=stop, lookups=lookups, counted=counted)
         _count(verdict)
         if isinstance(verdict, services.Refusal):
             # The reason's code only: the detail for the sender may quote the words a rule found.
@@ -201,7 +231,12 @@ def handle_batch(producer: kafka.Producer, records: list[kafka.Message], *, stop
     """Judges and acts on every record of a batch; returns only when all of it is done,
     raises `Abandoned` when told to stop while a store is down."""
     lookups = Lookups(batch=(parties for record in records if (parties := events.parties(record.value()))))
-    verdicts = [verdict for record in records if (verdict := judge(record, stop=stop, lookups=lookups)) is not None]
+    counted = _counted_repeats(records, stop=stop)
+    verdicts = [
+        verdict
+        for record in records
+        if (verdict := judge(record, stop=stop, lookups=lookups, counted=counted)) is not None
+    ]
     publications = [verdict for verdict in verdicts if isinstance(verdict, Publication)]
     offsets: dict[str, int] = {}
     unpublished = [publication.event for publication in publications]

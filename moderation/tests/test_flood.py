@@ -44,3 +44,20 @@ def test_other_texts_and_other_rooms_count_apart():
     count(room, "m1", T0)
     assert count(room, "m2", T0, text="something else") == 1
     assert count(uuid.uuid4().hex[:12], "m3", T0) == 1
+
+
+def test_counted_together_they_count_as_one_after_another():
+    room = uuid.uuid4().hex[:12]
+    sightings = [
+        flood.Sighting(
+            room_id=room,
+            user_id="7",
+            normalised_text="buy now" if n != 2 else "other",
+            message_id=f"m{n}",
+            sent_at=T0 + timedelta(seconds=n),
+            window_seconds=60,
+        )
+        for n in range(4)
+    ]
+    assert flood.count_repeats(sightings) == [1, 2, 1, 3]
+    assert count(room, "m4", T0 + timedelta(seconds=4)) == 4

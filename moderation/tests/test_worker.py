@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from chat.models import Membership, Room
 from echostream.core import events, kafka
-from moderation import worker
+from moderation import flood, worker
 from moderation.models import BannedPhrase, Sanction
 from moderation.selectors import Lookups
 from moderation.tests.kafka_probe import dead_letters, record, room_values
@@ -311,3 +311,21 @@ def test_a_batch_with_sanctions_in_force_asks_once_more_for_them(member):
     together, sanctions = reads
     assert all(f'FROM "{table}"' in together for table in _TABLES)
     assert f'FROM "{Sanction._meta.db_table}"' in sanctions
+
+
+def test_a_batch_counts_its_repeats_in_one_round_trip(member, redis_pipelines):
+    room_id, bob = member
+    same_text = [
+        record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id=f"c{n}", body="buy now")))
+        for n in range(4)
+    ]
+
+    run_batch(same_text)
+
+    # The default rule: a text at most three times a minute. The fourth is refused, as when
+    # each is counted alone.
+    assert [events.decode(value).data.client_id for value in room_values(room_id)] == ["c0", "c1", "c2"]
+    counting = [
+        commands for commands in redis_pipelines if any(command[1:2] == (flood._COUNT,) for command in commands)
+    ]
+    assert [len(commands) for commands in counting] == [4]
