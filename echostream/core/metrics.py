@@ -17,6 +17,7 @@ import ipaddress
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 import msgspec
 import prometheus_client
@@ -90,11 +91,23 @@ def message_accepted(*, seconds: float) -> None:
 def frame_delivered(*, frame_type: str, occurred_at: float | None = None) -> None:
     """The web pushed a live room-event frame to a socket; `occurred_at` is its event's time
     (epoch seconds) when the channel layer carried it."""
-    MESSAGES_OUT.labels(role=WEB, type=frame_type).inc()
+    _web_frames_out(frame_type).inc()
     if occurred_at is not None:
         # The event was stamped by another process, maybe on another host: a clock behind ours
         # must not make a negative latency.
-        EVENT_DELIVERY_SECONDS.labels(role=WEB).observe(max(time.time() - occurred_at, 0.0))
+        _web_event_delivery().observe(max(time.time() - occurred_at, 0.0))
+
+
+# Once per frame per member: the children are looked up once, not at every call (`labels` checks
+# its arguments and takes a lock each time), and still made at their first use.
+@cache
+def _web_frames_out(frame_type: str) -> Counter:
+    return MESSAGES_OUT.labels(role=WEB, type=frame_type)
+
+
+@cache
+def _web_event_delivery() -> Histogram:
+    return EVENT_DELIVERY_SECONDS.labels(role=WEB)
 
 
 def refused(*, role: str, reason: str) -> None:
