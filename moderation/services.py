@@ -10,7 +10,6 @@ report opened once it is published) or refused with a detail that names the rule
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -55,12 +54,10 @@ class Refusal:
     detail: str
 
 
-def check_inbound(
-    *, event: Inbound, lookups: Lookups | None = None, counted: Mapping[str, int] | None = None
-) -> Accepted | Refusal:
+def check_inbound(*, event: Inbound, lookups: Lookups | None = None, repeats: int | None = None) -> Accepted | Refusal:
     """Whether the event may be published to its room; `Unprocessable` for a record that
     cannot be taken at its word. `lookups`: the reads of the batch it is judged with;
-    `counted`: its flood counts (`count_repeats`), or None to count the event's own."""
+    `repeats`: its flood count, when it was counted already (`count_repeats`)."""
     lookups = lookups or Lookups()
     sender = lookups.active_username(user_id=event.actor, room_id=event.room)
     if sender is None:
@@ -90,7 +87,7 @@ def check_inbound(
         return Refusal(reason="moderation", detail=sanction_detail(sanction))
     if isinstance(event, events.MessageDeleted):
         return Accepted(sender=sender)
-    outcome = filter_text(event=event, counted=counted)
+    outcome = filter_text(event=event, repeats=repeats)
     if outcome.rejected is not None:
         return Refusal(reason="moderation", detail=outcome.rejected)
     metadata: tuple[events.AttachmentMeta, ...] = ()
@@ -120,31 +117,27 @@ def claim_attachments(*, event: events.MessageSubmitted) -> tuple[events.Attachm
 
 
 def filter_text(
-    *, event: events.MessageSubmitted | events.MessageEdited, counted: Mapping[str, int] | None = None
+    *, event: events.MessageSubmitted | events.MessageEdited, repeats: int | None = None
 ) -> filters.Outcome:
     """The filters' outcome for the event's text under its room's rules (counting a submission
-    towards flooding: once per message id, however often it is judged). `counted`: repeats
-    counted already, by event id (`count_repeats`)."""
+    towards flooding: once per message id, however often it is judged), unless `repeats` gives
+    its count already (`count_repeats`)."""
     room_rules = rules.for_room(room_id=event.room)
     is_edit = isinstance(event, events.MessageEdited)
-    repeats = None
-    if isinstance(event, events.MessageSubmitted) and (sighting := _flood_sighting(event, room_rules)) is not None:
-        repeats = (counted or {}).get(event.id)
-        if repeats is None:
-            repeats = flood.count_repeats([sighting])[0]
+    if is_edit:
+        repeats = None  # an edit repeats nothing
+    elif repeats is None:
+        (repeats,) = count_repeats(submissions=[event])
     return filters.run(event.data.body, room_rules, filters.Context(is_edit=is_edit, repeats=repeats))
 
 
-def count_repeats(*, submissions: Iterable[events.MessageSubmitted]) -> dict[str, int]:
-    """The repeats of each submission that counts towards flooding, by event id, counted in one
-    round trip (for `check_inbound`'s `counted`)."""
-    counting = [
-        (submission.id, sighting)
-        for submission in submissions
-        if (sighting := _flood_sighting(submission, rules.for_room(room_id=submission.room))) is not None
-    ]
-    counts = flood.count_repeats([sighting for _, sighting in counting])
-    return {event_id: count for (event_id, _), count in zip(counting, counts, strict=True)}
+def count_repeats(*, submissions: list[events.MessageSubmitted]) -> list[int | None]:
+    """For each submission, in order, its flood count (None: it does not count towards flooding,
+    under its room's rules), all counted in one round trip: a later one of the same text counts
+    the earlier ones, as if each were counted when it is judged."""
+    sightings = [_flood_sighting(submission, rules.for_room(room_id=submission.room)) for submission in submissions]
+    counts = iter(flood.count_repeats([sighting for sighting in sightings if sighting is not None]))
+    return [None if sighting is None else next(counts) for sighting in sightings]
 
 
 def _flood_sighting(event: events.MessageSubmitted, room_rules: rules.Rules) -> flood.Sighting | None:

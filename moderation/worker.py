@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -90,35 +90,41 @@ def _until_stores_answer(action: Callable[[], T], *, what: str, stop: threading.
 
 
 def _checked(
-    event: services.Inbound, *, stop: threading.Event, lookups: Lookups, counted: Mapping[str, int] | None = None
+    event: services.Inbound, *, stop: threading.Event, lookups: Lookups, repeats: int | None = None
 ) -> services.Accepted | services.Refusal:
     """The event's verdict, once the stores answer; raises what the record itself causes."""
     with logs.context(room=event.room, event_id=event.id, user_id=event.actor):
         return _until_stores_answer(
-            lambda: services.check_inbound(event=event, lookups=lookups, counted=counted),
+            lambda: services.check_inbound(event=event, lookups=lookups, repeats=repeats),
             what=f"checking event {event.id}",
             stop=stop,
         )
 
 
-def _counted_repeats(records: list[kafka.Message], *, stop: threading.Event) -> dict[str, int]:
-    """The batch's flood counts, in one round trip, once the stores answer. A record that does
-    not decode is left to `judge`, which sets it aside; so is the batch, counted one event at a
-    time, when counting raises for anything but a store that is down."""
-    submissions = []
-    for record in records:
+def _counted_repeats(records: list[kafka.Message], *, stop: threading.Event) -> list[int | None]:
+    """Each record's flood count (None: not counted yet), the batch's counted in one round trip,
+    once the stores answer. A record that does not decode is left to `judge`, which sets it aside;
+    so is the whole batch, counted one event at a time, when counting raises for anything but a
+    store that is down. The same send twice in a batch counts once, and each copy gets the count
+    of its own place in the batch, as when each is counted as it is judged."""
+    submissions: dict[int, events.MessageSubmitted] = {}
+    for position, record in enumerate(records):
         with contextlib.suppress(Exception):
             if isinstance(event := events.decode(record.value() or b""), events.MessageSubmitted):
-                submissions.append(event)
+                submissions[position] = event
     try:
-        return _until_stores_answer(
-            lambda: services.count_repeats(submissions=submissions), what="counting the batch's repeats", stop=stop
+        counts = _until_stores_answer(
+            lambda: services.count_repeats(submissions=list(submissions.values())),
+            what="counting the batch's repeats",
+            stop=stop,
         )
     except Abandoned:
         raise
     except Exception as exc:
         logger.warning("could not count the batch's repeats together (%s); counting each alone", exc)
-        return {}
+        return [None] * len(records)
+    by_position = dict(zip(submissions, counts, strict=True))
+    return [by_position.get(position) for position in range(len(records))]
 
 
 def _count(verdict: services.Accepted | services.Refusal) -> None:
@@ -140,23 +146,22 @@ def judge(
     *,
     stop: threading.Event,
     lookups: Lookups | None = None,
-    counted: Mapping[str, int] | None = None,
+    repeats: int | None = None,
 ) -> Verdict | None:
     """What one inbound record becomes: the room event to publish, or the rejection to tell
     its sender; None once it is dead-lettered. Never raises for anything in the record.
-    `lookups` and `counted`: the reads and flood counts of the batch it is judged with."""
+    `lookups`: the reads of the batch it is judged with; `repeats`: its flood count, when the
+    batch's were counted together (`_counted_repeats`)."""
     with logs.context(**kafka.log_fields(record)):
-        return _judged(record, stop=stop, lookups=lookups or Lookups(), counted=counted)
+        return _judged(record, stop=stop, lookups=lookups or Lookups(), repeats=repeats)
 
 
-def _judged(
-    record: kafka.Message, *, stop: threading.Event, lookups: Lookups, counted: Mapping[str, int] | None
-) -> Verdict | None:
+def _judged(record: kafka.Message, *, stop: threading.Event, lookups: Lookups, repeats: int | None) -> Verdict | None:
     try:
         event = events.decode(record.value() or b"")
         if not isinstance(event, services.Inbound):
             raise services.Unprocessable(f"{type(event).__name__} is not an inbound event")
-        verdict = _checked(event, stop=stop, lookups=lookups, counted=counted)
+        verdict = _checked(event, stop=stop, lookups=lookups, repeats=repeats)
         _count(verdict)
         if isinstance(verdict, services.Refusal):
             # The reason's code only: the detail for the sender may quote the words a rule found.
@@ -234,8 +239,8 @@ def handle_batch(producer: kafka.Producer, records: list[kafka.Message], *, stop
     counted = _counted_repeats(records, stop=stop)
     verdicts = [
         verdict
-        for record in records
-        if (verdict := judge(record, stop=stop, lookups=lookups, counted=counted)) is not None
+        for record, repeats in zip(records, counted, strict=True)
+        if (verdict := judge(record, stop=stop, lookups=lookups, repeats=repeats)) is not None
     ]
     publications = [verdict for verdict in verdicts if isinstance(verdict, Publication)]
     offsets: dict[str, int] = {}

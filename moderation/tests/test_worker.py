@@ -329,3 +329,16 @@ def test_a_batch_counts_its_repeats_in_one_round_trip(member, redis_pipelines):
         commands for commands in redis_pipelines if any(command[1:2] == (flood._COUNT,) for command in commands)
     ]
     assert [len(commands) for commands in counting] == [4]
+
+
+def test_the_same_send_twice_in_a_batch_keeps_the_first_copy_s_count(member):
+    room_id, bob = member
+    copy = raw(submission_json(room=room_id, actor=str(bob.pk), client_id="c0", body="buy now"))
+    others = [
+        raw(submission_json(room=room_id, actor=str(bob.pk), client_id=f"c{n}", body="buy now")) for n in range(1, 4)
+    ]
+
+    run_batch([record(value) for value in [copy, *others, copy]])
+
+    # As when each is counted as it is judged: the first copy is the first of four, not the fourth.
+    assert [events.decode(value).data.client_id for value in room_values(room_id)] == ["c0", "c1", "c2"]
