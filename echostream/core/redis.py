@@ -77,12 +77,24 @@ async def _execute(queued: list[tuple[_Queue, asyncio.Future[list[Any]]]]) -> No
     try:
         async with client().pipeline(transaction=False) as pipe:
             spans = []
-            for queue, _ in queued:
+            for queue, answers in queued:
                 start = len(pipe.command_stack)
-                queue(pipe)
+                try:
+                    queue(pipe)
+                except Exception as exc:
+                    del pipe.command_stack[start:]
+                    answers.set_exception(exc)
                 spans.append((start, len(pipe.command_stack)))
+            # A command Redis refuses is answered with its error in its place, not raised.
             results = await pipe.execute(raise_on_error=False)
     except Exception as exc:
+        if not is_outage(exc) and len(queued) > 1:
+            # A value that cannot be encoded fails the whole pipeline before anything is sent:
+            # each caller goes again alone, so that the error reaches only the one that sent it.
+            for one in queued:
+                if not one[1].done():
+                    await _execute([one])
+            return
         for _, answers in queued:
             if not answers.done():
                 answers.set_exception(exc)

@@ -5,7 +5,7 @@ import asyncio
 import uuid
 
 import pytest
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
 from echostream.core import redis
 
@@ -70,3 +70,21 @@ async def test_each_caller_gets_the_answers_of_all_its_own_commands(pipelines):
 
     assert (mine, theirs) == ([1, 11], [1])
     assert sizes(pipelines) == [3]
+
+
+async def test_a_value_that_cannot_be_sent_fails_for_its_caller_alone(pipelines):
+    key = redis.key("test-shared", uuid.uuid4().hex)
+
+    def broken(pipe):
+        raise ValueError("a caller's own mistake")
+
+    unsendable, mistaken, counted = await asyncio.gather(
+        redis.in_shared_pipeline(lambda pipe: pipe.set(key, object())),
+        redis.in_shared_pipeline(broken),
+        redis.in_shared_pipeline(lambda pipe: pipe.incr(key)),
+        return_exceptions=True,
+    )
+
+    assert isinstance(unsendable, DataError)
+    assert isinstance(mistaken, ValueError)
+    assert counted == [1]
