@@ -48,25 +48,10 @@ class Sighting:
     window_seconds: int
 
 
-def count_repeat(
-    *, room_id: str, user_id: str, normalised_text: str, message_id: str, sent_at: datetime, window_seconds: int
-) -> int:
-    """Counts the message (once, however often it is counted) and returns how many messages of
-    this text the user sent to the room within `window_seconds` up to it, itself included."""
-    sighting = Sighting(
-        room_id=room_id,
-        user_id=user_id,
-        normalised_text=normalised_text,
-        message_id=message_id,
-        sent_at=sent_at,
-        window_seconds=window_seconds,
-    )
-    return count_repeats([sighting])[0]
-
-
 def count_repeats(sightings: list[Sighting]) -> list[int]:
-    """`count_repeat` for each, in this order, in one round trip: a later one of the same text
-    counts the earlier ones."""
+    """Counts each message (once, however often it is counted) and returns, for each, how many
+    messages of its text its sender sent to its room within its window up to it, itself included;
+    in this order, in one round trip: a later one of the same text counts the earlier ones."""
     if not sightings:
         return []
     with redis.sync_client().pipeline(transaction=False) as pipe:

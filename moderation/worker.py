@@ -102,11 +102,12 @@ def _checked(
 
 
 def _counted_repeats(records: list[kafka.Message], *, stop: threading.Event) -> list[int | None]:
-    """Each record's flood count (None: not counted yet), the batch's counted in one round trip,
-    once the stores answer. A record that does not decode is left to `judge`, which sets it aside;
-    so is the whole batch, counted one event at a time, when counting raises for anything but a
-    store that is down. The same send twice in a batch counts once, and each copy gets the count
-    of its own place in the batch, as when each is counted as it is judged."""
+    """Each record's flood count (None: not counted here; `judge` counts it, if it counts at all),
+    the batch's counted in one round trip, once the stores answer. A record that does not decode
+    is left to `judge`, which sets it aside; so is the whole batch, counted one event at a time,
+    when counting raises for anything but a store that is down. The same send twice in a batch
+    counts once, and each copy gets the count of its own place in the batch, as when each is
+    counted as it is judged."""
     submissions: dict[int, events.MessageSubmitted] = {}
     for position, record in enumerate(records):
         with contextlib.suppress(Exception):

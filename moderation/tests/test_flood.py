@@ -14,9 +14,10 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def count(room: str, message_id: str, at: datetime, *, text: str = "buy now", window: int = 60) -> int:
-    return flood.count_repeat(
+    sighting = flood.Sighting(
         room_id=room, user_id="7", normalised_text=text, message_id=message_id, sent_at=at, window_seconds=window
     )
+    return flood.count_repeats([sighting])[0]
 
 
 def test_each_message_of_the_same_text_counts_once():
