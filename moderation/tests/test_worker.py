@@ -333,12 +333,16 @@ def test_a_batch_counts_its_repeats_in_one_round_trip(member, redis_pipelines):
 
 def test_the_same_send_twice_in_a_batch_keeps_the_first_copy_s_count(member):
     room_id, bob = member
-    copy = raw(submission_json(room=room_id, actor=str(bob.pk), client_id="c0", body="buy now"))
-    others = [
-        raw(submission_json(room=room_id, actor=str(bob.pk), client_id=f"c{n}", body="buy now")) for n in range(1, 4)
-    ]
+    # One moment for all: a count takes in every repeat up to its own time, so with the copies
+    # a millisecond apart the second copy's count would depend on the clock.
+    sent_at = events.now().isoformat()
 
-    run_batch([record(value) for value in [copy, *others, copy]])
+    def sent(client_id: str) -> bytes:
+        return raw({**submission_json(room=room_id, actor=str(bob.pk), client_id=client_id, body="buy now"),
+                    "occurred_at": sent_at})  # fmt: skip
 
-    # As when each is counted as it is judged: the first copy is the first of four, not the fourth.
+    run_batch([record(sent(client_id)) for client_id in ["c0", "c1", "c2", "c3", "c0"]])
+
+    # As when each is counted as it is judged: the first copy is the first of four, not the fourth
+    # (the second copy, counted after the others, is a fourth).
     assert [events.decode(value).data.client_id for value in room_values(room_id)] == ["c0", "c1", "c2"]
