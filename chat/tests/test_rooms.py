@@ -1,6 +1,5 @@
 """Making rooms, against the real database and Kafka: a room that is not made leaves no topic behind."""
 
-import time
 import uuid
 
 import pytest
@@ -9,6 +8,7 @@ from django.db import OperationalError
 
 from chat import services
 from chat.models import Membership, Room
+from chat.tests.topics import listed
 from echostream.core import kafka
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("services")]
@@ -17,16 +17,6 @@ User = get_user_model()
 
 def user(name: str) -> User:
     return User.objects.create_user(username=f"{name}{uuid.uuid4().hex[:6]}", password="x")
-
-
-def listed(room_id: str, *, present: bool = True) -> bool:
-    """Whether the room's topic comes to be listed (or, `present=False`, to be gone). A creation
-    or a deletion reaches the broker's metadata a little after it is acknowledged."""
-    for _ in range(150):
-        if (room_id in kafka.room_topics()) == present:
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture

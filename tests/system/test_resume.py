@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from chat.tests.topics import listed
 from echostream.core import events, kafka
 from tests.system.client import ChatClient
 
@@ -125,15 +126,6 @@ async def test_a_malformed_resume_gets_error(pair):
     assert (await alice.next_frame("error"))["code"] == "invalid_frame"
 
 
-async def until_listed(room_id: str, *, present: bool) -> bool:
-    """Whether the room's topic comes to be listed by the broker (or, `present=False`, to be gone)."""
-    for _ in range(150):
-        if (room_id in await asyncio.to_thread(kafka.room_topics)) == present:
-            return True
-        await asyncio.sleep(0.2)
-    return False
-
-
 async def test_a_room_whose_topic_was_recreated_is_to_be_reloaded(pair):
     room_id, alice, bob = pair
     await send_all(alice, room_id, ["one", "two", "three"])
@@ -142,14 +134,14 @@ async def test_a_room_whose_topic_was_recreated_is_to_be_reloaded(pair):
     # A deletion reaches the broker's metadata a little after it is acknowledged, and until then
     # ensure_room_topic finds the old topic there and makes nothing (CI failed so once: the
     # resume read the old topic's offsets).
-    assert await until_listed(room_id, present=False)
+    assert await asyncio.to_thread(listed, room_id, present=False)
     for _ in range(50):
         try:
             kafka.ensure_room_topic(room_id)
             break
         except kafka.KafkaException:
             await asyncio.sleep(0.2)  # the deletion is still under way
-    assert await until_listed(room_id, present=True)
+    assert await asyncio.to_thread(listed, room_id)
     await bob.send_frame({"type": "resume", "rooms": {room_id: 2}})
     _, done = await bob.until("resume.done")
     assert done["reload"] == [room_id]
