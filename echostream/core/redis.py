@@ -83,7 +83,8 @@ async def _execute(queued: list[tuple[_Queue, asyncio.Future[list[Any]]]]) -> No
                     queue(pipe)
                 except Exception as exc:
                     del pipe.command_stack[start:]
-                    answers.set_exception(exc)
+                    if not answers.done():  # a caller cancelled meanwhile has nobody to tell
+                        answers.set_exception(exc)
                 spans.append((start, len(pipe.command_stack)))
             # A command Redis refuses is answered with its error in its place, not raised.
             results = await pipe.execute(raise_on_error=False)
