@@ -56,11 +56,29 @@ async def test_a_content_length_over_the_limit_is_refused_unread():
     assert b'"too_large"' in sent[1]["body"]
 
 
+def closes(response_start: dict) -> bool:
+    return (b"connection", b"close") in response_start["headers"]
+
+
+async def test_a_body_declared_a_little_over_the_limit_is_let_in_to_be_thrown_away():
+    limit = 1000 + OVERHEAD_BYTES
+    sent, read = await run(UploadSizeLimit(ReadAll()), headers=[(b"content-length", b"%d" % (limit + 1))], chunks=[])
+    assert (sent[0]["status"], read, closes(sent[0])) == (413, 0, False)
+
+
+async def test_a_body_declared_far_over_the_limit_closes_the_connection():
+    limit = 1000 + OVERHEAD_BYTES
+    sent, read = await run(
+        UploadSizeLimit(ReadAll()), headers=[(b"content-length", b"%d" % (2 * limit + 1))], chunks=[]
+    )
+    assert (sent[0]["status"], read, closes(sent[0])) == (413, 0, True)
+
+
 async def test_a_chunked_body_is_cut_off_at_the_limit():
     app = ReadAll()
     chunk = b"x" * 32 * 1024
     sent, read = await run(UploadSizeLimit(app), headers=[], chunks=[chunk] * 10)
-    assert sent[0]["status"] == 413
+    assert sent[0]["status"] == 413 and closes(sent[0])
     assert read == 3  # (1000 + 64 KiB) is passed during the third chunk
 
 
