@@ -28,4 +28,4 @@ USER echostream
 # 8000: web (HTTP, WebSocket, /healthz, /readyz, /metrics); 9101 and 9102: the moderation
 # and bridge workers' /healthz, /readyz and /metrics.
 EXPOSE 8000 9101 9102
-CMD ["python", "-m", "echostream.web", "-b", "0.0.0.0", "-p", "8000", "echostream.asgi:application"]
+CMD ["python", "-m", "echostream.web", "-b", "0.0.0.0", "-p", "8000"]

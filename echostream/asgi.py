@@ -37,7 +37,7 @@ request_finished.connect(close_request_connections, dispatch_uid="echostream.asg
 
 application = ProtocolTypeRouter(
     {
-        # daphne serves no static files of its own; the JS client and its CSS are small.
+        # uvicorn serves no static files of its own; the JS client and its CSS are small.
         # Uploads over the attachment limit are refused before Django reads their bodies.
         "http": UploadSizeLimit(ASGIStaticFilesHandler(django_asgi_app)),
         "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),

@@ -1,151 +1,197 @@
-"""The web role: daphne, with oversized frames answered by a 1009 close.
+"""The web role: uvicorn, with uvloop, httptools and websockets' Sans-I/O protocol.
 
-Autobahn, under daphne, drops the TCP connection when a frame exceeds the size
-limit, which clients see as 1006; PROTOCOL.md promises a close with 1009, which
-needs the close handshake instead of the drop.
+Measured against daphne in `make bench` (docs/decisions.md, "The web role runs on uvicorn"),
+it carries the same load with lower latency and holds a higher rate.
 
-Daphne pings an idle socket and closes it when no pong comes. Its defaults (a ping
-after 20 s idle, 30 s to answer) keep the socket of a client that lost its network
-open for up to 50 s, and its user "online" as long; ours notice within the presence
-TTL (30 s). Given on the command line, daphne's own flags still win.
+What the contract and the operators need of it, set here rather than on each command line:
 
-An idle socket should cost little memory (docs/performance.md, bench/idle_sockets.py): daphne
-and autobahn keep, for the socket's whole life, the HTTP channel and request it was upgraded
-from, the raw handshake, and an asyncio.Queue; the classes below let go of the first two and use
-a smaller queue.
-
-Its logs are the project's (settings.LOGGING, so JSON lines in production): daphne's access
-log, which it would print to stdout in its own format, goes through Python's logging too.
-(Twisted's own log daphne drops at the default verbosity, and sends to Python's logging at
-`-v 2`.)
+- A frame over the hard limit (`WEBSOCKET_HARD_LIMIT_BYTES`) closes the socket with 1009, as
+  PROTOCOL.md promises; below it, the consumer answers frames over `WEBSOCKET_MAX_FRAME_BYTES`
+  with `message.rejected` (`too_large`) and keeps the socket.
+- The server pings an idle socket every 10 s and closes it when no pong comes within 15 s, so a
+  client that lost its network is noticed within the presence TTL (30 s).
+- `X-Forwarded-For` is not believed (no proxy is assumed): the throttles count by the peer.
+- Its logs are the project's (settings.LOGGING, so JSON lines in production): uvicorn does not
+  configure logging, and its access lines become records with fields, without the query string.
 """
 
-import asyncio
-import logging
-import sys
-import time
-from functools import partial
-from typing import Any, TextIO
+from __future__ import annotations
 
-import daphne.cli
-import daphne.server
-from daphne.access import AccessLogGenerator
-from daphne.cli import CommandLineInterface
-from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
-from twisted.web.http import HTTPChannel
+import argparse
+import contextlib
+import logging
+import re
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.utils import get_client_addr
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from echostream import logs
 from echostream.core import frames
 from echostream.core.leanqueue import LeanQueue
 
-access_logger = logging.getLogger("daphne.access")
+logger = logging.getLogger(__name__)
+
+APP = "echostream.asgi:application"
+# The largest frame the server reads at all; PROTOCOL.md: bigger ones are closed with 1009.
+WEBSOCKET_HARD_LIMIT_BYTES = 1024 * 1024
+PING_INTERVAL_SECONDS = 10.0
+PING_TIMEOUT_SECONDS = 15.0
+# On SIGTERM, sockets are closed (1012) at once; requests under way get this long to finish.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+# How much a socket's frames may wait for its application before the server stops reading it.
+UNREAD_LIMIT_CHARACTERS = WEBSOCKET_HARD_LIMIT_BYTES
+
+_WEBSOCKET_LINE = re.compile(r'^%s - "WebSocket %s" (?P<outcome>.+)$')
 
 
-class LeanWebSocketProtocol(WebSocketProtocol):
-    """Daphne's socket, without what it keeps of the opening handshake for the socket's life."""
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        # Daphne hands the TCP connection over from its HTTP channel, which stays registered as
-        # the transport's producer: that channel and the upgrade request (headers, body buffer)
-        # would live as long as the socket, a few KB each. As a producer it does nothing once
-        # the request is upgraded (it pauses reading only between requests), so it is let go.
-        if isinstance(getattr(self.transport, "producer", None), HTTPChannel):
-            self.transport.unregisterProducer()
-
-    def onOpen(self) -> None:
-        super().onOpen()
-        # Autobahn keeps the raw handshake (request bytes, parsed headers, the response) for its
-        # test suite, and the headers again in the request it gave daphne's onConnect; nothing
-        # reads them once the socket is open (daphne logs the request's path only).
-        self.http_request_data = b""
-        self.http_response_data = ""
-        self.http_headers = {}
-        self.request.headers = {}
+def _path(full_path: object) -> str:
+    # The query string is left out: a path's parameters are not the log's business.
+    return str(full_path).split("?", 1)[0]
 
 
-class ClosingWebSocketFactory(WebSocketFactory):
-    protocol = LeanWebSocketProtocol
+class AccessRecords(logging.Filter):
+    """uvicorn's access lines (`uvicorn.access`) and socket lines (`uvicorn.error`) as records with
+    fields and without the query string; its other lines pass as they are."""
 
-    def setProtocolOptions(self, **options: Any) -> None:
-        super().setProtocolOptions(failByDrop=False, **options)
-
-
-class LoggingAccessLog(AccessLogGenerator):
-    """Daphne's access log as log records with fields. Only where daphne would print it to
-    stdout: a file named with `--access-log` keeps daphne's own format."""
-
-    WEBSOCKET_ACTIONS = {
-        "connecting": "WSCONNECTING",
-        "connected": "WSCONNECT",
-        "rejected": "WSREJECT",
-        "disconnected": "WSDISCONNECT",
-    }
-
-    def __init__(self, stream: TextIO) -> None:
-        super().__init__(stream)
-        self.to_logging = stream is sys.stdout
-
-    def __call__(self, protocol: str, action: str, details: dict[str, Any]) -> None:
-        if not self.to_logging:
-            super().__call__(protocol, action, details)
-            return
-        # The query string is left out: a path's parameters are not the log's business.
-        path = str(details.get("path", "")).split("?", 1)[0]
-        fields: dict[str, Any] = {"client": details.get("client"), "path": path, "protocol": protocol}
-        if protocol == "http" and action == "complete":
-            fields |= {"method": details.get("method"), "status": details.get("status"), "size": details.get("size")}
-            if isinstance(details.get("time_taken"), int | float):
-                fields["duration_ms"] = round(details["time_taken"] * 1000, 1)
-            access_logger.info("%s %s %s", fields["method"], path, fields["status"], extra=fields)
-        elif protocol == "websocket" and action in self.WEBSOCKET_ACTIONS:
-            fields["action"] = action
-            access_logger.info("%s %s", self.WEBSOCKET_ACTIONS[action], path, extra=fields)
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if record.name == "uvicorn.access" and len(args) == 5:
+            client, method, full_path, _, status = args
+            path = _path(full_path)
+            fields: dict[str, Any] = {"client": client, "method": method, "path": path, "status": status}
+            record.msg, record.args = "%s %s %s", (method, path, status)
+        elif (websocket := _WEBSOCKET_LINE.match(str(record.msg))) and len(args) == 2:
+            client, full_path = args
+            path = _path(full_path)
+            outcome = websocket["outcome"]
+            action = "connected" if outcome == "[accepted]" else "rejected"
+            fields = {"client": client, "path": path, "action": action, "protocol": "websocket"}
+            record.name = "uvicorn.access"
+            record.msg, record.args = "%s %s", ("WSCONNECT" if action == "connected" else "WSREJECT", path)
+        else:
+            return True
+        record.__dict__.update(fields)
+        return True
 
 
 class ArrivalStampedQueue(LeanQueue[dict[str, Any]]):
     """A socket's queue of ASGI events that stamps each frame received with the moment it came
     in (frames.ARRIVED_AT): a web process that falls behind reads frames seconds after they came,
-    which nothing else in the frame shows (the backpressure module acts on it)."""
+    which nothing else in the frame shows (the backpressure module acts on it). It counts the
+    characters of the frames that wait (`unread`), which bounds how much a socket may queue."""
 
-    __slots__ = ()
+    __slots__ = ("unread",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unread = 0
 
     def put_nowait(self, item: dict[str, Any]) -> None:
         if item.get("type") == "websocket.receive":
             item[frames.ARRIVED_AT] = time.monotonic()
+            self.unread += _size(item)
         super().put_nowait(item)
 
+    def get_nowait(self) -> dict[str, Any]:
+        item = super().get_nowait()
+        if item.get("type") == "websocket.receive":
+            self.unread -= _size(item)
+        return item
 
-class LeanServer(daphne.server.Server):
-    def create_application(self, protocol: Any, scope: dict[str, Any]) -> LeanQueue[dict[str, Any]] | None:
-        """Daphne's own, with a LeanQueue for the application's events: a socket's queue is empty
-        nearly all its life, and an empty asyncio.Queue is about 3 KB (echostream.core.leanqueue).
-        It stamps the frames received with their arrival (ArrivalStampedQueue)."""
-        assert "application_instance" not in self.connections[protocol]
-        input_queue: LeanQueue[dict[str, Any]] = ArrivalStampedQueue()
-        scope.setdefault("asgi", {"version": "3.0"})
-        application_instance = self.application(
-            scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
+
+def _size(event: dict[str, Any]) -> int:
+    return len(event.get("text") or event.get("bytes") or "")
+
+
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's socket with a LeanQueue for the application's events (a socket's queue is empty
+    nearly all its life, and an empty asyncio.Queue is about 3 KB: echostream.core.leanqueue)
+    that stamps each frame with its arrival (ArrivalStampedQueue), that goes on reading while its
+    application is behind, and without websockets' debug lines."""
+
+    queue: ArrivalStampedQueue
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = ArrivalStampedQueue()  # type: ignore[assignment]
+        # websockets logs the handshake's headers (the session cookie) and every frame (messages'
+        # text) at DEBUG on uvicorn's logger: never, whatever the log level.
+        self.conn.debug = False
+
+    def send_receive_event_to_app(self) -> None:
+        # uvicorn stops reading a socket after each frame until the application has taken all
+        # that wait, and its keepalive's pong is then not read either. A web process more than
+        # the ping timeout behind closed live sockets with 1011 (at 1,200 msg/s, those of the 12
+        # busiest users). Reading goes on until UNREAD_LIMIT_CHARACTERS wait; the frames read
+        # late are answered by backpressure (ARRIVED_AT), the pongs keep the socket.
+        was_paused, self.read_paused = self.read_paused, True  # uvicorn's own pause, skipped
+        super().send_receive_event_to_app()
+        self.read_paused = was_paused
+        if not was_paused and self.queue.unread >= UNREAD_LIMIT_CHARACTERS:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def keepalive_timeout(self) -> None:
+        # uvicorn says this only at its TRACE level; an operator wants to see sockets it closed.
+        logger.info(
+            "closing a socket whose client did not answer a ping within %g s",
+            self.ping_timeout,
+            extra={"client": get_client_addr(self.scope)},
         )
-        if protocol not in self.connections:
-            return None
-        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
-            application_instance, loop=asyncio.get_event_loop()
-        )
-        return input_queue
+        super().keepalive_timeout()
 
 
-KEEPALIVE_DEFAULTS = ["--ping-interval", "10", "--ping-timeout", "15"]
+class Server(uvicorn.Server):
+    """uvicorn's server, which exits with status 0 once a SIGTERM or SIGINT has stopped it
+    gracefully, as the workers do (uvicorn's own raises the signal again once stopped, so that
+    the process dies of it): honcho, a supervisor or a test then sees a clean stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-b", "--bind", "--host", dest="host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=8000)
+    parser.add_argument("app", nargs="?", default=APP)
+    args = parser.parse_args(argv)
     logs.start("web")
-    daphne.cli.AccessLogGenerator = LoggingAccessLog
-    daphne.server.WebSocketFactory = ClosingWebSocketFactory
-    CommandLineInterface.server_class = LeanServer
-    # argparse keeps the last of a repeated flag: these come first so that the caller's win.
-    sys.argv[1:1] = KEEPALIVE_DEFAULTS
-    CommandLineInterface.entrypoint()
+    access = AccessRecords()
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(access)
+    config = uvicorn.Config(
+        args.app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        ws=LeanWebSocketProtocol,
+        # Compression would keep a zlib compressor and decompressor per socket (tens of KB), and
+        # chat frames are small.
+        ws_per_message_deflate=False,
+        ws_max_size=WEBSOCKET_HARD_LIMIT_BYTES,
+        ws_ping_interval=PING_INTERVAL_SECONDS,
+        ws_ping_timeout=PING_TIMEOUT_SECONDS,
+        proxy_headers=False,
+        server_header=False,
+        lifespan="off",
+        log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    Server(config).run()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """A small asyncio queue for the two queues every open socket has.
 
-Each socket has two queues that sit empty almost all the time: daphne's queue of ASGI events for
-its application, and the channel layer's buffer of frames for its channel. An `asyncio.Queue`
+Each socket has two queues that sit empty almost all the time: the web server's queue of ASGI
+events for its application (echostream/web.py), and the channel layer's buffer of frames for its
+channel. An `asyncio.Queue`
 allocates four deques when made (items, getters, putters, and its `join` event's waiters), about
 3 KB; at 10,000 sockets, 60 MB of empty deques. This queue has only what those two use
 (`get`, `get_nowait`, `put_nowait`, `empty`, `qsize`, `full`), holds its items in a deque only

@@ -22,7 +22,7 @@ from django.utils.log import configure_logging
 
 from echostream import logs
 from echostream.core import events
-from echostream.web import LoggingAccessLog
+from echostream.web import AccessRecords
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -166,40 +166,34 @@ def test_only_the_quoted_values_and_odd_names_of_an_error_are_elided(error, logg
     assert logs.elided(error) == (logged or error)
 
 
-def test_daphnes_access_log_is_a_record_with_fields_and_without_the_query_string(configured):
+def test_uvicorns_access_and_socket_lines_are_records_with_fields_and_without_the_query_string(configured):
     stream = configured("json")
-    access = LoggingAccessLog(sys.stdout)
-    access(
-        "http",
-        "complete",
-        {
-            "path": "/api/rooms/r1/messages/?before=9&token=abc",
-            "status": 200,
-            "method": "GET",
-            "client": "127.0.0.1:5555",
-            "time_taken": 0.0123,
-            "size": 321,
-        },
-    )
-    access("websocket", "connected", {"path": "/ws/?resume=1", "client": "127.0.0.1:5556"})
-    http, websocket = (json.loads(line) for line in lines(stream))
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(AccessRecords())
+    try:
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5555", "GET", "/api/rooms/r1/messages/?before=9&token=abc", "1.1", 200
+        )
+        logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5556", "/ws/?resume=1")
+        logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" 403', "127.0.0.1:5557", "/ws/?token=abc")
+        logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+    finally:
+        for name in ("uvicorn.access", "uvicorn.error"):
+            logging.getLogger(name).filters.clear()
+    http, connected, rejected, started = (json.loads(line) for line in lines(stream))
     assert "token" not in stream.getvalue()
-    assert {key: http[key] for key in ("logger", "message", "method", "path", "status", "size", "duration_ms")} == {
-        "logger": "daphne.access",
+    assert {key: http[key] for key in ("logger", "message", "method", "path", "status")} == {
+        "logger": "uvicorn.access",
         "message": "GET /api/rooms/r1/messages/ 200",
         "method": "GET",
         "path": "/api/rooms/r1/messages/",
         "status": 200,
-        "size": 321,
-        "duration_ms": 12.3,
     }
-    assert (websocket["message"], websocket["action"], websocket["role"]) == ("WSCONNECT /ws/", "connected", "web")
-
-
-def test_a_file_named_for_the_access_log_keeps_daphnes_own_format():
-    stream = io.StringIO()
-    LoggingAccessLog(stream)("websocket", "connected", {"path": "/ws/", "client": "127.0.0.1:1"})
-    assert '"WSCONNECT /ws/"' in stream.getvalue()
+    assert (connected["logger"], connected["message"], connected["action"], connected["role"]) == (
+        "uvicorn.access", "WSCONNECT /ws/", "connected", "web"
+    )  # fmt: skip
+    assert (rejected["message"], rejected["action"]) == ("WSREJECT /ws/", "rejected")
+    assert (started["logger"], started["message"]) == ("uvicorn.error", "Started server process [42]")
 
 
 def test_an_unknown_format_is_refused():

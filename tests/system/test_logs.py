@@ -148,8 +148,8 @@ async def test_every_line_is_json_with_its_role_and_no_line_holds_a_text_or_a_se
     bridged = [entry for entry in logged["bridge"] if entry["message"].startswith("dead-lettered")]
     assert {entry["consumer"] for entry in bridged} == {"bridge-fanout", "bridge-store"}
     assert all((entry["room"], entry["level"]) == (room_id, "ERROR") and "seq" in entry for entry in bridged)
-    # daphne's access log and its socket lines, as records.
-    access = [entry for entry in logged["web"] if entry["logger"] == "daphne.access"]
+    # uvicorn's access log and its socket lines, as records.
+    access = [entry for entry in logged["web"] if entry["logger"] == "uvicorn.access"]
     assert any(entry.get("path") == "/api/auth/signup/" and entry.get("status") == 201 for entry in access)
     assert any(entry["message"] == "WSCONNECT /ws/" for entry in access)
     assert any(entry.get("user_id") == alice_id for entry in logged["web"])
