@@ -8,7 +8,7 @@ the sockets while all are open), signs up users over HTTP, opens `--sockets` aut
 WebSockets to `/ws/` spread over them from this one asyncio process, waits until the server
 has sent what it sends on connect, and reads the web process's memory (/proc: RSS from
 `status`, PSS and USS from `smaps_rollup`) before (after a warm-up of a few sockets) and
-after: per socket = delta / sockets. Then it holds them `--hold` seconds (daphne pings them,
+after: per socket = delta / sockets. Then it holds them `--hold` seconds (the web pings them,
 presence beats), checks that every one is still open, and sends a message to a room whose
 member has a share of the sockets: each of that member's sockets must get it.
 
@@ -109,7 +109,7 @@ def settled_memory(pid: int, seconds: float = 5.0) -> Memory:
 
 class Sockets:
     """Many plain sockets of signed-in users, each read by a task of its own (a socket nobody
-    reads stops answering daphne's pings once its receive buffer fills)."""
+    reads stops answering the web's pings once its receive buffer fills)."""
 
     def __init__(self, ws_url: str, origin: str) -> None:
         self.ws_url = ws_url
@@ -130,9 +130,9 @@ class Sockets:
         self.failed = 0  # sockets that could not be opened in OPEN_ATTEMPTS tries
 
     async def open_one(self, username: str, cookie: str) -> None:
-        # Daphne refuses (403) a socket its application did not accept within its connect timeout
-        # (5 s), or drops one whose handshake took that long: on a busy machine a batch can, and
-        # the socket is tried again.
+        # A web server may refuse or drop a socket whose handshake took long (daphne: 403 when its
+        # application did not accept within 5 s): on a busy machine a batch can, and the socket is
+        # tried again.
         for attempt in range(OPEN_ATTEMPTS):
             try:
                 socket = await connect(

@@ -3,7 +3,7 @@
 N users, M rooms of K members (default 60 users, 12 rooms x 6), one WebSocket per user, an
 open-loop schedule of R messages/s for D seconds per step. Each system (the baseline of
 bench/baseline under daphne; EchoStream with its web role under daphne, then under uvicorn with
-uvloop and httptools) runs a sweep of rates until it saturates; then EchoStream (daphne) holds
+uvloop and httptools, as deployed) runs a sweep of rates until it saturates; then EchoStream (uvicorn) holds
 twice the baseline's saturation rate for a minute (zero loss?), then takes twice its own sustained
 rate with the real rate limits and backpressure in force (nothing acknowledged may be lost; senders
 are slowed with `rate_limited` and retry after `retry_after`).
@@ -78,7 +78,8 @@ def show(result: StepResult) -> None:
         f"  {result.system:<18} {result.label:<9} {result.rate:5g}/s {result.duration:3g}s"
         f"  p50={result.p50_ms:8.1f} p95={result.p95_ms:8.1f} p99={result.p99_ms:8.1f} ms"
         f"  deliveries/s={result.deliveries_per_s:6.0f}/{result.offered_deliveries_per_s:.0f}"
-        f"  lost={result.loss}{extra} dup={result.duplicates} gen_lag_p99={result.generator_lag_p99_ms:.1f}ms"
+        f"  lost={result.loss}{extra} dup={result.duplicates} closed={result.sockets_closed}"
+        f" gen_lag_p99={result.generator_lag_p99_ms:.1f}ms"
         f"{'  SATURATED' if result.saturated else ''}",
         flush=True,
     )
@@ -137,10 +138,12 @@ async def load(
             # A rate_limited send may still go again within half the drain after the last send.
             step = Step(number, rate, seconds, system.plan, retry_until=seconds + drain / 2)
             profiler = profile(rate, seconds) if label == "sweep" else None
+            closed_before = system.closed_sockets
             result = await system.run_step(step, drain)
             if profiler is not None:
                 profiler.wait()
             result.label = label
+            result.sockets_closed = system.closed_sockets - closed_before
             if isinstance(system, EchoStream):
                 result.gaps = system.gaps
                 system.gaps = 0
@@ -306,18 +309,18 @@ def main() -> None:
     for system in [s for s in systems if s != "overload"]:
         name = "baseline" if system == "baseline" else f"echostream-{system}"
         extra: list[tuple[str, float, float]] = []
-        if system == "daphne" and args.sustained > 0:
+        if system == "uvicorn" and args.sustained > 0:
             # Twice where the baseline saturated, or twice its top rate when it never did.
             base = saturation_rate(results, "baseline") or max(rates)
             extra = [("sustained", 2 * base, args.sustained)]
-        results += sweep(name, args, plan, sweep_runs + extra, profile=args.profile and system == "daphne")
+        results += sweep(name, args, plan, sweep_runs + extra, profile=args.profile and system == "uvicorn")
     overload_basis = ""
     if "overload" in systems and args.overload > 0:
-        held = sustained_rate(results, "echostream-daphne")
+        held = sustained_rate(results, "echostream-uvicorn")
         overload_basis = (
             f"2x its sustained rate of {held:g} msg/s" if held else f"no rate held: 2x {min(rates):g} msg/s"
         )
-        results += sweep("echostream-daphne-real", args, plan, [("overload", 2 * (held or min(rates)), args.overload)])
+        results += sweep("echostream-uvicorn-real", args, plan, [("overload", 2 * (held or min(rates)), args.overload)])
 
     settings = {
         "users, rooms x members": f"{args.users}, {args.rooms} x {args.members} (one socket per user)",
@@ -325,7 +328,7 @@ def main() -> None:
         f" while they still arrive (until {QUIET:g} s pass without one, at most {DRAIN_LIMIT:g} s)",
         "rates": args.rates,
         "servers": "baseline: bench/baseline under one daphne; EchoStream: web, moderation and bridge roles,"
-        " the web under daphne (Procfile) or uvicorn --loop uvloop --http httptools --ws websockets",
+        " the web under uvicorn as deployed (echostream/web.py: uvloop, httptools, websockets-sansio) or under daphne",
         "limits": "socket rate limits raised for the sweeps and the sustained run; the real ones in the"
         " overload run; backpressure in force throughout",
         "wall time": f"{time.monotonic() - began:.0f} s",

@@ -73,9 +73,9 @@ def table(results: list[StepResult]) -> str:
     lines = [
         "| system | run | msg/s | s | sent | acked | p50 ms | p95 ms | p99 ms | max ms | ack p99 ms"
         " | deliveries/s (offered) | lost | acked-lost (of which stored) | recovered | rate_limited | refused | gaps"
-        " | saturated |",
+        " | sockets closed | saturated |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: | --- |",
+        "| ---: | ---: | ---: | --- |",
     ]
     for r in results:
         lines.append(
@@ -83,7 +83,7 @@ def table(results: list[StepResult]) -> str:
             f" | {_ms(r.p95_ms)} | {_ms(r.p99_ms)} | {_ms(r.max_ms)} | {_ms(r.ack_p99_ms)}"
             f" | {r.deliveries_per_s:.0f} ({r.offered_deliveries_per_s:.0f}) | {r.loss}{_late(r, r.loss)} | {_lost(r)}"
             f" | {_n(r.recovered)} | {_n(r.rate_limited)} | {_n(r.refused)} | {_n(r.gaps)}"
-            f" | {'yes' if r.saturated else 'no'} |"
+            f" | {r.sockets_closed} | {'yes' if r.saturated else 'no'} |"
         )
     return "\n".join(lines)
 
@@ -142,7 +142,9 @@ def page(
             " Rate_limited: refusals with `retry_after`, each followed by a retry with the same"
             " client_id; refused: sends given up (a refusal for another reason, or still rate_limited"
             " half the drain after the last send). Gaps: holes a client saw (`prev_seq`, `room.head`)"
-            " and repaired with `resume`. *late: the drain reached its limit (60 s after the last send)"
+            " and repaired with `resume`. Sockets closed: sockets that ended during the step (the"
+            " clients close none; the server closed them)."
+            " *late: the drain reached its limit (60 s after the last send)"
             " while copies were still arriving, so what was missing then may only have been late: not"
             " judged lost.",
             "",

@@ -1,5 +1,5 @@
 """The servers under load: the baseline (one daphne process) and EchoStream (its three roles from
-the Procfile, the web role under daphne or uvicorn), each against the shared services under a
+the Procfile, the web role under uvicorn as deployed or under daphne), each against the shared services under a
 namespace of its own, removed afterwards."""
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ RAISED_SOCKET_LIMITS = {
     "RATE_LIMIT_RESUME_BURST": "1000000",
     "RATE_LIMIT_RESUME_PER_SECOND": "1000000",
 }
-UVICORN_WEB = (
-    "python -m uvicorn echostream.asgi:application --host 127.0.0.1 --port ${WEB_PORT}"
-    " --loop uvloop --http httptools --ws websockets --ws-ping-interval 10 --ws-ping-timeout 15"
+# The web role under daphne, for the comparison (docs/decisions.md): its keepalive as the
+# deployed role's (echostream/web.py).
+DAPHNE_WEB = (
+    "python -m daphne -b 127.0.0.1 -p ${WEB_PORT} --ping-interval 10 --ping-timeout 15 echostream.asgi:application"
 )
 
 
@@ -103,7 +104,7 @@ class BaselineServer:
 
 
 class EchoStreamServer:
-    """tests.system.stack.Stack, with the web role's command swapped for uvicorn when asked."""
+    """tests.system.stack.Stack, with the web role's command swapped for daphne when asked."""
 
     def __init__(self, web: str, *, real_limits: bool) -> None:
         from tests.system.stack import Stack
@@ -113,9 +114,9 @@ class EchoStreamServer:
         if not real_limits:
             env |= RAISED_SOCKET_LIMITS
         self.stack = Stack(Path(tempfile.mkdtemp(prefix=f"echostream-load-{web}-")), services_env=env)
-        if web == "uvicorn":
-            self.stack.commands["web"] = UVICORN_WEB
-        elif web != "daphne":
+        if web == "daphne":
+            self.stack.commands["web"] = DAPHNE_WEB
+        elif web != "uvicorn":
             raise ValueError(f"unknown web server {web!r}")
         self.base_url = self.stack.base_url
 

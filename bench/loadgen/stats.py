@@ -55,6 +55,7 @@ class StepResult:
     recovered: int | None = None  # copies not shown live within the drain, fetched by a resume after it
     acked_lost_stored: int | None = None  # of the acked-lost copies, those whose message the history shows
     still_arriving: bool = False  # the drain ended at its limit with copies still coming: missing may be late
+    sockets_closed: int = 0  # sockets that ended during the step (the server closed them: clients never do)
 
     @property
     def saturated(self) -> bool:
@@ -66,6 +67,7 @@ class StepResult:
             or (self.refused or 0) > 0
             or (self.rate_limited or 0) > 0
             or (self.recovered or 0) > 0
+            or self.sockets_closed > 0
         )
 
     def as_dict(self) -> dict[str, Any]:
