@@ -43,8 +43,10 @@ PING_INTERVAL_SECONDS = 10.0
 PING_TIMEOUT_SECONDS = 15.0
 # On SIGTERM, sockets are closed (1012) at once; requests under way get this long to finish.
 GRACEFUL_SHUTDOWN_SECONDS = 10
-# How much a socket's frames may wait for its application before the server stops reading it.
+# How much a socket's frames may wait for its application before the server stops reading it:
+# their text, and their number (each queued frame costs a few hundred bytes beyond its text).
 UNREAD_LIMIT_CHARACTERS = WEBSOCKET_HARD_LIMIT_BYTES
+UNREAD_LIMIT_FRAMES = 1000
 
 _WEBSOCKET_LINE = re.compile(r'^%s - "WebSocket %s" (?P<outcome>.+)$')
 
@@ -127,12 +129,15 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         # uvicorn stops reading a socket after each frame until the application has taken all
         # that wait, and its keepalive's pong is then not read either. A web process more than
         # the ping timeout behind closed live sockets with 1011 (at 1,200 msg/s, those of the 12
-        # busiest users). Reading goes on until UNREAD_LIMIT_CHARACTERS wait; the frames read
-        # late are answered by backpressure (ARRIVED_AT), the pongs keep the socket.
+        # busiest users). Reading goes on until UNREAD_LIMIT_CHARACTERS or UNREAD_LIMIT_FRAMES
+        # wait; the frames read late are answered by backpressure (ARRIVED_AT), the pongs keep
+        # the socket.
         was_paused, self.read_paused = self.read_paused, True  # uvicorn's own pause, skipped
         super().send_receive_event_to_app()
         self.read_paused = was_paused
-        if not was_paused and self.queue.unread >= UNREAD_LIMIT_CHARACTERS:
+        if not was_paused and (
+            self.queue.unread >= UNREAD_LIMIT_CHARACTERS or self.queue.qsize() >= UNREAD_LIMIT_FRAMES
+        ):
             self.read_paused = True
             self.transport.pause_reading()
 

@@ -98,10 +98,16 @@ async def test_a_socket_whose_application_is_behind_still_answers_the_keepalive(
     assert all(isinstance(event[frames.ARRIVED_AT], float) for event in app.received)
 
 
-async def test_a_socket_stops_being_read_once_its_unread_frames_pass_the_bound(app, monkeypatch):
-    monkeypatch.setattr(web, "UNREAD_LIMIT_CHARACTERS", 1000)
+@pytest.mark.parametrize(
+    ("bound", "frames_sent"),
+    [(("UNREAD_LIMIT_CHARACTERS", 1000), ["x" * 1000]), (("UNREAD_LIMIT_FRAMES", 5), ["{}"] * 5)],
+    ids=["characters", "frames"],
+)
+async def test_a_socket_stops_being_read_once_its_unread_frames_pass_a_bound(app, monkeypatch, bound, frames_sent):
+    monkeypatch.setattr(web, *bound)
     async with serving(app) as url, websockets.connect(url, ping_interval=None) as client:
-        await client.send("x" * 1000)
+        for frame in frames_sent:
+            await client.send(frame)
         # Unread, the pongs are not seen either: the keepalive closes the socket.
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(client.recv(), timeout=20 * PING_TIMEOUT_SECONDS)
