@@ -20,7 +20,7 @@ from django.conf import settings
 from chat import cache
 from chat.selectors import aroom_ids_of
 from echostream import logs
-from echostream.core import delivery, events, frames, groups, metrics, redis, rounds, wire
+from echostream.core import channel_layer, delivery, events, frames, groups, metrics, redis, rounds, wire
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ RESUME_GRACE_SECONDS = 2.0
 # A closing socket waits this long for the answers of its sends in flight: more than the
 # producer's message.timeout.ms, by which Kafka has answered every one.
 FINISHING_WAIT_SECONDS = 15.0
+# Frames of the channel layer handled in one turn, after the one channels' loop hands over
+# (channel_layer.take_waiting): enough for a burst, few enough not to hold the process long.
+WAITING_PER_TURN = 100
 
 # msgspec's decoder counts its depth and raises RecursionError instead of overflowing
 # the stack (json.loads does not), and refuses lone surrogates.
@@ -124,6 +127,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self._background.append(asyncio.create_task(self._release_after_grace()))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        await self._dispatch_one(message)
+        if message["type"] == groups.DELIVER:
+            for waiting in channel_layer.take_waiting(self.channel_layer, self.channel_name, limit=WAITING_PER_TURN):
+                await self._dispatch_one(waiting)
+
+    async def _dispatch_one(self, message: dict[str, Any]) -> None:
         # Channels renews the database connection before every handler (see `receive`): a hop to
         # the ORM's thread for each frame shown to each member, most of a busy socket's work.
         # Showing a frame never touches the database, so it goes straight to its handler. The

@@ -282,3 +282,20 @@ async def test_frames_received_soon_after_a_renewal_skip_it_until_it_is_due_agai
     assert await second.still_answers()
     assert await first.still_answers()
     assert renewals == [1]
+
+
+async def test_frames_waiting_behind_a_shown_one_go_out_with_it_in_the_same_turn_in_order(open_socket):
+    socket = await open_socket()
+    layer = get_channel_layer()
+    shown = [{"type": groups.DELIVER, "frame": {"type": "error", "code": "c", "detail": str(n)}} for n in range(4)]
+    queue = layer._get_layer().channels[socket.consumer.channel_name]
+    for message in shown[1:]:
+        queue.put_nowait(layer.serialize(message))
+
+    # No turn of the event loop between them: without it, only the first frame would be out.
+    await socket.consumer.dispatch(shown[0])
+    assert socket.communicator.output_queue.qsize() == 4
+
+    assert [(await socket.answer())["detail"] for _ in shown] == ["0", "1", "2", "3"]
+    assert queue.empty()
+    assert await socket.still_answers()
