@@ -48,7 +48,7 @@ from bench.loadgen import report  # noqa: E402
 from bench.loadgen.clients import DRAIN_LIMIT, QUIET, Baseline, EchoStream, Step, System  # noqa: E402
 from bench.loadgen.plan import Plan  # noqa: E402
 from bench.loadgen.servers import BaselineServer, EchoStreamServer  # noqa: E402
-from bench.loadgen.stats import StepResult  # noqa: E402
+from bench.loadgen.stats import StepResult, by_second  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 PROFILE_RATE = 100.0  # the rate of the latency target: the one to profile and to compare
@@ -144,6 +144,7 @@ async def load(
                 profiler.wait()
             result.label = label
             result.sockets_closed = system.closed_sockets - closed_before
+            result.series = by_second(step)
             if isinstance(system, EchoStream):
                 result.gaps = system.gaps
                 system.gaps = 0

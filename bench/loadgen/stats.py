@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +22,29 @@ def percentile(ordered: list[float], p: float) -> float:
     if not ordered:
         return math.nan
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def by_second(step: Step) -> list[dict[str, float]]:
+    """Latency of the copies by the second of the step their message was sent in (p50, p99 and
+    how many), to find when in a step a tail grew."""
+    seconds: dict[int, list[float]] = {}
+    for message in step.messages:
+        if message.sent_at is None:
+            continue
+        second = int(message.sent_at - step.started)
+        seconds.setdefault(second, []).extend(1000 * (at - message.sent_at) for at in message.arrivals.values())
+    series = []
+    for second, latencies in sorted(seconds.items()):
+        latencies.sort()
+        series.append(
+            {
+                "second": second,
+                "copies": len(latencies),
+                "p50_ms": round(percentile(latencies, 50), 1),
+                "p99_ms": round(percentile(latencies, 99), 1),
+            }
+        )
+    return series
 
 
 @dataclass
@@ -56,6 +79,7 @@ class StepResult:
     acked_lost_stored: int | None = None  # of the acked-lost copies, those whose message the history shows
     still_arriving: bool = False  # the drain ended at its limit with copies still coming: missing may be late
     sockets_closed: int = 0  # sockets that ended during the step (the server closed them: clients never do)
+    series: list[dict[str, float]] = field(default_factory=list)  # by_second(), in bench/results/load.json
 
     @property
     def saturated(self) -> bool:
