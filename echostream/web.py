@@ -34,7 +34,8 @@ from echostream import logs
 from echostream.core import frames
 from echostream.core.leanqueue import LeanQueue
 
-logger = logging.getLogger(__name__)
+# Named, not __name__: run as `python -m echostream.web`, this module is __main__.
+logger = logging.getLogger("echostream.web")
 
 APP = "echostream.asgi:application"
 # The largest frame the server reads at all; PROTOCOL.md: bigger ones are closed with 1009.
