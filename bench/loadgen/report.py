@@ -124,7 +124,7 @@ def page(
             "",
             *[f"- {key}: {value}" for key, value in settings.items()],
             f"- saturated: p99 above {SATURATED_P99_MS:g} ms, deliveries/s below {SATURATED_DELIVERY_SHARE:.0%}"
-            " of the offered, any copy lost, or any send refused",
+            " of the offered, any copy lost, any send refused, or any socket closed by the server",
             "",
             "## Targets",
             "",
