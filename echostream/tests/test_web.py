@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from echostream import web
 from echostream.core import frames
+from tests.system.stack import free_port
 
 pytestmark = pytest.mark.django_db(transaction=False, databases=[])
 
@@ -45,12 +45,6 @@ class BehindApp:
             self.received.append(event)
             if event.get("text") == self.LAST:
                 self.got_last.set()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.asynccontextmanager
