@@ -15,6 +15,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.system.stack import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Sign-up and room creation throttles stop a script that signs up 60 people from one address;
@@ -41,12 +43,6 @@ DAPHNE_WEB = (
 
 
 BASELINE_APP = "bench.baseline.asgi:application"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:

@@ -12,20 +12,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from echostream.core import metrics, metrics_server
+from tests.system.stack import free_port
 
 
 @pytest.fixture
 def port():
-    running = metrics_server.serve(role="test", port=_free_port())
+    running = metrics_server.serve(role="test", port=free_port())
     assert running is not None
     yield running.port
     running.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_healthz_answers_ok(port):
@@ -107,7 +102,7 @@ GENEROUS = 10.0
 @pytest.fixture
 def short_port():
     """A port that waits 0.5 s for a request and serves 2 at once."""
-    running = metrics_server.serve(role="test", port=_free_port(), timeout=0.5, max_connections=2)
+    running = metrics_server.serve(role="test", port=free_port(), timeout=0.5, max_connections=2)
     assert running is not None
     yield running.port
     running.close()

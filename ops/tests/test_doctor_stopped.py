@@ -4,7 +4,6 @@ listens (the real one keeps running for the other tests)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,16 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests import databases
+from tests.system.stack import free_port
 
 pytestmark = pytest.mark.services
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +55,7 @@ def run_doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_a_stopped_service_fails_naming_it_where_it_was_asked_and_what_to_do(
     services, database_url, service, setting, value, advice
 ):
-    port = closed_port()
+    port = free_port()
     address = value.format(port=port)
 
     done = run_doctor({"DATABASE_URL": database_url, setting: address})
@@ -76,7 +70,7 @@ def test_a_stopped_service_fails_naming_it_where_it_was_asked_and_what_to_do(
 
 
 def test_with_kafka_stopped_the_checks_needing_it_are_skipped(services, database_url):
-    done = run_doctor({"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}"})
+    done = run_doctor({"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"})
 
     assert done.returncode == 1
     skipped = [line for line in done.stdout.splitlines() if line.startswith("  SKIP ")]
@@ -88,7 +82,7 @@ def test_with_kafka_stopped_the_checks_needing_it_are_skipped(services, database
 
 
 def test_with_the_database_stopped_the_checks_needing_it_are_skipped(services):
-    done = run_doctor({"DATABASE_URL": f"postgres://echostream@127.0.0.1:{closed_port()}/echostream"})
+    done = run_doctor({"DATABASE_URL": f"postgres://echostream@127.0.0.1:{free_port()}/echostream"})
 
     assert done.returncode == 1
     assert "  FAIL postgres: The database does not answer at postgresql 127.0.0.1:" in done.stdout

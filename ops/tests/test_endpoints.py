@@ -4,7 +4,6 @@ may read the metrics."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from django.core.handlers.asgi import ASGIHandler
@@ -14,14 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ops import health, probes
 from ops import metrics as ops_metrics
+from tests.system.stack import free_port
 
 SERVICES = ["kafka", "redis", "mongodb", "postgres"]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_healthz_answers_ok_without_asking_any_other_system(client, monkeypatch):
@@ -67,7 +61,7 @@ def test_readyz_is_200_naming_every_service_when_all_answer(client):
 def test_readyz_is_503_naming_the_service_that_does_not_answer_and_no_password(
     client, settings, setting, value, service
 ):
-    setattr(settings, setting, value.format(port=closed_port()))
+    setattr(settings, setting, value.format(port=free_port()))
     response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
@@ -89,7 +83,7 @@ def test_a_readiness_error_keeps_no_credentials(settings):
 @pytest.mark.django_db
 @pytest.mark.usefixtures("services")
 def test_readyz_tells_a_caller_outside_the_network_which_service_fails_but_not_how(client, settings):
-    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     inside = client.get("/readyz").json()
     outside = client.get("/readyz", REMOTE_ADDR="203.0.113.9")
     assert outside.status_code == 503
