@@ -1,6 +1,7 @@
 """Rooms in the Django admin, as a moderator uses them: users are picked by id (a drop-down of
 every user would list thousands), a direct conversation is named by its pair, and a room's kind
-is fixed once it exists (a group turned DM would keep a crowd in a "pair's" room).
+is fixed once it exists (a group turned DM would keep a crowd in a "pair's" room). A room deleted
+here is gone from its members' clients at once.
 moderation.admin adds the room's messages, with a delete, to this page."""
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ class RoomAdmin(admin.ModelAdmin):
                 joined=[membership.user for membership in formset.new_objects],
                 left=[membership.user for membership in formset.deleted_objects],
             )
+
+    def delete_model(self, request: HttpRequest, obj: Room) -> None:
+        services.do_delete_room(room=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        # The list's bulk delete: each room as on its own page, so that every member is told.
+        for room in queryset:
+            services.do_delete_room(room=room)
 
     @admin.display(description="name", ordering="name")
     def label(self, room: Room) -> str:

@@ -120,3 +120,20 @@ async def test_a_member_who_leaves_gets_room_left_and_the_others_the_room_withou
     assert await room_frame(bob) == {"type": "room.left", "room": room.id}
     updated = await room_frame(alice)
     assert (updated["type"], updated["room"]["members"]) == ("room.updated", [alice.user.username])
+
+
+async def test_every_member_of_a_deleted_room_gets_room_left_and_their_sockets_leave_it(people):
+    alice, bob, carol, stranger = people
+    room = await sync_to_async(services.do_create_group)(
+        creator=alice.user, name="g", member_usernames=[bob.user.username, carol.user.username]
+    )
+    for member in (alice, bob, carol):
+        await room_frame(member)
+
+    room_id = room.id  # Django forgets a deleted instance's key
+    await sync_to_async(services.do_delete_room)(room=room)
+
+    for member in (alice, bob, carol):
+        assert await room_frame(member) == {"type": "room.left", "room": room_id}
+        assert not await in_group(groups.room_group(room_id), member.consumer.channel_name)
+    assert await stranger.silent()

@@ -283,3 +283,46 @@ def test_a_member_taken_out_or_put_in_by_a_moderator_is_told_at_once(
     assert set(scene.room.memberships.values_list("user_id", flat=True)) == {scene.alice.pk, carol.pk}
     assert (str(scene.bob.pk), "RoomLeft", scene.room.pk) in told
     assert any(user == str(carol.pk) and kind == "RoomJoined" for user, kind, _ in told)
+
+
+@pytest.fixture
+def rooms_left(monkeypatch) -> list[tuple[str, str]]:
+    """(user id, room id) of each `room.left` a member's sockets are told."""
+    told: list[tuple[str, str]] = []
+
+    async def tell_rooms_changed(user_id, frame=None):
+        if type(frame).__name__ == "RoomLeft":
+            told.append((user_id, frame.room))
+
+    monkeypatch.setattr(groups, "tell_rooms_changed", tell_rooms_changed)
+    return told
+
+
+def test_a_room_deleted_on_its_page_is_gone_from_each_member_s_client(
+    signed_in, scene, rooms_left, django_capture_on_commit_callbacks
+):
+    room_id = scene.room.pk
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in.post(f"/admin/chat/room/{room_id}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not Room.objects.filter(pk=room_id).exists()
+    assert sorted(rooms_left) == sorted([(str(scene.alice.pk), room_id), (str(scene.bob.pk), room_id)])
+
+
+def test_rooms_deleted_from_the_list_are_gone_from_each_member_s_client(
+    signed_in, scene, rooms_left, django_capture_on_commit_callbacks
+):
+    other = Room.objects.create(kind=Room.Kind.GROUP, name="other", created_by=scene.alice)
+    Membership.objects.create(room=other, user=scene.alice)
+    selected = [scene.room.pk, other.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in.post(
+            "/admin/chat/room/", {"action": "delete_selected", "_selected_action": selected, "post": "yes"}
+        )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not Room.objects.filter(pk__in=selected).exists()
+    assert sorted(rooms_left) == sorted(
+        [(str(scene.alice.pk), scene.room.pk), (str(scene.bob.pk), scene.room.pk), (str(scene.alice.pk), other.pk)]
+    )
