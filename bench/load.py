@@ -44,7 +44,7 @@ django.setup()
 # One line per HTTP request of 60 sign-ups would bury the figures.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-from bench.loadgen import report  # noqa: E402
+from bench.loadgen import hops, report  # noqa: E402
 from bench.loadgen.clients import DRAIN_LIMIT, QUIET, Baseline, EchoStream, Step, System  # noqa: E402
 from bench.loadgen.plan import Plan  # noqa: E402
 from bench.loadgen.servers import BaselineServer, EchoStreamServer  # noqa: E402
@@ -83,6 +83,9 @@ def show(result: StepResult) -> None:
         f"{'  SATURATED' if result.saturated else ''}",
         flush=True,
     )
+    for hop, figures in (result.hops or {}).items():
+        percentiles = " ".join(f"p{p}={figures[f'p{p}_ms']:6.1f}" for p in (50, 95, 99))
+        print(f"    {hop:<15} {percentiles} ms")
 
 
 class Profiler:
@@ -119,8 +122,11 @@ async def load(
     drain: float,
     stop_when_saturated: bool,
     profile: Callable[[float, float], Profiler | None],
+    namespace: str | None = None,
 ) -> list[StepResult]:
-    """Opens the system's sockets once, then runs the steps (label, rate, seconds) in order."""
+    """Opens the system's sockets once, then runs the steps (label, rate, seconds) in order.
+    `namespace`: EchoStream's, whose topics tell where the copies of the PROFILE_RATE step spent
+    their time."""
     opening = time.monotonic()
     await system.open()
     print(f"  {system.name}: {system.plan.users} sockets open in {time.monotonic() - opening:.0f} s", flush=True)
@@ -148,6 +154,8 @@ async def load(
             if isinstance(system, EchoStream):
                 result.gaps = system.gaps
                 system.gaps = 0
+                if namespace is not None and label == "sweep" and rate == PROFILE_RATE:
+                    result.hops = await hop_breakdown(system, step, namespace)
             show(result)
             results.append(result)
             if result.acked_lost_deliveries:
@@ -156,6 +164,17 @@ async def load(
     finally:
         await system.close()
     return results
+
+
+async def hop_breakdown(system: EchoStream, step: Step, namespace: str) -> dict[str, dict[str, float]]:
+    inbound, room = await asyncio.to_thread(hops.record_times, namespace)
+    return hops.breakdown(
+        step,
+        client_id=lambda message: system.client_id(step, message),
+        inbound=inbound,
+        room=room,
+        wall_minus_perf=time.time() - time.perf_counter(),
+    )
 
 
 def dump_lost(system: System, step: Step) -> None:
@@ -200,8 +219,16 @@ def sweep(
             Baseline(plan, server.base_url) if name == "baseline" else EchoStream(plan, server.base_url, name)
         )
         print(f"{name}: ready in {time.monotonic() - started:.0f} s", flush=True)
+        namespace = server.namespace if isinstance(server, EchoStreamServer) else None
         results = run_loop(
-            load(system, runs, drain=args.drain, stop_when_saturated=not args.full_sweep, profile=profiler)
+            load(
+                system,
+                runs,
+                drain=args.drain,
+                stop_when_saturated=not args.full_sweep,
+                profile=profiler,
+                namespace=namespace,
+            )
         )
     except BaseException:
         server.stop(keep_logs=True)

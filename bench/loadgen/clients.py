@@ -262,8 +262,11 @@ class EchoStream(System):
         self.clients = clients  # their HTTP sessions look up the history of a copy that never came
         await asyncio.sleep(1)  # presence announcements of the last sockets are not part of step one
 
+    def client_id(self, step: Step, message: Message) -> str:
+        return f"{self.prefix}-{step.tag(message)}"
+
     def frame_for(self, step: Step, message: Message) -> str:
-        client_id = f"{self.prefix}-{step.tag(message)}"
+        client_id = self.client_id(step, message)
         self.ack_by_client_id[client_id] = message
         return json.dumps(
             {

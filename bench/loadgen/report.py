@@ -107,6 +107,21 @@ def ratio_table(results: list[StepResult]) -> str:
     return "\n".join(lines)
 
 
+def hop_table(results: list[StepResult]) -> str:
+    """Each hop's share of the copies' time, for the steps that were broken down (bench.loadgen.hops)."""
+    broken_down = [r for r in results if r.hops]
+    if not broken_down:
+        return "No step was broken down by hop."
+    lines = ["| system | msg/s | hop | p50 ms | p95 ms | p99 ms |", "| --- | ---: | --- | ---: | ---: | ---: |"]
+    for r in broken_down:
+        for hop, figures in (r.hops or {}).items():
+            lines.append(
+                f"| {r.system} | {r.rate:g} | {hop} | {figures['p50_ms']:.1f} | {figures['p95_ms']:.1f} |"
+                f" {figures['p99_ms']:.1f} |"
+            )
+    return "\n".join(lines)
+
+
 def page(
     results: list[StepResult], info: dict[str, str], settings: dict[str, str], verdicts: list[str], notes: list[str]
 ) -> str:
@@ -155,6 +170,16 @@ def page(
             ratio_table(results),
             "",
             "![p50 and p99 latency against the offered rate](performance-load.png)",
+            "",
+            "## Where the copies' time went, hop by hop",
+            "",
+            "From the Kafka records' timestamps, taken when each producer was handed the record: the web"
+            " (the sender's frame written to the inbound record), moderation (the inbound record to the"
+            " room's record), the bridge and the web (the room's record to each other member's socket"
+            " reading its copy). Kafka's timestamps are whole milliseconds: each hop is known to about one."
+            " A copy's hops add up to its latency; their percentiles need not add up to the whole's.",
+            "",
+            hop_table(results),
             "",
             *([f"- {note}" for note in notes] if notes else []),
             "",

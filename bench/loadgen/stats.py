@@ -80,6 +80,7 @@ class StepResult:
     still_arriving: bool = False  # the drain ended at its limit with copies still coming: missing may be late
     sockets_closed: int = 0  # sockets that ended during the step (the server closed them: clients never do)
     series: list[dict[str, float]] = field(default_factory=list)  # by_second(), in bench/results/load.json
+    hops: dict[str, dict[str, float]] | None = None  # bench.loadgen.hops.breakdown() (EchoStream, one rate)
 
     @property
     def saturated(self) -> bool:
