@@ -224,9 +224,9 @@ def do_delete_room(*, room: Room) -> None:
     """Deletes the room (a moderator's act, in the admin): every member's sockets leave it and
     their clients drop it (`room.left`), rather than showing a room whose sends are refused.
     Its topic and history are kept, as the record of what was said; no one can read them."""
-    members = list(room.members.all())
     room_id = room.id
     with transaction.atomic():
+        members = list(room.members.all())
         room.delete()
         _announce_on_commit(room_id=room_id, left=members)
 
