@@ -223,12 +223,14 @@ def do_expel_member(*, room: Room, user: AbstractBaseUser) -> bool:
 def do_delete_room(*, room: Room) -> None:
     """Deletes the room (a moderator's act, in the admin): every member's sockets leave it and
     their clients drop it (`room.left`), rather than showing a room whose sends are refused.
-    Its topic and history are kept, as the record of what was said; no one can read them."""
+    Its topic and history are kept, as the record of what was said, and readable only by
+    operators (`manage.py replay`); its cache of recent messages is dropped."""
     room_id = room.id
     with transaction.atomic():
         members = list(room.members.all())
         room.delete()
         _announce_on_commit(room_id=room_id, left=members)
+        transaction.on_commit(lambda: async_to_sync(recent.forget)(room_id), robust=True)
 
 
 # --- Sending messages ----------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat import services
+from chat import recent, services
 from echostream.core import groups
 from tests.inprocess import Socket, in_group
 
@@ -137,3 +137,16 @@ async def test_every_member_of_a_deleted_room_gets_room_left_and_their_sockets_l
         assert await room_frame(member) == {"type": "room.left", "room": room_id}
         assert not await in_group(groups.room_group(room_id), member.consumer.channel_name)
     assert await stranger.silent()
+
+
+async def test_a_deleted_room_s_cache_of_recent_messages_is_dropped(people):
+    alice, bob, _, _ = people
+    room = await sync_to_async(services.do_create_group)(
+        creator=alice.user, name="g", member_usernames=[bob.user.username]
+    )
+    room_id = room.id
+    assert await recent.page(room_id=room_id, before=None, limit=10) == ([], False)  # a new room's is whole
+
+    await sync_to_async(services.do_delete_room)(room=room)
+
+    assert await recent.page(room_id=room_id, before=None, limit=10) is None
