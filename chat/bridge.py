@@ -45,8 +45,6 @@ class Half:
     prepare: Callable[[], Awaitable[None]] | None = None
     # Seconds a batch waits after its first record for more to join it.
     linger: float = 0.0
-    # Whether the next batch waits until Kafka has the last one's commit.
-    commit_waits: bool = True
 
 
 FANOUT = Half(
@@ -54,10 +52,6 @@ FANOUT = Half(
     group=kafka.bridge_group,
     apply=projection.do_show_room_event,
     apply_created=projection.do_show_created,
-    # Members wait on the next batch, not on the commit: one lost to a crash only means the
-    # batch comes again, and the shown marks keep it from being shown twice. What a resume
-    # reads (the committed position) is what was shown, whether or not this waits for it.
-    commit_waits=False,
 )
 STORE = Half(
     role="bridge-store",
@@ -302,12 +296,10 @@ async def _apply_one(record: kafka.Message, at: _Consuming) -> None:
     at.parked.settled(record)
 
 
-def _commit(
-    consumer: kafka.Consumer, done: _Done, partitions: list[kafka.TopicPartition] | None = None, *, wait: bool = True
-) -> None:
+def _commit(consumer: kafka.Consumer, done: _Done, partitions: list[kafka.TopicPartition] | None = None) -> None:
     offsets = done.take(partitions)
     if offsets:
-        kafka.commit_done(consumer, offsets, wait=wait)
+        kafka.commit_done(consumer, offsets)
 
 
 async def _consume(half: Half, stop: asyncio.Event) -> None:
@@ -333,10 +325,7 @@ async def _consume(half: Half, stop: asyncio.Event) -> None:
             batch = await asyncio.to_thread(kafka.next_batch, consumer, linger=half.linger)
             with contextlib.suppress(Stopping):
                 await _process_batch(batch, at)
-            if half.commit_waits:
-                await asyncio.to_thread(_commit, consumer, done)
-            else:
-                _commit(consumer, done, wait=False)  # returns at once: no thread needed
+            await asyncio.to_thread(_commit, consumer, done)
     finally:
         await asyncio.to_thread(_commit, consumer, done)
         await asyncio.to_thread(consumer.close)
