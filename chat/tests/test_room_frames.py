@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chat import recent, services
+from chat.models import Room
 from echostream.core import groups
 from tests.inprocess import Socket, in_group
 
@@ -21,6 +22,16 @@ async def room_frame(socket: Socket) -> dict[str, Any]:
         frame = await socket.answer()
         if frame["type"].startswith("room."):
             return frame
+
+
+async def told_group(creator: Socket, *others: Socket) -> Room:
+    """A new group of the sockets' users, once each of them has had its `room.joined`."""
+    room = await sync_to_async(services.do_create_group)(
+        creator=creator.user, name="g", member_usernames=[other.user.username for other in others]
+    )
+    for member in (creator, *others):
+        await room_frame(member)
+    return room
 
 
 @pytest.fixture
@@ -70,11 +81,7 @@ async def test_opening_an_existing_dm_again_sends_nothing(people):
 
 async def test_an_added_member_gets_the_room_and_the_others_its_new_members(people):
     alice, bob, carol, stranger = people
-    room = await sync_to_async(services.do_create_group)(
-        creator=alice.user, name="g", member_usernames=[bob.user.username]
-    )
-    for member in (alice, bob):
-        await room_frame(member)
+    room = await told_group(alice, bob)
 
     await sync_to_async(services.do_add_member)(actor=alice.user, room=room, username=carol.user.username)
 
@@ -90,11 +97,7 @@ async def test_an_added_member_gets_the_room_and_the_others_its_new_members(peop
 
 async def test_a_removed_member_gets_room_left_and_the_others_the_room_without_them(people):
     alice, bob, carol, stranger = people
-    room = await sync_to_async(services.do_create_group)(
-        creator=alice.user, name="g", member_usernames=[bob.user.username, carol.user.username]
-    )
-    for member in (alice, bob, carol):
-        await room_frame(member)
+    room = await told_group(alice, bob, carol)
 
     await sync_to_async(services.do_remove_member)(actor=alice.user, room=room, username=carol.user.username)
 
@@ -109,11 +112,7 @@ async def test_a_removed_member_gets_room_left_and_the_others_the_room_without_t
 
 async def test_a_member_who_leaves_gets_room_left_and_the_others_the_room_without_them(people):
     alice, bob, _, _ = people
-    room = await sync_to_async(services.do_create_group)(
-        creator=alice.user, name="g", member_usernames=[bob.user.username]
-    )
-    for member in (alice, bob):
-        await room_frame(member)
+    room = await told_group(alice, bob)
 
     await sync_to_async(services.do_remove_member)(actor=bob.user, room=room, username=bob.user.username)
 
@@ -124,11 +123,7 @@ async def test_a_member_who_leaves_gets_room_left_and_the_others_the_room_withou
 
 async def test_every_member_of_a_deleted_room_gets_room_left_and_their_sockets_leave_it(people):
     alice, bob, carol, stranger = people
-    room = await sync_to_async(services.do_create_group)(
-        creator=alice.user, name="g", member_usernames=[bob.user.username, carol.user.username]
-    )
-    for member in (alice, bob, carol):
-        await room_frame(member)
+    room = await told_group(alice, bob, carol)
 
     room_id = room.id  # Django forgets a deleted instance's key
     await sync_to_async(services.do_delete_room)(room=room)
