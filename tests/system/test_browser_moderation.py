@@ -1,6 +1,7 @@
 """Moderation in real headless Chromium against the running roles: a member reports a message
 with the page's Report button, a moderator signs in to the Django admin in a browser of their
-own, deletes the message from the report queue, and it vanishes from the members' open pages.
+own, deletes the message from the report queue, and it vanishes from the members' open pages;
+a room a moderator deletes vanishes likewise.
 Every wait is Playwright's auto-waiting `expect`."""
 
 from __future__ import annotations
@@ -97,4 +98,30 @@ def test_a_moderator_deletes_from_a_room_s_messages_page(person, browser, stack)
 
     expect(message_item(alice, "message deleted")).to_have_count(1, timeout=WAIT_MS)
     expect(alice.page.get_by_text("buy cheap watches")).to_have_count(0)
+    pages_stayed_healthy(alice, bob)
+
+
+def test_a_room_a_moderator_deletes_vanishes_from_its_members_open_pages(person, browser, stack):
+    alice, bob, mod = person("alice"), person("bob"), person("mod")
+    make_superuser(stack, mod.username)
+    name = f"doomed {bob.username}"
+    alice.create_group(name, [bob.username])
+    expect(bob.group_item(name)).to_be_visible()
+    room_id = alice.page.url.rstrip("/").rsplit("/", 1)[-1]
+
+    context, admin = admin_page(browser, stack, mod.username)
+    try:
+        admin.goto(f"/admin/chat/room/{room_id}/delete/")
+        admin.get_by_role("button", name=re.compile(r"^Yes, I.m sure$")).click()
+        expect(admin.locator(".messagelist")).to_contain_text("deleted successfully")
+    finally:
+        context.close()
+
+    # alice had it open, bob only in his list: it goes from both without a reload, and alice's
+    # page says why it closed rather than leaving her a composer whose sends would be refused.
+    expect(alice.group_item(name)).to_have_count(0, timeout=WAIT_MS)
+    expect(alice.page.locator("#room-title")).to_have_text("Not available")
+    expect(alice.page.locator("#room-notice")).to_have_text("You are no longer in that conversation.")
+    expect(alice.page.locator("#composer")).to_be_hidden()
+    expect(bob.group_item(name)).to_have_count(0, timeout=WAIT_MS)
     pages_stayed_healthy(alice, bob)
