@@ -9,15 +9,15 @@ timestamps are whole milliseconds, so each hop is known to about a millisecond."
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
+from collections.abc import Callable
 
 from django.test import override_settings
 
 from bench.loadgen.clients import Step
+from bench.loadgen.plan import Message
 from bench.loadgen.stats import percentile
-from echostream.core import kafka
+from echostream.core import events, kafka
 
 HOPS = ("web", "moderation", "bridge and web")
 # Reading stops once the namespace's topics gave nothing for this long.
@@ -60,15 +60,19 @@ def record_times(namespace: str) -> tuple[dict[str, int], dict[str, int]]:
 
 def _client_id(value: bytes | None) -> str | None:
     try:
-        data = json.loads(value or b"").get("data") or {}
-    except (ValueError, AttributeError):
+        event = events.decode(value or b"")
+    except events.InvalidEvent:
         return None
-    client_id = data.get("client_id") if isinstance(data, dict) else None
-    return client_id if isinstance(client_id, str) else None
+    return getattr(event.data, "client_id", None)
 
 
 def breakdown(
-    step: Step, *, client_id: Any, inbound: dict[str, int], room: dict[str, int], wall_minus_perf: float
+    step: Step,
+    *,
+    client_id: Callable[[Message], str],
+    inbound: dict[str, int],
+    room: dict[str, int],
+    wall_minus_perf: float,
 ) -> dict[str, dict[str, float]]:
     """p50, p95 and p99 (ms) of each hop over the step's copies whose two records were found.
     `client_id(message)` names a message as its frame did; `wall_minus_perf` turns the client's
@@ -84,7 +88,9 @@ def breakdown(
             hops["web"].append(inbound[name] - sent)
             hops["moderation"].append(room[name] - inbound[name])
             hops["bridge and web"].append(arrived - room[name])
+    for times in hops.values():
+        times.sort()
     return {
-        hop: {f"p{p}_ms": round(percentile(sorted(times), p), 1) for p in (50, 95, 99)} | {"copies": len(times)}
+        hop: {f"p{p}_ms": round(percentile(times, p), 1) for p in (50, 95, 99)} | {"copies": len(times)}
         for hop, times in hops.items()
     }

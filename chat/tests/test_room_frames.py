@@ -136,9 +136,7 @@ async def test_every_member_of_a_deleted_room_gets_room_left_and_their_sockets_l
 
 async def test_a_deleted_room_s_cache_of_recent_messages_is_dropped(people):
     alice, bob, _, _ = people
-    room = await sync_to_async(services.do_create_group)(
-        creator=alice.user, name="g", member_usernames=[bob.user.username]
-    )
+    room = await told_group(alice, bob)
     room_id = room.id
     assert await recent.page(room_id=room_id, before=None, limit=10) == ([], False)  # a new room's is whole
 
