@@ -207,8 +207,9 @@ def sweep(
         server = EchoStreamServer(name.removeprefix("echostream-").removesuffix("-real"), real_limits="-real" in name)
     print(f"{name}: starting", flush=True)
     started = time.monotonic()
-    server.start()
     try:
+        # Inside: a start that fails part way (a role that exits early) stops what it started.
+        server.start()
 
         def profiler(rate: float, seconds: float) -> Profiler | None:
             if profile and rate == PROFILE_RATE:
