@@ -307,6 +307,10 @@ MODERATION_RULES_CACHE_SECONDS = env.float("MODERATION_RULES_CACHE_SECONDS", def
 MODERATION_PATTERN_MAX_INPUT_CHARS = env.int("MODERATION_PATTERN_MAX_INPUT_CHARS", default=10_000)
 # How long one banned pattern may search (or mask) one message before it is skipped for it.
 MODERATION_PATTERN_TIMEOUT_SECONDS = env.float("MODERATION_PATTERN_TIMEOUT_SECONDS", default=0.02)
+# A worker taking more submissions a second than this gathers each batch for the seconds below
+# (`kafka.Gathering`): fewer, larger batches under load; below it, no message waits for one.
+MODERATION_BUSY_RATE = env.float("MODERATION_BUSY_RATE", default=200.0)
+MODERATION_BUSY_GATHER_SECONDS = env.float("MODERATION_BUSY_GATHER_SECONDS", default=0.01)
 
 # --- HTTP throttles (echostream/throttle.py) ---------------------------------
 # Rates are "<count>/<period>", the period s, m, h or d with an optional multiplier

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from asgiref.sync import async_to_sync
 from django import db
+from django.conf import settings
 
 from echostream import logs
 from echostream.core import events, groups, kafka, metrics, mongo, redis, wire
@@ -306,11 +307,13 @@ def run(stop: threading.Event) -> None:
     consumer = kafka.make_consumer(group_id=kafka.moderation_group())
     consumer.subscribe([kafka.inbound_topic()])
     logger.info("moderation consuming %s", kafka.inbound_topic())
+    gathering = kafka.Gathering(busy_rate=settings.MODERATION_BUSY_RATE, linger=settings.MODERATION_BUSY_GATHER_SECONDS)
     try:
         while not stop.is_set():
-            records = kafka.next_batch(consumer)
+            records = kafka.next_batch(consumer, linger=gathering.next_linger())
             if not records:
                 continue
+            gathering.took(len(records))
             # A batch is this role's request: Django renews connections only at HTTP request
             # boundaries, so without this a connection that a database restart broke would
             # fail the batch's first check, and one would be kept past CONN_MAX_AGE forever.

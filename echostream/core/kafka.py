@@ -36,6 +36,7 @@ __all__ = [
     "AsyncProducer",
     "Consumer",
     "DeadLetterStopped",
+    "Gathering",
     "GroupLag",
     "GroupMembers",
     "KafkaError",
@@ -494,6 +495,36 @@ def delete_namespace_topics() -> None:
     if names:
         for future in admin.delete_topics(names, operation_timeout=30).values():
             future.result()
+
+
+class Gathering:
+    """How long a consumer's next batch waits, after its first record, for more to join it: not at
+    all while records come slower than `busy_rate` a second, `linger` seconds while they come
+    faster, judged over each `window` seconds of the records taken.
+
+    A batch's fixed costs (a statement, a round trip to Redis, a produce request, a commit) are
+    paid per batch, so a consumer that takes a record or two at a time under load pays them for
+    every record or two; below the busy rate nobody waits for the gathering. The first batch after
+    a busy window ends may still wait `linger`: the rate is judged as batches are taken."""
+
+    def __init__(self, *, busy_rate: float, linger: float, window: float = 1.0, now: float | None = None) -> None:
+        self.busy_rate = busy_rate
+        self.linger = linger
+        self.window = window
+        self._window_start = time.monotonic() if now is None else now
+        self._taken = 0
+        self._busy = False
+
+    def next_linger(self) -> float:
+        return self.linger if self._busy else 0.0
+
+    def took(self, records: int, *, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._taken += records
+        elapsed = now - self._window_start
+        if elapsed >= self.window:
+            self._busy = self._taken / elapsed >= self.busy_rate
+            self._window_start, self._taken = now, 0
 
 
 def next_batch(
