@@ -311,6 +311,16 @@ MODERATION_PATTERN_TIMEOUT_SECONDS = env.float("MODERATION_PATTERN_TIMEOUT_SECON
 # (`kafka.Gathering`): fewer, larger batches under load; below it, no message waits for one.
 MODERATION_BUSY_RATE = env.float("MODERATION_BUSY_RATE", default=200.0)
 MODERATION_BUSY_GATHER_SECONDS = env.float("MODERATION_BUSY_GATHER_SECONDS", default=0.01)
+if not MODERATION_BUSY_RATE > 0:
+    raise ImproperlyConfigured(
+        f"MODERATION_BUSY_RATE must be a number of submissions a second above 0, not {MODERATION_BUSY_RATE}"
+    )
+# Negative would make the consumer wait with no end; longer than a second would hold every message.
+if not 0 <= MODERATION_BUSY_GATHER_SECONDS <= 1:
+    raise ImproperlyConfigured(
+        "MODERATION_BUSY_GATHER_SECONDS must be between 0 (never gather) and 1 second,"
+        f" not {MODERATION_BUSY_GATHER_SECONDS}"
+    )
 
 # --- HTTP throttles (echostream/throttle.py) ---------------------------------
 # Rates are "<count>/<period>", the period s, m, h or d with an optional multiplier

@@ -46,6 +46,21 @@ def test_without_a_secret_key_production_refuses_to_start():
     assert "SECRET_KEY is not set and DEBUG is off. Set the SECRET_KEY environment variable" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "refusal"),
+    [
+        ({"MODERATION_BUSY_GATHER_SECONDS": "-1"}, "MODERATION_BUSY_GATHER_SECONDS must be between 0"),
+        ({"MODERATION_BUSY_GATHER_SECONDS": "30"}, "MODERATION_BUSY_GATHER_SECONDS must be between 0"),
+        ({"MODERATION_BUSY_RATE": "0"}, "MODERATION_BUSY_RATE must be a number of submissions a second above 0"),
+        ({"MODERATION_BUSY_RATE": "-5"}, "MODERATION_BUSY_RATE must be a number of submissions a second above 0"),
+    ],
+)
+def test_a_moderation_gathering_out_of_range_refuses_to_start(env, refusal):
+    done = manage("check", **env)
+    assert done.returncode != 0
+    assert refusal in done.stderr
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/login/", "/signup/", "/api/auth/csrf/"])
 def test_pages_carry_a_strict_content_security_policy(client, path):
