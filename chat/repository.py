@@ -1,7 +1,7 @@
 """The message history in MongoDB: the only code that reads or writes the `messages` collection.
 
-Every read finds its messages through `message_seqs`, by `_id` alone: the local FerretDB 1.24 (on
-SQLite, as scripts/services.sh builds it) serves only a lone `_id` equality from an index, and
+Every read and write finds its messages through `message_seqs`, by `_id`: the local FerretDB 1.24
+(on SQLite, as scripts/services.sh builds it) serves only an `_id` equality from an index, and
 filters, sorts and limits anything else in memory after reading every stored document
 (docs/decisions.md, "Reads by `_id`"). So a room's seq is also a key: `<room>:<seq>` names the message that
 event created or changed, and `<room>:head` holds the room's newest seq. A page is then a few
@@ -164,15 +164,19 @@ async def replace_if_newer(message: MessageDoc) -> bool:
     """Writes the message unless the stored one already reflects this event or a later one
     (a rebuild, or another bridge during a rebalance, may have written meanwhile); whether it wrote."""
     try:
-        await _messages().replace_one(
-            {"_id": message["_id"], "version_seq": {"$lt": message["version_seq"]}}, message, upsert=True
-        )
+        await _messages().replace_one(older_than(message), message, upsert=True)
     except mongo.DuplicateKeyError:
         # The filter missed because a version at least as new is stored, so the upsert
         # collided with it on _id.
         return False
     await _note([message])
     return True
+
+
+def older_than(message: MessageDoc) -> dict[str, Any]:
+    """The filter of the stored version of `message` older than it: by `_id`, so that FerretDB
+    (patched, scripts/services.sh) looks it up in the index rather than reading every message."""
+    return {"_id": message["_id"], "version_seq": {"$lt": message["version_seq"]}}
 
 
 async def put_all_unless_newer(messages: list[MessageDoc]) -> tuple[int, list[MessageDoc]]:

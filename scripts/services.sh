@@ -4,7 +4,8 @@
 #   - Redis (Debian's redis-server, run as our own daemon, not the system service), 127.0.0.1:6379
 #   - MongoDB: $MONGODB_URI if set (nothing started), else `mongod` if on PATH,
 #     else FerretDB (MongoDB wire protocol on SQLite) built from the Go module proxy, 127.0.0.1:27017,
-#     with one line patched so that an `_id` equality is served from the `_id` index (see ferretdb_build)
+#     patched twice so that an `_id` equality is served from the `_id` index whatever else a filter
+#     holds (see ferretdb_build)
 #   - PostgreSQL (Debian's `postgresql` package, installed when missing) as the project's own cluster
 #     in $ECHOSTREAM_HOME/postgres, 127.0.0.1:5432, superuser `echostream`, database `echostream`;
 #     as root it runs as the `postgres` system user (PostgreSQL refuses to run as root)
@@ -80,8 +81,8 @@ MONGOD_HOME_DIR="$ECHOSTREAM_HOME/mongod"
 POSTGRES_HOME_DIR="$ECHOSTREAM_HOME/postgres"
 POSTGRES_DATA_DIR="$POSTGRES_HOME_DIR/data"
 POSTGRES_LOG="$POSTGRES_HOME_DIR/postgres.log"
-# The suffix names the patch (ferretdb_build): a binary built without it is not reused.
-FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-id-index"
+# The suffix names the patches (ferretdb_build): a binary built without them is not reused.
+FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-id-pushdown"
 
 # ----------------------------------------------------------------------------- helpers
 say() { printf '[services] %s\n' "$*"; }
@@ -532,6 +533,15 @@ ferretdb_build() {
     sed -i "s|IDColumn = DefaultColumn + \"->'\\\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$metadata"
     if ! grep -qF "IDColumn = DefaultColumn + \"->'_id'\"" "$metadata"; then
         die "mongodb: could not patch FerretDB's _id look-up in $metadata"
+    fi
+    # And it asks SQLite for that `_id` only when the filter holds nothing else, so a
+    # conditional write (`{_id, version_seq: {$lt: ...}}`: an edit or delete stored) read every
+    # document. The handler applies the whole filter again to what the backend returns (all
+    # pushdown is only a narrowing), so the `_id` alone may go down whatever else the filter holds.
+    local collection="$src/internal/backends/sqlite/collection.go"
+    sed -i 's|if params.Filter.Len() == 1 {|if params.Filter.Len() >= 1 {|' "$collection"
+    if [[ $(grep -cF 'if params.Filter.Len() >= 1 {' "$collection") != 2 ]]; then
+        die "mongodb: could not patch FerretDB's _id pushdown in $collection"
     fi
     if ! (cd "$src" && GOWORK=off GOFLAGS='' go build -buildvcs=false -trimpath -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb) >>"$log" 2>&1; then
         tail_log "$log"

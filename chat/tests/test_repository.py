@@ -146,3 +146,12 @@ async def test_messages_of_several_rooms_stored_at_once_move_each_room_s_newest(
     assert await repository.store_many(stored) == [repository.Stored.NEW] * 3
     newest = await repository.newest([room_id, other])
     assert {room: message["seq"] for room, message in newest.items()} == {room_id: 4, other: 7}
+
+
+async def test_an_edit_finds_the_version_it_replaces_in_the_index_not_by_reading_every_message(room_id):
+    await repository.store_new(document(room_id, f"{room_id}-a", 0))
+    edited = {**document(room_id, f"{room_id}-a", 0, "edited"), "version_seq": 4}
+    assert not await mongo.reads_every_document(repository.MESSAGES, repository.older_than(edited))
+    # What a filter without `_id` costs, so that the answer above is the index's.
+    assert await mongo.reads_every_document(repository.MESSAGES, {"body": "edited"})
+

@@ -11,7 +11,7 @@ import bson
 import msgspec
 import pymongo
 from django.conf import settings
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
@@ -36,7 +36,7 @@ __all__ = [
     "list_indexes",
     "ping",
     "ping_once",
-    "replace_op",
+    "reads_every_document",
 ]
 
 # The server's code for a write refused by a unique index.
@@ -134,8 +134,17 @@ def list_indexes(name: str, *, timeout: float) -> list[Index]:
         client.close()
 
 
-def replace_op(filter_: dict[str, Any], document: dict[str, Any], *, upsert: bool) -> ReplaceOne:
-    return ReplaceOne(filter_, document, upsert=upsert)
+# How each server's query plan names a read of every stored document: MongoDB's winning plan,
+# FerretDB's SQLite plan, FerretDB's PostgreSQL plan.
+_WHOLE_COLLECTION_PLANS = ("COLLSCAN", "detail=SCAN", "Seq Scan")
+
+
+async def reads_every_document(name: str, filter_: dict[str, Any]) -> bool:
+    """Whether the server would read every document of the collection to find those matching
+    `filter_` (its `explain`), rather than look them up in an index."""
+    explained = await _client()[database_name()].command("explain", {"find": name, "filter": filter_})
+    plan = str(explained.get("queryPlanner", explained))
+    return any(marker in plan for marker in _WHOLE_COLLECTION_PLANS)
 
 
 def is_outage(exc: BaseException) -> bool:
