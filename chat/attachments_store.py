@@ -8,6 +8,7 @@ None until a message claims it (the moderation worker, as it publishes the messa
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from echostream.core import mongo
@@ -30,22 +31,30 @@ async def get(attachment_id: str) -> AttachmentDoc | None:
 
 
 async def get_many(attachment_ids: list[str]) -> dict[str, AttachmentDoc]:
-    found = await _attachments().find({"_id": {"$in": attachment_ids}}).to_list(length=None)
-    return {document["_id"]: document for document in found}
+    # One look-up per id, all at once: FerretDB serves an `_id` equality from its index, but
+    # reads every stored attachment for an `$in`.
+    found = await asyncio.gather(*(get(attachment_id) for attachment_id in dict.fromkeys(attachment_ids)))
+    return {document["_id"]: document for document in found if document is not None}
 
 
 async def claim(*, attachment_ids: list[str], message_id: str) -> None:
     """Marks the attachments as the message's, unless another message has them (the caller
     checks the outcome with `get_many`). Claiming again for the same message changes nothing."""
-    await _attachments().update_many(
-        {"_id": {"$in": attachment_ids}, "message_id": None}, {"$set": {"message_id": message_id}}
-    )
+    await _set_owner(attachment_ids, was=None, becomes=message_id)
 
 
 async def release(*, attachment_ids: list[str], message_id: str) -> None:
     """Undoes `claim` for a message that will not be published."""
-    await _attachments().update_many(
-        {"_id": {"$in": attachment_ids}, "message_id": message_id}, {"$set": {"message_id": None}}
+    await _set_owner(attachment_ids, was=message_id, becomes=None)
+
+
+async def _set_owner(attachment_ids: list[str], *, was: str | None, becomes: str | None) -> None:
+    # By `_id`, one each (see get_many); each is a compare-and-set on its own document.
+    await asyncio.gather(
+        *(
+            _attachments().update_one({"_id": attachment_id, "message_id": was}, {"$set": {"message_id": becomes}})
+            for attachment_id in dict.fromkeys(attachment_ids)
+        )
     )
 
 
