@@ -219,8 +219,18 @@ async def _insert_all(messages: list[MessageDoc]) -> list[int]:
 
 
 async def delete_room(room_id: str) -> None:
-    await _messages().delete_many({"room": room_id})
-    await _seqs().delete_many({"room": room_id})
+    """Deletes the room's messages and their entries, found through the entries (every stored
+    message has its own, `_note`), so it costs what the room holds, not what the store holds.
+    Each message goes before the entries naming it, and the head last, so that running it again
+    after a crash finds what is left."""
+    top = await _head(room_id)
+    for start in range(0, top + 1, MAX_WINDOW):
+        entries = [
+            entry for _, entry in await _entries(room_id, range(start, min(start + MAX_WINDOW, top + 1))) if entry
+        ]
+        await asyncio.gather(*(_messages().delete_one({"_id": entry["message"], "room": room_id}) for entry in entries))
+        await asyncio.gather(*(_seqs().delete_one({"_id": entry["_id"]}) for entry in entries))
+    await _seqs().delete_one({"_id": _head_key(room_id)})
 
 
 async def _head(room_id: str) -> int:

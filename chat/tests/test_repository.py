@@ -155,3 +155,18 @@ async def test_an_edit_finds_the_version_it_replaces_in_the_index_not_by_reading
     # What a filter without `_id` costs, so that the answer above is the index's.
     assert await mongo.reads_every_document(repository.MESSAGES, {"body": "edited"})
 
+
+async def test_deleting_a_room_forgets_its_history_and_leaves_other_rooms(room_id):
+    other = f"{room_id}-other"
+    await repository.store_many([document(room_id, f"{room_id}-{seq}", seq) for seq in range(3)])
+    await repository.store_new(document(other, f"{other}-a", 0))
+    await repository.replace_if_newer({**document(room_id, f"{room_id}-0", 0, "edited"), "version_seq": 3})
+    await repository.delete_room(room_id)
+    assert [await repository.get(f"{room_id}-{seq}") for seq in range(3)] == [None, None, None]
+    assert await mongo.collection(repository.SEQS).count_documents({"room": room_id}) == 0
+    assert await repository.page(room_id=room_id, before=None, after=None, limit=10) == ([], False)
+    assert [d["_id"] for d in (await repository.page(room_id=other, before=None, after=None, limit=10))[0]] == [
+        f"{other}-a"
+    ]
+    # Its seqs are free again, as for a room rebuilt from a re-created topic.
+    assert await repository.store_new(document(room_id, f"{room_id}-new", 0)) is repository.Stored.NEW

@@ -106,3 +106,21 @@ def test_rebuilding_one_room_again_changes_nothing(stack, known_room):
     stack.manage("rebuild_projection", "--room", known_room["room"])
     stack.manage("rebuild_projection", "--room", known_room["room"])
     assert asyncio.run(documents(known_room["room"])) == before
+
+
+def test_dropping_one_room_s_history_forgets_what_its_log_lacks_and_rebuilds_the_rest(stack, known_room):
+    before = asyncio.run(documents(known_room["room"]))
+    # A message the log does not hold, as one stored from a topic since re-created would be.
+    stray = {**before[0], "_id": uuid.uuid4().hex, "seq": 1000, "version_seq": 1000, "body": "stray"}
+    assert asyncio.run(store(stray)) is repository.Stored.NEW
+
+    stack.manage("rebuild_projection", "--room", known_room["room"], "--drop")
+
+    assert asyncio.run(documents(known_room["room"])) == before
+
+
+async def store(message: dict) -> repository.Stored:
+    try:
+        return await repository.store_new(message)
+    finally:
+        await mongo.close()
