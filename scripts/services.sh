@@ -387,6 +387,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 log.retention.hours=168
 log.segment.bytes=104857600
+# The log cleaner (only __consumer_offsets is compacted here) keeps a map of this size on the
+# heap: the default 128 MiB was a quarter of it, room every room topic's partition needs.
+log.cleaner.dedupe.buffer.size=16777216
 EOF
 }
 
