@@ -493,6 +493,34 @@ def evaluate_indexes(*, expected: dict[str, list[mongo.Index]], found: dict[str,
     return findings
 
 
+def gather_edit_lookup(*, timeout: float) -> bool:
+    """Whether MongoDB would read every stored message to find the version an edit replaces."""
+    probe = repository.older_than({"_id": "doctor-probe", "version_seq": 1})
+    return mongo.reads_every_document(repository.MESSAGES, probe, timeout=timeout)
+
+
+def evaluate_edit_lookup(*, reads_every_message: bool) -> Finding:
+    subject = f"{mongo.database_name()}.{repository.MESSAGES}, edits stored"
+    if reads_every_message:
+        return Finding(
+            status="fail",
+            subject=subject,
+            message="each reads every message, not the `_id` index: a FerretDB built without this "
+            "checkout's patches (scripts/services.sh), so each takes longer as history grows",
+            advice="`scripts/services.sh restart mongodb` builds the patched FerretDB and starts it",
+        )
+    return Finding(status="ok", subject=subject, message="each looks its message up in the `_id` index")
+
+
+def _index_findings(*, timeout: float) -> list[Finding]:
+    found = gather_indexes(timeout=timeout)
+    findings = evaluate_indexes(expected=expected_indexes(), found=found)
+    if found.get(repository.MESSAGES):
+        # Only a collection that exists has a plan to judge (the indexes' findings cover the rest).
+        findings.append(evaluate_edit_lookup(reads_every_message=gather_edit_lookup(timeout=timeout)))
+    return findings
+
+
 # --- 5. Migrations ----------------------------------------------------------------------------
 
 
@@ -615,7 +643,7 @@ def diagnose(*, timeout: float, max_lag: int = DEFAULT_MAX_LAG, progress: Progre
         needs=["mongodb"],
         up=up,
         # Not the probe's timeout: listing indexes on a busy FerretDB may take longer than a ping.
-        run=lambda: evaluate_indexes(expected=expected_indexes(), found=gather_indexes(timeout=max(timeout, 5))),
+        run=lambda: _index_findings(timeout=max(timeout, 5)),
     )
     yield _checked(
         name="migrations",

@@ -151,9 +151,9 @@ async def test_messages_of_several_rooms_stored_at_once_move_each_room_s_newest(
 async def test_an_edit_finds_the_version_it_replaces_in_the_index_not_by_reading_every_message(room_id):
     await repository.store_new(document(room_id, f"{room_id}-a", 0))
     edited = {**document(room_id, f"{room_id}-a", 0, "edited"), "version_seq": 4}
-    assert not await mongo.reads_every_document(repository.MESSAGES, repository.older_than(edited))
+    assert not mongo.reads_every_document(repository.MESSAGES, repository.older_than(edited), timeout=5)
     # What a filter without `_id` costs, so that the answer above is the index's.
-    assert await mongo.reads_every_document(repository.MESSAGES, {"body": "edited"})
+    assert mongo.reads_every_document(repository.MESSAGES, {"body": "edited"}, timeout=5)
 
 
 async def test_deleting_a_room_forgets_its_history_and_leaves_other_rooms(room_id):

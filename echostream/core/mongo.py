@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import bson
@@ -89,14 +90,8 @@ async def ping() -> None:
 def ping_once(*, timeout: float) -> None:
     """Returns once MongoDB answers a ping within `timeout` seconds, on a client of its own (no
     event loop needed, so a probe thread can call it); raises otherwise."""
-    ms = int(timeout * 1000)
-    probe = pymongo.MongoClient(
-        settings.MONGODB_URI, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms
-    )
-    try:
+    with _own_client(timeout) as probe:
         probe.admin.command("ping")
-    finally:
-        probe.close()
 
 
 class Index(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,17 +116,24 @@ def index_of(spec: dict[str, Any]) -> Index:
     return Index(keys=keys, unique=bool(spec.get("unique", False)))
 
 
-def list_indexes(name: str, *, timeout: float) -> list[Index]:
-    """The indexes of this namespace's collection `name` (none for a collection that does not exist),
-    asked on a client of its own within `timeout` seconds (no event loop needed, like `ping_once`)."""
+@contextlib.contextmanager
+def _own_client(timeout: float) -> Iterator[pymongo.MongoClient[dict[str, Any]]]:
+    """A client of its own that gives up after `timeout` seconds (no event loop needed, like
+    `ping_once`): for the operator's questions."""
     ms = int(timeout * 1000)
-    client = pymongo.MongoClient(
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
         settings.MONGODB_URI, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms
     )
     try:
-        return [index_of(spec) for spec in client[database_name()][name].list_indexes()]
+        yield client
     finally:
         client.close()
+
+
+def list_indexes(name: str, *, timeout: float) -> list[Index]:
+    """The indexes of this namespace's collection `name` (none for a collection that does not exist)."""
+    with _own_client(timeout) as client:
+        return [index_of(spec) for spec in client[database_name()][name].list_indexes()]
 
 
 # How each server's query plan names a read of every stored document: MongoDB's winning plan,
@@ -139,10 +141,12 @@ def list_indexes(name: str, *, timeout: float) -> list[Index]:
 _WHOLE_COLLECTION_PLANS = ("COLLSCAN", "detail=SCAN", "Seq Scan")
 
 
-async def reads_every_document(name: str, filter_: dict[str, Any]) -> bool:
+def reads_every_document(name: str, filter_: dict[str, Any], *, timeout: float) -> bool:
     """Whether the server would read every document of the collection to find those matching
-    `filter_` (its `explain`), rather than look them up in an index."""
-    explained = await _client()[database_name()].command("explain", {"find": name, "filter": filter_})
+    `filter_` (its `explain`), rather than look them up in an index. A collection that does not
+    exist has no plan to read: False."""
+    with _own_client(timeout) as client:
+        explained = client[database_name()].command("explain", {"find": name, "filter": filter_})
     plan = str(explained.get("queryPlanner", explained))
     return any(marker in plan for marker in _WHOLE_COLLECTION_PLANS)
 

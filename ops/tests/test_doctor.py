@@ -63,6 +63,7 @@ def test_a_healthy_namespace_exits_0_with_every_check_passed(healthy):
     assert line_about(text, kafka.inbound_topic()).startswith("  OK ")
     assert "1 room(s), each with its topic" in line_about(text, "room topics")
     assert line_about(text, f"{mongo.database_name()}.messages").startswith("  OK ")
+    assert line_about(text, f"{mongo.database_name()}.messages, edits stored").startswith("  OK ")
     assert line_about(text, "migrations").startswith("  OK ")
     # No role runs in the test's namespace: said, but a warning only.
     assert line_about(text, kafka.moderation_group()).startswith("  WARN ")

@@ -108,6 +108,13 @@ def test_an_index_present_but_not_unique_fails():
     assert finding.items == [unique.describe()]
 
 
+def test_an_edit_that_reads_every_message_fails_with_the_restart_that_mends_it():
+    slow = doctor.evaluate_edit_lookup(reads_every_message=True)
+    indexed = doctor.evaluate_edit_lookup(reads_every_message=False)
+    assert slow.status == "fail" and "scripts/services.sh restart mongodb" in slow.advice
+    assert indexed.status == "ok"
+
+
 def test_text_is_plain_off_a_terminal_and_marked_on_one():
     check = doctor.Check(
         name="x",
