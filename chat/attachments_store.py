@@ -31,10 +31,7 @@ async def get(attachment_id: str) -> AttachmentDoc | None:
 
 
 async def get_many(attachment_ids: list[str]) -> dict[str, AttachmentDoc]:
-    # One look-up per id, all at once: FerretDB serves an `_id` equality from its index, but
-    # reads every stored attachment for an `$in`.
-    found = await asyncio.gather(*(get(attachment_id) for attachment_id in dict.fromkeys(attachment_ids)))
-    return {document["_id"]: document for document in found if document is not None}
+    return await mongo.find_by_ids(_attachments(), attachment_ids)
 
 
 async def claim(*, attachment_ids: list[str], message_id: str) -> None:
@@ -49,7 +46,7 @@ async def release(*, attachment_ids: list[str], message_id: str) -> None:
 
 
 async def _set_owner(attachment_ids: list[str], *, was: str | None, becomes: str | None) -> None:
-    # By `_id`, one each (see get_many); each is a compare-and-set on its own document.
+    # By `_id`, one each (as `mongo.find_by_ids`); each is a compare-and-set on its own document.
     await asyncio.gather(
         *(
             _attachments().update_one({"_id": attachment_id, "message_id": was}, {"$set": {"message_id": becomes}})

@@ -327,9 +327,7 @@ async def changed_after(*, room_id: str, seq: int) -> list[MessageDoc]:
 
 
 async def get_many(message_ids: list[str]) -> dict[str, MessageDoc]:
-    # One look-up per id: FerretDB reads every stored document for an `$in`.
-    found = await asyncio.gather(*(_messages().find_one({"_id": message_id}) for message_id in set(message_ids)))
-    return {document["_id"]: document for document in found if document is not None}
+    return await mongo.find_by_ids(_messages(), message_ids)
 
 
 async def count_after(*, room_id: str, seq: int, exclude_sender_id: str) -> int:

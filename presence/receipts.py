@@ -5,7 +5,6 @@ Watermarks only move forward (`$max`), so receipts arriving out of order are har
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 from echostream.core import mongo
@@ -31,10 +30,7 @@ async def raise_watermark(*, user_id: str, room_id: str, kind: Kind, seq: int) -
 
 
 async def _get_many(ids: list[str]) -> list[dict[str, Any]]:
-    # One look-up per id, all at once: FerretDB serves a lone `_id` equality from an index,
-    # but reads every stored receipt for an `$in`.
-    found = await asyncio.gather(*(_receipts().find_one({"_id": receipt_id}) for receipt_id in dict.fromkeys(ids)))
-    return [document for document in found if document is not None]
+    return list((await mongo.find_by_ids(_receipts(), ids)).values())
 
 
 async def watermarks(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int | None, int | None]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import bson
@@ -32,6 +32,7 @@ __all__ = [
     "deadline",
     "drop_collection",
     "drop_database",
+    "find_by_ids",
     "index_of",
     "is_outage",
     "list_indexes",
@@ -58,6 +59,13 @@ def _client() -> AsyncMongoClient:
         client = AsyncMongoClient(settings.MONGODB_URI, tz_aware=True, serverSelectionTimeoutMS=5000)
         _clients[loop] = client
     return client
+
+
+async def find_by_ids(collection: AsyncCollection[dict[str, Any]], ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The documents with these `_id`s that exist, by `_id`: one look-up per id, all at once.
+    FerretDB serves an `_id` equality from its index but reads every stored document for an `$in`."""
+    found = await asyncio.gather(*(collection.find_one({"_id": one}) for one in dict.fromkeys(ids)))
+    return {document["_id"]: document for document in found if document is not None}
 
 
 def collection(name: str) -> AsyncCollection[dict[str, Any]]:
