@@ -4,6 +4,7 @@ so that a test can kill and restart one of them."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,10 +29,28 @@ def procfile_commands() -> dict[str, str]:
     return commands
 
 
+def _ephemeral_ports() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port nothing listens on, for a server a test starts a moment later. Never one the kernel
+    hands out as the source port of an outgoing connection (port 0's pick is one of those): a Kafka
+    or Redis client connecting in between could take it, and the server fails to bind."""
+    ephemeral = _ephemeral_ports()
+    candidates = [port for port in range(10000, 65536) if port not in ephemeral]
+    for port in random.sample(candidates, k=200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port outside the ephemeral range after 200 tries; is the machine out of ports?")
 
 
 class Stack:
