@@ -390,6 +390,10 @@ log.segment.bytes=104857600
 # The log cleaner (only __consumer_offsets is compacted here) keeps a map of this size on the
 # heap: the default 128 MiB was a quarter of it, room every room topic's partition needs.
 log.cleaner.dedupe.buffer.size=16777216
+# An idle fetch waits in the broker's purgatory, watched under every partition it names: with a
+# topic per room, one from a bridge names every room. Answered ones leave those watch lists only at
+# a purge, after this many; at the default 1,000, about 3,000 rooms filled the heap with them.
+fetch.purgatory.purge.interval.requests=100
 EOF
 }
 
