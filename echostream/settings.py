@@ -1,5 +1,6 @@
 """Settings for EchoStream, read from the environment with working local defaults."""
 
+import math
 import re
 from pathlib import Path
 
@@ -15,6 +16,23 @@ env = environ.Env(
     DEBUG=(bool, True),
     ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost"]),
 )
+
+
+def _amount(name: str, default: float) -> float:
+    """A setting in seconds or per second, read as Python reads a float. django-environ's own
+    float parsing drops every character but digits, dots, commas and minus signs ("1e3" becomes 13,
+    "2s" becomes 2) and fails on "nan" with a bare ValueError; and "inf" or "-1" would break what
+    the setting sizes (a rate limit that never refills, a wait with no end)."""
+    raw = env.str(name, default=str(default)).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ImproperlyConfigured(f"{name} must be a finite number of 0 or more (seconds, or per second), not {raw!r}")
+    return value
+
+
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -150,7 +168,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # A web process's sockets renew their (shared) database connection before a frame received at
 # most this often: a connection broken meanwhile answers that frame `unavailable`, and the next
 # renewal replaces it (echostream/consumer.py).
-DATABASE_RENEW_SECONDS = env.float("DATABASE_RENEW_SECONDS", default=1.0)
+DATABASE_RENEW_SECONDS = _amount("DATABASE_RENEW_SECONDS", default=1.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -244,16 +262,16 @@ CHANNEL_LAYERS = {
     },
 }
 # How often a socket looks whether the newest frames of its rooms were dropped on the way.
-DELIVERY_TAIL_CHECK_SECONDS = env.float("DELIVERY_TAIL_CHECK_SECONDS", default=3.0)
+DELIVERY_TAIL_CHECK_SECONDS = _amount("DELIVERY_TAIL_CHECK_SECONDS", default=3.0)
 # Backpressure: sends are refused (`rate_limited`) while the bridge shows events later than
 # this after they were sent, and for BACKPRESSURE_WINDOW_SECONDS after it last did.
-BACKPRESSURE_MAX_LAG_SECONDS = env.float("BACKPRESSURE_MAX_LAG_SECONDS", default=5.0)
-BACKPRESSURE_WINDOW_SECONDS = env.float("BACKPRESSURE_WINDOW_SECONDS", default=3.0)
+BACKPRESSURE_MAX_LAG_SECONDS = _amount("BACKPRESSURE_MAX_LAG_SECONDS", default=5.0)
+BACKPRESSURE_WINDOW_SECONDS = _amount("BACKPRESSURE_WINDOW_SECONDS", default=3.0)
 # A send read longer than this after it reached its web process is refused likewise: that web is
 # behind, which the bridge's lateness (measured from the moment the web read the send) cannot show.
-BACKPRESSURE_MAX_WAIT_SECONDS = env.float("BACKPRESSURE_MAX_WAIT_SECONDS", default=5.0)
+BACKPRESSURE_MAX_WAIT_SECONDS = _amount("BACKPRESSURE_MAX_WAIT_SECONDS", default=5.0)
 # Each web process reads that signal at most this often (every send asks).
-BACKPRESSURE_READ_SECONDS = env.float("BACKPRESSURE_READ_SECONDS", default=0.1)
+BACKPRESSURE_READ_SECONDS = _amount("BACKPRESSURE_READ_SECONDS", default=0.1)
 
 # --- Health and metrics (ops/, echostream/core/metrics.py) ---------------------
 # The web serves /healthz, /readyz and /metrics on its own port; each worker on a port of its own
@@ -281,17 +299,17 @@ HISTORY_MAX_LIMIT = 100
 HISTORY_CACHE_SIZE = env.int("HISTORY_CACHE_SIZE", default=200)
 # Socket rate limits per user and kind of frame: (burst, tokens per second).
 RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=60)
-RATE_LIMIT_PER_SECOND = env.float("RATE_LIMIT_PER_SECOND", default=10.0)
+RATE_LIMIT_PER_SECOND = _amount("RATE_LIMIT_PER_SECOND", default=10.0)
 RATE_LIMITS = {
     "send": (RATE_LIMIT_BURST, RATE_LIMIT_PER_SECOND),
-    "edit": (env.int("RATE_LIMIT_EDIT_BURST", default=20), env.float("RATE_LIMIT_EDIT_PER_SECOND", default=2.0)),
-    "delete": (env.int("RATE_LIMIT_DELETE_BURST", default=20), env.float("RATE_LIMIT_DELETE_PER_SECOND", default=2.0)),
+    "edit": (env.int("RATE_LIMIT_EDIT_BURST", default=20), _amount("RATE_LIMIT_EDIT_PER_SECOND", default=2.0)),
+    "delete": (env.int("RATE_LIMIT_DELETE_BURST", default=20), _amount("RATE_LIMIT_DELETE_PER_SECOND", default=2.0)),
     "receipt": (
         env.int("RATE_LIMIT_RECEIPT_BURST", default=60),
-        env.float("RATE_LIMIT_RECEIPT_PER_SECOND", default=10.0),
+        _amount("RATE_LIMIT_RECEIPT_PER_SECOND", default=10.0),
     ),
-    "resume": (env.int("RATE_LIMIT_RESUME_BURST", default=10), env.float("RATE_LIMIT_RESUME_PER_SECOND", default=0.5)),
-    "typing": (env.int("RATE_LIMIT_TYPING_BURST", default=20), env.float("RATE_LIMIT_TYPING_PER_SECOND", default=2.0)),
+    "resume": (env.int("RATE_LIMIT_RESUME_BURST", default=10), _amount("RATE_LIMIT_RESUME_PER_SECOND", default=0.5)),
+    "typing": (env.int("RATE_LIMIT_TYPING_BURST", default=20), _amount("RATE_LIMIT_TYPING_PER_SECOND", default=2.0)),
 }
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 # A user announced online more often than this within the window (a reconnect loop) has their
@@ -302,15 +320,15 @@ PRESENCE_FLAP_WINDOW_SECONDS = env.int("PRESENCE_FLAP_WINDOW_SECONDS", default=6
 # --- Moderation (moderation/rules.py) ------------------------------------------
 # How long a worker keeps a room's rules and word lists before reading them again: the
 # longest an edit in the admin waits to apply.
-MODERATION_RULES_CACHE_SECONDS = env.float("MODERATION_RULES_CACHE_SECONDS", default=2.0)
+MODERATION_RULES_CACHE_SECONDS = _amount("MODERATION_RULES_CACHE_SECONDS", default=2.0)
 # Moderators' banned patterns see at most this much of a message (bounds their cost).
 MODERATION_PATTERN_MAX_INPUT_CHARS = env.int("MODERATION_PATTERN_MAX_INPUT_CHARS", default=10_000)
 # How long one banned pattern may search (or mask) one message before it is skipped for it.
-MODERATION_PATTERN_TIMEOUT_SECONDS = env.float("MODERATION_PATTERN_TIMEOUT_SECONDS", default=0.02)
+MODERATION_PATTERN_TIMEOUT_SECONDS = _amount("MODERATION_PATTERN_TIMEOUT_SECONDS", default=0.02)
 # A worker taking more submissions a second than this gathers each batch for the seconds below
 # (`kafka.Gathering`): fewer, larger batches under load; below it, no message waits for one.
-MODERATION_BUSY_RATE = env.float("MODERATION_BUSY_RATE", default=200.0)
-MODERATION_BUSY_GATHER_SECONDS = env.float("MODERATION_BUSY_GATHER_SECONDS", default=0.01)
+MODERATION_BUSY_RATE = _amount("MODERATION_BUSY_RATE", default=200.0)
+MODERATION_BUSY_GATHER_SECONDS = _amount("MODERATION_BUSY_GATHER_SECONDS", default=0.01)
 if not MODERATION_BUSY_RATE > 0:
     raise ImproperlyConfigured(
         f"MODERATION_BUSY_RATE must be a number of submissions a second above 0, not {MODERATION_BUSY_RATE}"

@@ -49,16 +49,33 @@ def test_without_a_secret_key_production_refuses_to_start():
 @pytest.mark.parametrize(
     ("env", "refusal"),
     [
-        ({"MODERATION_BUSY_GATHER_SECONDS": "-1"}, "MODERATION_BUSY_GATHER_SECONDS must be between 0"),
+        ({"MODERATION_BUSY_GATHER_SECONDS": "-1"}, "MODERATION_BUSY_GATHER_SECONDS must be a finite number of 0"),
         ({"MODERATION_BUSY_GATHER_SECONDS": "30"}, "MODERATION_BUSY_GATHER_SECONDS must be between 0"),
         ({"MODERATION_BUSY_RATE": "0"}, "MODERATION_BUSY_RATE must be a number of submissions a second above 0"),
-        ({"MODERATION_BUSY_RATE": "-5"}, "MODERATION_BUSY_RATE must be a number of submissions a second above 0"),
+        ({"MODERATION_BUSY_RATE": "-5"}, "MODERATION_BUSY_RATE must be a finite number of 0 or more"),
     ],
 )
 def test_a_moderation_gathering_out_of_range_refuses_to_start(env, refusal):
     done = manage("check", **env)
     assert done.returncode != 0
     assert refusal in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RATE_LIMIT_PER_SECOND", "nan"),
+        ("RATE_LIMIT_TYPING_PER_SECOND", "inf"),
+        ("BACKPRESSURE_MAX_WAIT_SECONDS", "-inf"),
+        ("DATABASE_RENEW_SECONDS", "-0.5"),
+        ("MODERATION_RULES_CACHE_SECONDS", "1e3s"),
+        ("RATE_LIMIT_EDIT_PER_SECOND", "two"),
+    ],
+)
+def test_a_duration_or_rate_that_is_no_amount_refuses_to_start(name, value):
+    done = manage("check", **{name: value})
+    assert done.returncode != 0
+    assert f"{name} must be a finite number of 0 or more" in done.stderr
 
 
 @pytest.mark.django_db

@@ -90,15 +90,18 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 def settings_read_names(source: str) -> set[str]:
     """The environment variables settings.py reads: env("X"), env.int("X"), env.bool, env.list,
     env.float, env.db… (django-environ's `env`), the names environ.Env(...) declares, and any
-    os.environ / os.getenv reads."""
+    os.environ / os.getenv reads, and calls of settings.py's own readers (a function that hands its
+    first parameter to env, such as `_amount`)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    readers = _env_readers(tree)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Subscript) and _is_os_environ(node.value):
             names.update(_first_string([node.slice]))
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        reads_env = (isinstance(func, ast.Name) and func.id == "env") or (
+        reads_env = (isinstance(func, ast.Name) and func.id in {"env", *readers}) or (
             isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "env"
         )
         reads_os = (isinstance(func, ast.Attribute) and func.attr == "getenv" and _is_name(func.value, "os")) or (
@@ -109,6 +112,25 @@ def settings_read_names(source: str) -> set[str]:
         if isinstance(func, ast.Attribute) and func.attr == "Env" and _is_name(func.value, "environ"):
             names.update(keyword.arg for keyword in node.keywords if keyword.arg)
     return names
+
+
+def _env_readers(tree: ast.Module) -> set[str]:
+    """Functions of the module that read the environment variable their first parameter names."""
+    readers = set()
+    for function in tree.body:
+        if not isinstance(function, ast.FunctionDef) or not function.args.args:
+            continue
+        parameter = function.args.args[0].arg
+        for node in ast.walk(function):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and _is_name(node.func.value, "env")
+                and node.args
+                and _is_name(node.args[0], parameter)
+            ):
+                readers.add(function.name)
+    return readers
 
 
 def _is_name(node: ast.AST, name: str) -> bool:
@@ -416,8 +438,11 @@ B = os.environ.get("B")
 C = os.getenv("C")
 D = os.environ["D"]
 E = env.str("E")
+def _seconds(name, default):
+    return env.float(name, default=default)
+F = _seconds("F", 1.0)
 """
-    assert settings_read_names(source) == {"A", "B", "C", "D", "E"}
+    assert settings_read_names(source) == {"A", "B", "C", "D", "E", "F"}
     assert "REDIS_URI" not in settings_names
 
 
