@@ -38,7 +38,10 @@ import django  # noqa: E402
 
 django.setup()
 
-from echostream.core import events, kafka  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from bench.loadgen import hops as loadgen_hops  # noqa: E402
+from echostream.core import kafka  # noqa: E402
 from tests.system.client import ChatClient  # noqa: E402
 from tests.system.stack import Stack  # noqa: E402
 
@@ -114,35 +117,15 @@ async def steady(base_url: str, messages: int) -> Steady:
     return Steady(room_id=room["id"], timings=timings, moments=moments)
 
 
-def handed_to_kafka(topic: str) -> dict[str, float]:
-    """When each message record of `topic` was handed to its producer, by client_id."""
-    consumer = kafka.make_consumer(group_id=f"bench-{uuid.uuid4().hex}", **{"enable.partition.eof": True})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([kafka.TopicPartition(topic, partition, 0) for partition in partitions])
-    at: dict[str, float] = {}
-    left = len(partitions)
-    while left:
-        record = consumer.poll(10)
-        if record is None:
-            raise SystemExit(f"timed out reading {topic}")
-        if record.error():
-            left -= record.error().code() == kafka.KafkaError._PARTITION_EOF
-            continue
-        client_id = getattr(events.decode(record.value()).data, "client_id", None)
-        if client_id is not None:
-            at[client_id] = record.timestamp()[1] / 1000
-    consumer.close()
-    return at
-
-
 def hops(run: Steady) -> dict[str, list[float]]:
-    inbound = handed_to_kafka(kafka.inbound_topic())
-    room = handed_to_kafka(kafka.room_topic(run.room_id))
-    by_hop: dict[str, list[float]] = {"web": [], "moderation": [], "bridge and web": []}
+    inbound, room = loadgen_hops.record_times(settings.ECHOSTREAM_NAMESPACE)
+    by_hop: dict[str, list[float]] = {hop: [] for hop in loadgen_hops.HOPS}
     for client_id, (sent, received) in run.moments.items():
-        by_hop["web"].append((inbound[client_id] - sent) * 1000)
-        by_hop["moderation"].append((room[client_id] - inbound[client_id]) * 1000)
-        by_hop["bridge and web"].append((received - room[client_id]) * 1000)
+        copy = loadgen_hops.split(
+            sent_ms=sent * 1000, inbound_ms=inbound[client_id], room_ms=room[client_id], arrived_ms=received * 1000
+        )
+        for hop, took in copy:
+            by_hop[hop].append(took)
     return by_hop
 
 
