@@ -150,7 +150,14 @@ async def _until_stored_as_shown(room_ids: list[str], store: _Mongo) -> None:
     asked_mongo = False
     while shown:
         stored = await _positions(kafka.bridge_store_positions, list(shown))
-        shown = {room_id: position for room_id, position in shown.items() if (stored.get(room_id) or 0) < position}
+        # A room the store half has committed nothing of yet (one a few seconds old: that half
+        # looks for new rooms every few seconds) comes from its log: the wait holds the socket's
+        # live frames in every room, for a store that may not look at that room for a while.
+        shown = {
+            room_id: position
+            for room_id, position in shown.items()
+            if stored.get(room_id) is not None and stored[room_id] < position
+        }
         if not shown or time.monotonic() >= deadline:
             return
         if not asked_mongo:

@@ -15,7 +15,7 @@ SHOWN = 9  # the fan-out showed seqs 0-8 of every room
 
 
 class Calls:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, stored: int, mongo_answers: bool = True) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, stored: int | None, mongo_answers: bool = True) -> None:
         self.shown: list[list[str]] = []
         self.stored: list[list[str]] = []
         self.snapshots: list[str] = []
@@ -78,6 +78,15 @@ async def test_rooms_already_stored_as_shown_do_not_wait(monkeypatch):
     assert len(calls.stored) == 1
     assert calls.pings == 0
     assert sorted(calls.snapshots) == sorted(ROOMS)
+
+
+async def test_rooms_the_store_has_not_started_on_do_not_wait_and_come_from_the_log(monkeypatch):
+    calls = Calls(monkeypatch, stored=None)  # a brand-new room: the store group has no commit in it
+    replays = await services.replay_rooms(ROOMS)
+    assert len(calls.stored) == 1
+    assert calls.pings == 0
+    assert sorted(calls.logs) == sorted((room_id, 5, SHOWN) for room_id in ROOMS)
+    assert all(replay.seq == SHOWN - 1 for replay in replays.values())
 
 
 async def test_while_mongodb_is_out_there_is_no_wait_and_the_log_alone_replays(monkeypatch, caplog):
