@@ -37,20 +37,39 @@ def _ephemeral_ports() -> range:
     return range(low, high + 1)
 
 
+# scripts/services.sh's defaults, which a test's services may not be running on just now.
+_SERVICE_PORTS = frozenset({5432, 6379, 9092, 9093, 27017})
+_handed_out: set[int] = set()
+
+
+def port_candidates(ephemeral: range) -> list[int]:
+    """Ports a test may give a server of its own: none the kernel hands out as the source port of
+    an outgoing connection (a Kafka or Redis client connecting in between could take one, and the
+    server would fail to bind), none of the services' own, none handed out already."""
+    return [
+        port
+        for port in range(10000, 65536)
+        if port not in ephemeral and port not in _SERVICE_PORTS and port not in _handed_out
+    ]
+
+
 def free_port() -> int:
-    """A port nothing listens on, for a server a test starts a moment later. Never one the kernel
-    hands out as the source port of an outgoing connection (port 0's pick is one of those): a Kafka
-    or Redis client connecting in between could take it, and the server fails to bind."""
-    ephemeral = _ephemeral_ports()
-    candidates = [port for port in range(10000, 65536) if port not in ephemeral]
-    for port in random.sample(candidates, k=200):
+    """A port nothing listens on, for a server a test starts a moment later."""
+    candidates = port_candidates(_ephemeral_ports())
+    for port in random.sample(candidates, k=min(200, len(candidates))):
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
-    raise RuntimeError("no free port outside the ephemeral range after 200 tries; is the machine out of ports?")
+        _handed_out.add(port)
+        return port
+    # The ephemeral range covers (nearly) every port: only the kernel's pick is left.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _handed_out.add(port)
+    return port
 
 
 class Stack:
