@@ -18,18 +18,27 @@ env = environ.Env(
 )
 
 
-def _amount(name: str, default: float) -> float:
+# Past this a duration overflows what Redis takes as an expiry in milliseconds, and no rate or
+# duration a deployment means is anywhere near it.
+_AMOUNT_MAX = 1_000_000
+
+
+def _amount(name: str, default: float, *, positive: bool = False) -> float:
     """A setting in seconds or per second, read as Python reads a float. django-environ's own
     float parsing drops every character but digits, dots, commas and minus signs ("1e3" becomes 13,
-    "2s" becomes 2) and fails on "nan" with a bare ValueError; and "inf" or "-1" would break what
-    the setting sizes (a rate limit that never refills, a wait with no end)."""
+    "2s" becomes 2) and fails on "nan" with a bare ValueError; and "inf", "-1", or 0 for a rate or
+    an interval (`positive`) would break what the setting sizes: a rate limit that never refills,
+    a wait with no end, a loop with no pause."""
     raw = env.str(name, default=str(default)).strip()
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise ImproperlyConfigured(f"{name} must be a finite number of 0 or more (seconds, or per second), not {raw!r}")
+    low = "above 0" if positive else "from 0"
+    if not (0 < value if positive else 0 <= value) or not value <= _AMOUNT_MAX:
+        raise ImproperlyConfigured(
+            f"{name} must be a number {low} to {_AMOUNT_MAX} (seconds, or per second), not {raw!r}"
+        )
     return value
 
 
@@ -262,7 +271,7 @@ CHANNEL_LAYERS = {
     },
 }
 # How often a socket looks whether the newest frames of its rooms were dropped on the way.
-DELIVERY_TAIL_CHECK_SECONDS = _amount("DELIVERY_TAIL_CHECK_SECONDS", default=3.0)
+DELIVERY_TAIL_CHECK_SECONDS = _amount("DELIVERY_TAIL_CHECK_SECONDS", default=3.0, positive=True)
 # Backpressure: sends are refused (`rate_limited`) while the bridge shows events later than
 # this after they were sent, and for BACKPRESSURE_WINDOW_SECONDS after it last did.
 BACKPRESSURE_MAX_LAG_SECONDS = _amount("BACKPRESSURE_MAX_LAG_SECONDS", default=5.0)
@@ -299,17 +308,29 @@ HISTORY_MAX_LIMIT = 100
 HISTORY_CACHE_SIZE = env.int("HISTORY_CACHE_SIZE", default=200)
 # Socket rate limits per user and kind of frame: (burst, tokens per second).
 RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=60)
-RATE_LIMIT_PER_SECOND = _amount("RATE_LIMIT_PER_SECOND", default=10.0)
+RATE_LIMIT_PER_SECOND = _amount("RATE_LIMIT_PER_SECOND", default=10.0, positive=True)
 RATE_LIMITS = {
     "send": (RATE_LIMIT_BURST, RATE_LIMIT_PER_SECOND),
-    "edit": (env.int("RATE_LIMIT_EDIT_BURST", default=20), _amount("RATE_LIMIT_EDIT_PER_SECOND", default=2.0)),
-    "delete": (env.int("RATE_LIMIT_DELETE_BURST", default=20), _amount("RATE_LIMIT_DELETE_PER_SECOND", default=2.0)),
+    "edit": (
+        env.int("RATE_LIMIT_EDIT_BURST", default=20),
+        _amount("RATE_LIMIT_EDIT_PER_SECOND", default=2.0, positive=True),
+    ),
+    "delete": (
+        env.int("RATE_LIMIT_DELETE_BURST", default=20),
+        _amount("RATE_LIMIT_DELETE_PER_SECOND", default=2.0, positive=True),
+    ),
     "receipt": (
         env.int("RATE_LIMIT_RECEIPT_BURST", default=60),
-        _amount("RATE_LIMIT_RECEIPT_PER_SECOND", default=10.0),
+        _amount("RATE_LIMIT_RECEIPT_PER_SECOND", default=10.0, positive=True),
     ),
-    "resume": (env.int("RATE_LIMIT_RESUME_BURST", default=10), _amount("RATE_LIMIT_RESUME_PER_SECOND", default=0.5)),
-    "typing": (env.int("RATE_LIMIT_TYPING_BURST", default=20), _amount("RATE_LIMIT_TYPING_PER_SECOND", default=2.0)),
+    "resume": (
+        env.int("RATE_LIMIT_RESUME_BURST", default=10),
+        _amount("RATE_LIMIT_RESUME_PER_SECOND", default=0.5, positive=True),
+    ),
+    "typing": (
+        env.int("RATE_LIMIT_TYPING_BURST", default=20),
+        _amount("RATE_LIMIT_TYPING_PER_SECOND", default=2.0, positive=True),
+    ),
 }
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 # A user announced online more often than this within the window (a reconnect loop) has their
@@ -327,14 +348,10 @@ MODERATION_PATTERN_MAX_INPUT_CHARS = env.int("MODERATION_PATTERN_MAX_INPUT_CHARS
 MODERATION_PATTERN_TIMEOUT_SECONDS = _amount("MODERATION_PATTERN_TIMEOUT_SECONDS", default=0.02)
 # A worker taking more submissions a second than this gathers each batch for the seconds below
 # (`kafka.Gathering`): fewer, larger batches under load; below it, no message waits for one.
-MODERATION_BUSY_RATE = _amount("MODERATION_BUSY_RATE", default=200.0)
+MODERATION_BUSY_RATE = _amount("MODERATION_BUSY_RATE", default=200.0, positive=True)
 MODERATION_BUSY_GATHER_SECONDS = _amount("MODERATION_BUSY_GATHER_SECONDS", default=0.01)
-if not MODERATION_BUSY_RATE > 0:
-    raise ImproperlyConfigured(
-        f"MODERATION_BUSY_RATE must be a number of submissions a second above 0, not {MODERATION_BUSY_RATE}"
-    )
-# Negative would make the consumer wait with no end; longer than a second would hold every message.
-if not 0 <= MODERATION_BUSY_GATHER_SECONDS <= 1:
+# Longer than a second would hold every message.
+if MODERATION_BUSY_GATHER_SECONDS > 1:
     raise ImproperlyConfigured(
         "MODERATION_BUSY_GATHER_SECONDS must be between 0 (never gather) and 1 second,"
         f" not {MODERATION_BUSY_GATHER_SECONDS}"
