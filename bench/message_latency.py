@@ -93,7 +93,6 @@ async def first_message_ms(base_url: str, rooms: int) -> list[float]:
 
 @dataclass
 class Steady:
-    room_id: str
     timings: list[float]
     # client_id -> (sent, received), wall clock seconds: Kafka's timestamps are wall clock too.
     moments: dict[str, tuple[float, float]]
@@ -114,7 +113,7 @@ async def steady(base_url: str, messages: int) -> Steady:
         moments[client_id] = (sent, time.time())
     await alice.close()
     await bob.close()
-    return Steady(room_id=room["id"], timings=timings, moments=moments)
+    return Steady(timings=timings, moments=moments)
 
 
 def hops(run: Steady) -> dict[str, list[float]]:

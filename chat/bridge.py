@@ -45,8 +45,8 @@ class Half:
     prepare: Callable[[], Awaitable[None]] | None = None
     # Seconds a batch waits after its first record for more to join it.
     linger: float = 0.0
-    # Someone waits for what this half does live: it sees a new room within the second DESIGN asks.
-    watched: bool = True
+    # Someone waits on what this half does live: it sees a new room within the second DESIGN asks.
+    waited_on: bool = True
 
 
 FANOUT = Half(
@@ -64,7 +64,7 @@ STORE = Half(
     # MongoDB's cost is per write, whatever it holds, and no one waits on this half but a resume
     # or an edit of an older message: gathering a batch for a moment costs them that moment.
     linger=0.05,
-    watched=False,
+    waited_on=False,
 )
 
 
@@ -318,7 +318,7 @@ async def _consume(half: Half, stop: asyncio.Event) -> None:
         _commit(consumer, done, partitions)
         parked.forget(partitions)
 
-    consumer = kafka.make_room_consumer(group_id=half.group(), watched=half.watched)
+    consumer = kafka.make_room_consumer(group_id=half.group(), waited_on=half.waited_on)
     consumer.subscribe([kafka.room_topic_pattern()], on_revoke=on_revoke)
     at = _Consuming(half=half, consumer=consumer, done=done, parked=parked, stop=stop)
     logger.info("%s consuming %s", half.role, kafka.room_topic_pattern(), extra={"consumer": half.role})

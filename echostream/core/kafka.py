@@ -167,24 +167,19 @@ def make_consumer(*, group_id: str, **overrides: Any) -> Consumer:
     return Consumer(config)
 
 
-def make_room_consumer(*, group_id: str, watched: bool) -> Consumer:
+def make_room_consumer(*, group_id: str, waited_on: bool) -> Consumer:
     """A consumer of every room topic, for `subscribe([room_topic_pattern()])`. With a topic per
     room, what an idle consumer does costs per room: each metadata refresh lists every topic, and
     each fetch names every partition (librdkafka has no incremental fetch sessions). So only a
-    `watched` consumer (one whose events someone waits for live: the fan-out) pays for a new room
-    seen within a second; one that nobody waits for (the store half, whose lag a resume and an
-    edit already account for) refreshes and fetches idle rooms a tenth as often."""
-    if watched:
-        return make_consumer(group_id=group_id, **{"max.poll.interval.ms": 600000})
-    return make_consumer(
-        group_id=group_id,
-        **{
-            "max.poll.interval.ms": 600000,
-            "topic.metadata.refresh.interval.ms": 3000,
-            # A fetch returns as soon as a record comes; this is how long one waits when none does.
-            "fetch.wait.max.ms": 500,
-        },
-    )
+    consumer someone waits on live (the fan-out) pays for a new room seen within a second; one
+    that nobody waits on (the store half, whose lag the reads and the resume cover) refreshes and
+    fetches idle rooms a tenth as often."""
+    unhurried = {
+        "topic.metadata.refresh.interval.ms": 3000,
+        # A fetch returns as soon as a record comes; this is how long one waits when none does.
+        "fetch.wait.max.ms": 500,
+    }
+    return make_consumer(group_id=group_id, **{"max.poll.interval.ms": 600000, **({} if waited_on else unhurried)})
 
 
 class AsyncProducer:
