@@ -208,20 +208,20 @@ async def _from_log(
 
     A message's state before the range comes from MongoDB (which may have caught up since the
     snapshot: then the message already shows this event or later ones, and that is sent) or,
-    while MongoDB is out, from the recent cache's live entry (what the fan-out showed last). A
+    where MongoDB does not hold it or is out, from the recent cache's live entry (what the fan-out
+    showed last). A
     change to a message that neither holds is not sent: the frame would need the message's
     sender, time and seq, which only its creation says (logged; the history shows it once
     MongoDB is back)."""
     logged = await asyncio.to_thread(lambda: list(room_events(room_id, start=start, end=end)))
     room_events_read = [entry.event for entry in logged if entry.event is not None]
     message_ids = list(dict.fromkeys(projector.message_id_of(event) for event in room_events_read))
-    state = await store.ask(f"room {room_id}'s messages", messages_by_id, message_ids=message_ids)
-    if state is None:
-        state = {}
-        for message_id in message_ids:
-            cached = await recent.live_document(room_id=room_id, message_id=message_id)
-            if cached is not None:
-                state[message_id] = cached
+    state = dict(await store.ask(f"room {room_id}'s messages", messages_by_id, message_ids=message_ids) or {})
+    # What MongoDB does not hold (it is out, or its store half has not got this far: a room a few
+    # seconds old), the recent cache's live entry stands in for.
+    missing = [message_id for message_id in message_ids if message_id not in state]
+    cached = await asyncio.gather(*(recent.live_document(room_id=room_id, message_id=m) for m in missing))
+    state.update((message_id, document) for message_id, document in zip(missing, cached, strict=True) if document)
     created: set[str] = set()
     at: dict[str, int] = {}  # each message's frame seq
     for event in room_events_read:

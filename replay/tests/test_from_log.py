@@ -1,4 +1,4 @@
-"""The log part of a resume while MongoDB is out: the recent cache stands in for the state of
+"""The log part of a resume while MongoDB is out or behind: the recent cache stands in for the state of
 older messages, and a change to a message neither holds is left out, logged."""
 
 from __future__ import annotations
@@ -55,3 +55,28 @@ async def test_the_log_alone_with_the_cache_for_older_messages(monkeypatch, capl
         ("MessageNew", 13, mid("new"), "new, edited"),  # once, as it is now
     ]
     assert f"leaves out the message.edited at seq 12: message {mid('gone')} is in neither" in caplog.text
+
+
+async def test_what_mongodb_does_not_hold_yet_comes_from_the_cache(monkeypatch):
+    # MongoDB answers, but its store half has not reached the room yet (a room a few seconds old).
+    cached_old = projector.apply(None, created(3, "old"))
+    logged = [edited(11, "old", "old, edited"), created(12, "new")]
+
+    def room_events(room_id: str, *, start: int, end: int) -> list[services.LoggedEvent]:
+        return [services.LoggedEvent(seq=event.seq, timestamp_ms=0, event=event) for event in logged]
+
+    async def messages_by_id(message_ids: list[str]) -> dict[str, projector.MessageDoc]:
+        return {}
+
+    async def live_document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
+        return cached_old if message_id == mid("old") else None
+
+    monkeypatch.setattr(services, "room_events", room_events)
+    monkeypatch.setattr(services, "messages_by_id", messages_by_id)
+    monkeypatch.setattr(recent, "live_document", live_document)
+    frames = await services._from_log(room_id="r1", start=10, end=13, store=services._Mongo())
+
+    assert [(type(f).__name__, f.seq, f.message.id, f.message.body) for f in frames] == [
+        ("MessageUpdated", 11, mid("old"), "old, edited"),
+        ("MessageNew", 12, mid("new"), "new"),
+    ]
