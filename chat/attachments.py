@@ -19,8 +19,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import UploadedFile
 
-from chat import attachments_store, files, projector, recent, repository
-from chat.selectors import ais_member
+from chat import attachments_store, files, projector
+from chat.selectors import ais_member, amessage_in_room
 from echostream.core import events, mongo
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ async def adownload(*, user_id: str, attachment_id: str, thumbnail: bool) -> Dow
 
 
 async def _message_deleted(*, room_id: str, message_id: str) -> bool:
-    message = await recent.live_document(room_id=room_id, message_id=message_id) or await repository.get(message_id)
+    message = await amessage_in_room(room_id=room_id, message_id=message_id)
     return message is not None and bool(message["deleted"])
 
 

@@ -15,10 +15,17 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from chat import attachments as chat_attachments
-from chat import backpressure, cache, ratelimit, recent, repository
+from chat import backpressure, cache, ratelimit, recent
 from chat.errors import ChatError, NotRoomAdmin
 from chat.models import Membership, Room
-from chat.selectors import ais_member, ais_moderator, is_admin, room_views_by_member, rooms_with_members
+from chat.selectors import (
+    ais_member,
+    ais_moderator,
+    amessage_in_room,
+    is_admin,
+    room_views_by_member,
+    rooms_with_members,
+)
 from echostream.core import events, groups, kafka, wire
 
 logger = logging.getLogger(__name__)
@@ -416,10 +423,8 @@ async def check_message_change(
     check_member). Counts against the actor's rate limit first, so that a flood costs no lookups."""
     await check_rate(user_id=actor_id, kind="delete" if body is None else "edit")
     await check_member(user_id=actor_id, room_id=room_id, known_member=known_member)
-    # The live cache first: the bridge shows a message before MongoDB may have it, and a
-    # member may change it at once (while MongoDB is down, too).
-    message = await recent.live_document(room_id=room_id, message_id=message_id) or await repository.get(message_id)
-    if message is None or message["room"] != room_id:
+    message = await amessage_in_room(room_id=room_id, message_id=message_id)
+    if message is None:
         raise SendRefused("invalid", "No such message in that room.")
     if message["deleted"]:
         raise SendRefused("invalid", "That message was deleted.")
