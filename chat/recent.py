@@ -229,7 +229,20 @@ async def live_document(*, room_id: str, message_id: str) -> projector.MessageDo
     the cache holds no such entry. An entry filled from MongoDB does not count: MongoDB may lag
     behind the fan-out, so that entry may miss a change the fan-out already showed."""
     _, docs, _ = _keys(room_id)
-    value = await redis.client().hget(docs, message_id)
+    return _live_document(await redis.client().hget(docs, message_id))
+
+
+async def live_documents(*, room_id: str, message_ids: list[str]) -> dict[str, projector.MessageDoc]:
+    """`live_document` of each message the cache holds a live entry of, in one round trip."""
+    if not message_ids:
+        return {}
+    _, docs, _ = _keys(room_id)
+    values = await redis.client().hmget(docs, message_ids)
+    found = {message_id: _live_document(value) for message_id, value in zip(message_ids, values, strict=True)}
+    return {message_id: document for message_id, document in found.items() if document is not None}
+
+
+def _live_document(value: str | None) -> projector.MessageDoc | None:
     if value is None:
         return None
     cached = msgspec.json.decode(value)

@@ -209,10 +209,9 @@ async def _from_log(
     A message's state before the range comes from MongoDB (which may have caught up since the
     snapshot: then the message already shows this event or later ones, and that is sent) or,
     where MongoDB does not hold it or is out, from the recent cache's live entry (what the fan-out
-    showed last). A
-    change to a message that neither holds is not sent: the frame would need the message's
-    sender, time and seq, which only its creation says (logged; the history shows it once
-    MongoDB is back)."""
+    showed last). A change to a message that neither holds is not sent: the frame would need the
+    message's sender, time and seq, which only its creation says (logged; the history shows it
+    once MongoDB is back)."""
     logged = await asyncio.to_thread(lambda: list(room_events(room_id, start=start, end=end)))
     room_events_read = [entry.event for entry in logged if entry.event is not None]
     message_ids = list(dict.fromkeys(projector.message_id_of(event) for event in room_events_read))
@@ -220,8 +219,7 @@ async def _from_log(
     # What MongoDB does not hold (it is out, or its store half has not got this far: a room a few
     # seconds old), the recent cache's live entry stands in for.
     missing = [message_id for message_id in message_ids if message_id not in state]
-    cached = await asyncio.gather(*(recent.live_document(room_id=room_id, message_id=m) for m in missing))
-    state.update((message_id, document) for message_id, document in zip(missing, cached, strict=True) if document)
+    state.update(await recent.live_documents(room_id=room_id, message_ids=missing))
     created: set[str] = set()
     at: dict[str, int] = {}  # each message's frame seq
     for event in room_events_read:

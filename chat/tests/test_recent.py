@@ -93,6 +93,16 @@ async def test_a_message_filled_from_mongodb_is_not_taken_as_the_live_state(room
     assert await recent.live_document(room_id=room_id, message_id=f"{room_id}-0") is None
 
 
+async def test_live_documents_reads_the_live_entries_of_many_messages_at_once(room_id):
+    await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
+    live = {**message(room_id, 1), "edit_id": None}
+    await recent.put(live, live=True)
+
+    found = await recent.live_documents(room_id=room_id, message_ids=[f"{room_id}-0", f"{room_id}-1", "nowhere"])
+
+    assert found == {f"{room_id}-1": live}
+
+
 async def test_the_fan_out_caching_a_filled_version_again_makes_it_live(room_id):
     await recent.fill(room_id=room_id, newest=[message(room_id, 0)], complete=True)
     await recent.put(message(room_id, 0), live=True)

@@ -41,11 +41,11 @@ async def test_the_log_alone_with_the_cache_for_older_messages(monkeypatch, capl
         assert (room_id, start, end) == ("r1", 10, 15)
         return [services.LoggedEvent(seq=event.seq, timestamp_ms=0, event=event) for event in logged]
 
-    async def live_document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
-        return cached_old if message_id == mid("old") else None
+    async def live_documents(*, room_id: str, message_ids: list[str]) -> dict[str, projector.MessageDoc]:
+        return {message_id: cached_old for message_id in message_ids if message_id == mid("old")}
 
     monkeypatch.setattr(services, "room_events", room_events)
-    monkeypatch.setattr(recent, "live_document", live_document)
+    monkeypatch.setattr(recent, "live_documents", live_documents)
     store = services._Mongo()
     store.out = True
     frames = await services._from_log(room_id="r1", start=10, end=15, store=store)
@@ -68,12 +68,12 @@ async def test_what_mongodb_does_not_hold_yet_comes_from_the_cache(monkeypatch):
     async def messages_by_id(message_ids: list[str]) -> dict[str, projector.MessageDoc]:
         return {}
 
-    async def live_document(*, room_id: str, message_id: str) -> projector.MessageDoc | None:
-        return cached_old if message_id == mid("old") else None
+    async def live_documents(*, room_id: str, message_ids: list[str]) -> dict[str, projector.MessageDoc]:
+        return {message_id: cached_old for message_id in message_ids if message_id == mid("old")}
 
     monkeypatch.setattr(services, "room_events", room_events)
     monkeypatch.setattr(services, "messages_by_id", messages_by_id)
-    monkeypatch.setattr(recent, "live_document", live_document)
+    monkeypatch.setattr(recent, "live_documents", live_documents)
     frames = await services._from_log(room_id="r1", start=10, end=13, store=services._Mongo())
 
     assert [(type(f).__name__, f.seq, f.message.id, f.message.body) for f in frames] == [
