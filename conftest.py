@@ -101,10 +101,9 @@ def kafka_unreachable(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
     """Kafka clients made from here on point at a closed port (Kafka itself keeps running for
     the other tests): the dead-letter topic and producer are made again, and again after."""
     from echostream.core import kafka
+    from tests.system.stack import free_port
 
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # nothing listens there
     settings.KAFKA_BOOTSTRAP_SERVERS = f"127.0.0.1:{port}"
     monkeypatch.setattr(kafka, "_deadletter_topics_made", set(), raising=False)
     kafka._admin.cache_clear()

@@ -6,13 +6,13 @@ Rates are per day: a fixed window that ended mid-test would reset a count.
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from chat.models import Room
+from tests.system.stack import free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 User = get_user_model()
@@ -159,9 +159,7 @@ def test_the_sign_up_page_is_limited_too(client, settings, services):
 
 @pytest.fixture
 def redis_down(settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()  # nothing listens there
     settings.CACHES = {
         "default": {
             **settings.CACHES["default"],

@@ -1,6 +1,5 @@
 """The room object as one member sees it, against the real database, Redis and MongoDB."""
 
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +11,7 @@ from django.contrib.auth import get_user_model
 from chat import projection, repository, selectors, services
 from chat.models import Room
 from echostream.core import events, wire
+from tests.system.stack import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("services")]
 User = get_user_model()
@@ -206,9 +206,7 @@ def test_each_member_sees_the_room_with_their_own_name_and_unread_count(people):
 @pytest.fixture
 def mongodb_unreachable(settings):
     """MongoDB clients made from here on point at a closed port: asking it fails."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # nothing listens there
     settings.MONGODB_URI = f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.system.stack import free_port
+
 pytestmark = pytest.mark.django_db
 
 
 def test_sign_out_without_the_channel_layer_still_signs_out(client, settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()  # nothing listens there
     layer = settings.CHANNEL_LAYERS["default"]
     settings.CHANNEL_LAYERS = {
         "default": {**layer, "CONFIG": {**layer["CONFIG"], "hosts": [f"redis://127.0.0.1:{closed_port}/0"]}}

@@ -4,7 +4,6 @@ server on the loopback: 200 is healthy; an error, a redirect or silence is not, 
 from __future__ import annotations
 
 import http.server
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from echostream import healthcheck
+from tests.system.stack import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,9 +91,7 @@ def test_a_redirect_is_not_followed_and_says_which_setting_to_fix(server):
 
 
 def test_nothing_listening_is_unhealthy():
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # nothing listens there
     problem = healthcheck.check(f"http://127.0.0.1:{port}/readyz", environ={}, timeout=2)
     assert problem is not None
     assert "did not answer" in problem
