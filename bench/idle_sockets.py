@@ -125,7 +125,6 @@ class Sockets:
         # Set once every socket in `awaited` saw the liveness message.
         self.awaited: set[int] = set()
         self.all_saw_token = asyncio.Event()
-        self.closed_early = 0
         self.refused = 0  # attempts to open that failed (and were tried again)
         self.failed = 0  # sockets that could not be opened in OPEN_ATTEMPTS tries
 
@@ -170,7 +169,6 @@ class Sockets:
                         self.all_saw_token.set()
         except ConnectionClosed:
             pass
-        self.closed_early += 1
 
     async def quiet(self, seconds: float, timeout: float) -> bool:
         """Waits until no socket got a frame for `seconds`; False when that took over `timeout`."""

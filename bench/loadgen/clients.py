@@ -227,9 +227,7 @@ class EchoStream(System):
         self.cursors: dict[int, dict[str, int]] = {}
         self.resuming: dict[int, set[str]] = {}
         self.gaps = 0
-        self.resumes_refused = 0
         self.ack_by_client_id: dict[str, Message] = {}
-        self.final_resume = False
         self.resumes_pending = 0
         self.clients: list[Any] = []
 
@@ -349,7 +347,6 @@ class EchoStream(System):
         if not missing_users:
             return 0
         before = sum(len(message.arrivals) for message in step.messages)
-        self.final_resume = True
         self.resumes_pending = 0
         for user in missing_users:
             self.resuming[user] = set(self.cursors[user])
@@ -360,7 +357,6 @@ class EchoStream(System):
         while self.resumes_pending > 0 and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)  # the last replayed frames of a socket come before its resume.done
-        self.final_resume = False
         return sum(len(message.arrivals) for message in step.messages) - before
 
     async def stored(self, step: Step) -> set[str]:
@@ -396,7 +392,6 @@ class EchoStream(System):
         client_id = frame.get("client_id")
         if client_id is None:
             if frame.get("reason") == "rate_limited" and frame.get("room") is None:
-                self.resumes_refused += 1
                 asyncio.get_running_loop().call_later(frame["retry_after"], self._send_resume, user)
             return
         message = self.ack_by_client_id.get(client_id)
