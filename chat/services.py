@@ -37,6 +37,8 @@ User = get_user_model()
 def check_signup(*, username: str, password: str) -> dict[str, list[str]]:
     """Field errors for a sign-up; empty when it may go ahead."""
     errors: dict[str, list[str]] = {}
+    # As `create_user` will store it (NFKC): a full-width "vic" is stored as "vic", so it is taken when "vic" is.
+    username = User.normalize_username(username)
     username_field = User._meta.get_field("username")
     try:
         username_field.clean(username, None)

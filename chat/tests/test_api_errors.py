@@ -41,3 +41,20 @@ def test_signup_signs_in(client):
     )
     assert response.status_code == 201
     assert client.get("/api/me/").json()["username"] == "newcomer"
+
+
+def full_width(text: str) -> str:
+    return "".join(chr(ord(letter) + 0xFEE0) for letter in text)
+
+
+@pytest.mark.parametrize("lookalike", [full_width("NEWCOMER"), full_width("newcomer")])
+def test_signup_refuses_a_full_width_copy_of_a_taken_username(client, lookalike):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user(username="newcomer", password="a-long-passphrase")
+    response = client.post(
+        "/api/auth/signup/", {"username": lookalike, "password": "a-long-passphrase"}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["username"] == ["That username is taken."]
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["newcomer"]
