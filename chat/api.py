@@ -5,6 +5,7 @@ the services; echostream.jsonapi.JsonErrorsMiddleware turns both into the JSON e
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -150,14 +151,17 @@ def open_dm(request: HttpRequest) -> HttpResponse:
 # --- History --------------------------------------------------------------------
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+
+
 def _optional_int(request: HttpRequest, name: str) -> int | None:
     raw = request.GET.get(name)
     if raw in (None, ""):
         return None
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise BadRequest(f"`{name}` must be an integer.") from exc
+    # ASCII digits only: int() would also take " 5", "1_0" and other scripts' digits.
+    if _INTEGER.fullmatch(raw) is None:
+        raise BadRequest(f"`{name}` must be an integer.")
+    value = int(raw)
     if not is_seq(value, minimum=-1):
         raise BadRequest(f"`{name}` is out of range.")
     return value
@@ -170,7 +174,8 @@ async def messages(request: HttpRequest, room_id: str) -> JsonResponse:
     if not await selectors.ais_member(user_id=str(user.pk), room_id=room_id):
         return error("not_found", "No such room.", status=404)
     before, after = _optional_int(request, "before"), _optional_int(request, "after")
-    limit = _optional_int(request, "limit") or 50
+    limit = _optional_int(request, "limit")
+    limit = 50 if limit is None else limit
     if not 1 <= limit <= settings.HISTORY_MAX_LIMIT:
         raise BadRequest(f"`limit` must be between 1 and {settings.HISTORY_MAX_LIMIT}.")
     page, has_more = await selectors.message_page(room_id=room_id, before=before, after=after, limit=limit)
@@ -205,9 +210,12 @@ def upload_attachment(request: HttpRequest, room_id: str) -> HttpResponse:
 
 @csrf_protect
 def _upload_checked(request: HttpRequest, room_id: str) -> HttpResponse:
-    upload = request.FILES.get("file")
-    if upload is None:
+    uploads = request.FILES.getlist("file")
+    if not uploads:
         raise BadRequest("Send the file as the multipart field `file`.")
+    if len(uploads) > 1 or len(request.FILES) > 1:
+        raise BadRequest("One file per upload: send each file in a request of its own.")
+    (upload,) = uploads
     attachment = attachments.do_upload(
         uploader_id=str(request.user.pk), uploader=request.user.get_username(), room_id=room_id, upload=upload
     )

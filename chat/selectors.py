@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from chat import cache, projector, recent, repository
 from chat.errors import RoomNotFound
 from chat.models import Membership, Room
-from echostream.core import wire
+from echostream.core import events, wire
 
 User = get_user_model()
 
@@ -23,9 +23,13 @@ def rooms_of(*, user: AbstractBaseUser) -> QuerySet[Room]:
     return Room.objects.filter(memberships__user=user).prefetch_related("memberships__user").order_by("-created_at")
 
 
+# A value that cannot be a room id names no room: it is not sent to the database, which may
+# refuse it outright (PostgreSQL takes no NUL in text) and answer a stranger's probe with a failure.
+
+
 def room_of_member(*, user: AbstractBaseUser, room_id: str) -> Room:
     """The room, if `user` is a member; strangers learn nothing about it."""
-    room = Room.objects.filter(pk=room_id, memberships__user=user).first()
+    room = Room.objects.filter(pk=room_id, memberships__user=user).first() if events.is_room_id(room_id) else None
     if room is None:
         raise RoomNotFound()
     return room
@@ -36,7 +40,7 @@ def is_admin(*, user: AbstractBaseUser, room: Room) -> bool:
 
 
 async def ais_member(*, user_id: str, room_id: str) -> bool:
-    return await Membership.objects.filter(room_id=room_id, user_id=user_id).aexists()
+    return events.is_room_id(room_id) and await Membership.objects.filter(room_id=room_id, user_id=user_id).aexists()
 
 
 def _moderator(user_id: str) -> QuerySet:
@@ -53,11 +57,11 @@ def is_moderator(*, user_id: str) -> bool:
 
 
 def is_member(*, user_id: str, room_id: str) -> bool:
-    return Membership.objects.filter(room_id=room_id, user_id=user_id).exists()
+    return events.is_room_id(room_id) and Membership.objects.filter(room_id=room_id, user_id=user_id).exists()
 
 
 def room_exists(*, room_id: str) -> bool:
-    return Room.objects.filter(pk=room_id).exists()
+    return events.is_room_id(room_id) and Room.objects.filter(pk=room_id).exists()
 
 
 async def aroom_ids_of(*, user_id: str) -> list[str]:

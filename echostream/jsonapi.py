@@ -12,7 +12,10 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.deprecation import MiddlewareMixin
 
 from chat.errors import ChatError
@@ -51,7 +54,25 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise BadRequest("The body is not JSON (or holds a string that is not valid Unicode).") from exc
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
+    if _holds_nul(body):
+        raise BadRequest("The body holds a NUL character (\\u0000), which no field takes.")
     return body
+
+
+def _holds_nul(value: Any) -> bool:
+    # No field is binary: a NUL can only be an attack, and PostgreSQL refuses it in text anyway.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def string_field(body: dict[str, Any], name: str) -> str:
@@ -127,6 +148,12 @@ def _refusal(exception: Exception) -> HttpResponse | None:
     """The answer to a request that was refused on purpose, or None for a failure."""
     if isinstance(exception, BadRequest):
         return error("invalid", exception.detail, status=400)
+    if isinstance(exception, RequestDataTooBig):
+        detail = f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        return error("too_large", detail, status=413)
+    if isinstance(exception, (MultiPartParserError, SuspiciousOperation)):
+        # Django's own limits (too many fields, headers too long, a name it will not take).
+        return error("invalid", f"The request was refused: {exception}", status=400)
     if isinstance(exception, ChatError):
         return error(exception.code, exception.detail, status=exception.status)
     return None
@@ -138,6 +165,14 @@ class JsonErrorsMiddleware(MiddlewareMixin):
     `{"error": {"code", "detail"}}` here, so a view only parses, calls one action and
     answers. Under /api/ any other error that is not JSON yet (Django's own 404 and
     405 pages, a crash) is turned into that shape too."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        # The path and the query reach lookups before any view could check them.
+        query = request.GET.lists()
+        if "\x00" not in request.path and not any("\x00" in "".join([name, *values]) for name, values in query):
+            return None
+        detail = "The address holds a NUL character (%00), which no part of it takes."
+        return error("invalid", detail, status=400) if _is_api(request) else _text(detail, status=400)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not _is_api(request):

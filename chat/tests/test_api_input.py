@@ -92,8 +92,77 @@ def test_adding_a_member_with_an_empty_username_is_invalid(client, services):
     assert Membership.objects.filter(room_id=room["id"]).count() == 1
 
 
-@pytest.mark.parametrize("query", ["limit=-5", "limit=101", "before=abc", "after=99999999999999999999"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=-5",
+        "limit=101",
+        "limit=0",
+        "limit=00",
+        "limit=%EF%BC%92",  # a full-width 2
+        "limit=1_0",
+        "limit=%205",
+        "before=abc",
+        "after=99999999999999999999",
+    ],
+)
 def test_a_bad_history_query_is_invalid(client, services, query):
     signed_in(client, services)
     room = client.post("/api/rooms/", {"name": "team", "members": []}, content_type="application/json").json()
     assert_invalid(client.get(f"/api/rooms/{room['id']}/messages/?{query}"))
+
+
+def test_a_nul_in_a_sign_up_is_invalid_and_makes_no_user(client):
+    response = client.post(
+        "/api/auth/signup/", {"username": "a\x00b", "password": "a-long-pass"}, content_type="application/json"
+    )
+    assert_invalid(response)
+    assert not User.objects.filter(username__startswith="a").exists()
+
+
+def test_a_nul_in_a_sign_in_is_invalid(client):
+    assert_invalid(
+        client.post("/api/auth/login/", {"username": "a\x00b", "password": "x"}, content_type="application/json")
+    )
+
+
+def test_a_nul_in_a_group_name_is_invalid_and_makes_no_room(client, services):
+    signed_in(client, services)
+    response = client.post("/api/rooms/", {"name": "team\x00", "members": []}, content_type="application/json")
+    assert_invalid(response)
+    assert not Room.objects.exists()
+
+
+def test_a_nul_in_a_key_nested_in_the_body_is_invalid(client, services):
+    signed_in(client, services)
+    assert_invalid(
+        client.post("/api/rooms/", {"name": "team", "members": [], "x": {"a\x00": 1}}, content_type="application/json")
+    )
+    assert not Room.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/users/?q=a%00", "/api/rooms/%00/messages/", "/api/users/?a%00=1"])
+def test_a_nul_in_the_address_is_invalid(client, services, path):
+    signed_in(client, services)
+    assert_invalid(client.get(path))
+
+
+def test_a_nul_in_a_removed_member_s_name_is_invalid_and_removes_no_one(client, services):
+    signed_in(client, services)
+    room = client.post("/api/rooms/", {"name": "team", "members": []}, content_type="application/json").json()
+    assert_invalid(client.delete(f"/api/rooms/{room['id']}/members/a%00b/"))
+    assert Membership.objects.filter(room_id=room["id"]).count() == 1
+
+
+def test_a_nul_in_a_page_s_address_is_refused_in_plain_text(client, services):
+    signed_in(client, services)
+    response = client.get("/rooms/%00/")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def test_a_body_over_django_s_limit_is_too_large(client, settings):
+    body = '{"username": "' + "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + '", "password": "x"}'
+    response = raw_post(client, "/api/auth/login/", body)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"

@@ -213,6 +213,27 @@ def test_an_upload_without_a_file_or_with_an_empty_one_is_refused(scene):
     assert upload(scene["as_alice"], scene["room"], b"", "empty.txt").status_code == 400
 
 
+def test_an_upload_of_two_files_is_refused_and_stores_neither(scene, media):
+    before = async_to_sync(attachments_store.count_in_room)(scene["room"])
+    files = [SimpleUploadedFile(name, b"hello", content_type="text/plain") for name in ("one.txt", "two.txt")]
+    response = scene["as_alice"].post(f"/api/rooms/{scene['room']}/attachments/", {"file": files})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid")
+    assert files_under(media) == []
+    assert async_to_sync(attachments_store.count_in_room)(scene["room"]) == before
+
+
+def test_an_upload_whose_part_headers_django_will_not_read_is_invalid(scene, media):
+    # Built by hand: Django's test client would cut the name to 255 characters before sending it.
+    boundary = "b0undary"
+    part = f'Content-Disposition: form-data; name="file"; filename="{"x" * 1000}.txt"\r\nContent-Type: text/plain'
+    body = f"--{boundary}\r\n{part}\r\n\r\nhello\r\n--{boundary}--\r\n".encode()
+    response = scene["as_alice"].post(
+        f"/api/rooms/{scene['room']}/attachments/", body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid")
+    assert files_under(media) == []
+
+
 def test_uploads_are_throttled(scene, settings):
     settings.THROTTLE_UPLOAD_PER_USER = "1/m"
     user = person("quick")

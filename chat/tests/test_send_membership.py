@@ -160,3 +160,25 @@ async def test_typing_receipts_and_resume_of_a_strangers_room_are_refused(make_u
         await socket.send_frame(frame)
         refused = await next_of(socket, "message.rejected", "error")
         assert (refused["type"], refused["reason"], refused["room"]) == ("message.rejected", "forbidden", room.id)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        send("\x00", "nul"),
+        {"type": "message.edit", "room": "\x00", "id": "0" * 32, "body": "x"},
+        {"type": "message.delete", "room": "\x00", "id": "0" * 32},
+        {"type": "typing", "room": "\x00", "state": True},
+        {"type": "receipt", "room": "\x00", "seq": 0, "kind": "read"},
+        {"type": "resume", "rooms": {"\x00": -1}},
+    ],
+    ids=["send", "edit", "delete", "typing", "receipt", "resume"],
+)
+async def test_a_room_id_that_cannot_be_one_is_forbidden_like_a_strangers_room(open_socket, frame):
+    socket = await open_socket()
+
+    await socket.send_frame(frame)
+    refused = await next_of(socket, "message.ack", "message.rejected", "error")
+    assert (refused["type"], refused["reason"], refused["room"]) == ("message.rejected", "forbidden", "\x00")
+    await socket.send_frame({"type": "ping"})
+    assert (await next_of(socket, "pong", "error"))["type"] == "pong"
