@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -310,6 +311,17 @@ async def _run_send_checks(*, sender_id: str, room_id: str, memo: Memo | None) -
             raise refusal
 
 
+# Characters that show as nothing: besides white space, the Hangul fillers and the blank Braille
+# pattern, often used to make a name or a message look empty.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u2800\u3164\uffa0")
+
+
+def is_blank(body: str) -> bool:
+    """Whether a message's text shows nothing: white space, format characters (zero-width
+    spaces and joiners, direction marks, the BOM), control characters and fillers only."""
+    return all(char.isspace() or char in _BLANK_LOOKING or unicodedata.category(char) in ("Cf", "Cc") for char in body)
+
+
 async def check_member(*, user_id: str, room_id: str, known_member: bool) -> None:
     """SendRefused (`forbidden`) unless the user is a member of the room. `known_member`: the
     caller already knows it (a socket's synced rooms, `frames.Connection.member_of`), so the
@@ -344,7 +356,7 @@ async def check_message_send(
     await check_member(user_id=sender_id, room_id=room_id, known_member=known_member)
     if len(body) > max_body_chars:
         raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
-    if not body.strip() and not attachments:
+    if is_blank(body) and not attachments:
         raise SendRefused("invalid", "A message needs text or an attachment.")
     await _run_send_checks(sender_id=sender_id, room_id=room_id, memo=memo)
     if attachments:
@@ -439,7 +451,7 @@ async def check_message_change(
             raise SendRefused("forbidden", "Only the sender edits a message.")
         if len(body) > max_body_chars:
             raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
-        if not body.strip():
+        if is_blank(body):
             raise SendRefused("invalid", "A message needs text; delete it instead.")
         await _run_send_checks(sender_id=actor_id, room_id=room_id, memo=memo)
     return Change(room_id=room_id, message_id=message_id, message_client_id=message["client_id"], body=body)

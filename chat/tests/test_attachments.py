@@ -287,9 +287,11 @@ def test_a_send_naming_an_attachment_that_is_not_the_senders_is_refused(scene, w
     assert refusal.value.reason == "invalid"
 
 
-def test_a_send_with_neither_text_nor_attachments_is_refused(scene):
+# White space; zero-width spaces; a zero-width joiner and a BOM; the blank Braille pattern.
+@pytest.mark.parametrize("body", ["  ", "\u200b\u200b", "\u200d\ufeff\n", "\u2800"])
+def test_a_send_with_neither_text_nor_attachments_is_refused(scene, body):
     with pytest.raises(services.SendRefused, match="text or an attachment"):
-        check_send(sender=scene["alice"], room_id=scene["room"], attachments=[], body="  ")
+        check_send(sender=scene["alice"], room_id=scene["room"], attachments=[], body=body)
 
 
 def _store_message(*, room_id: str, sender, client_id: str, attachment_ids: list[str], seq: int) -> str:

@@ -110,3 +110,14 @@ def test_a_message_shown_live_before_mongodb_has_it_can_be_edited_at_once(people
         actor_id=str(people[0].pk), room_id=room.id, message_id=shown.id, body="fixed", max_body_chars=4000
     )
     assert (change.message_id, change.body) == (shown.id, "fixed")
+
+
+@pytest.mark.parametrize("body", ["", " \n\t", "\u200b", "\u200e\u200f", "\ufeff", "\u3164", "\x01"])
+def test_text_that_shows_nothing_is_blank(body):
+    assert services.is_blank(body)
+
+
+# A letter after a zero-width space; an emoji joined by a zero-width joiner; a lone combining mark.
+@pytest.mark.parametrize("body", ["\u200ba", "\U0001f469\u200d\U0001f4bb", "\u0301", "."])
+def test_text_that_shows_something_is_not_blank(body):
+    assert not services.is_blank(body)
