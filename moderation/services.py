@@ -11,7 +11,7 @@ report opened once it is published) or refused with a detail that names the rule
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -52,6 +52,21 @@ class Accepted:
 class Refusal:
     reason: wire.RejectReason
     detail: str
+
+
+# The web stamps a submission's `occurred_at` and hands its record to Kafka in one turn of its
+# event loop; a record further apart than this from its own time was not written by a web process.
+RECORD_TIME_SLACK = timedelta(seconds=60)
+
+
+def check_recorded_when_it_occurred(*, event: Inbound, recorded_at: datetime | None) -> None:
+    """`Unprocessable` unless the event's `occurred_at` is its record's own time. Everything after
+    moderation takes `occurred_at` at its word: the bridge's measure of how late it runs, which
+    slows every sender on the site, would take a record dated years ago for a pipeline years late."""
+    if recorded_at is not None and abs(recorded_at - event.occurred_at) > RECORD_TIME_SLACK:
+        raise Unprocessable(
+            f"occurred_at {event.occurred_at.isoformat()} is not its record's time ({recorded_at.isoformat()})"
+        )
 
 
 def check_inbound(*, event: Inbound, lookups: Lookups | None = None, repeats: int | None = None) -> Accepted | Refusal:

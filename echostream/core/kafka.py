@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 from confluent_kafka import (
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     ConsumerGroupTopicPartitions,
     KafkaError,
@@ -33,6 +35,7 @@ from echostream.core import events, metrics
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "TIMESTAMP_CREATE_TIME",
     "AsyncProducer",
     "Consumer",
     "DeadLetterStopped",
@@ -70,6 +73,7 @@ __all__ = [
     "ping_once",
     "producer",
     "read_room",
+    "record_time",
     "room_id_from_topic",
     "room_offset_at",
     "room_offsets",
@@ -391,6 +395,14 @@ def _fitted(letter: DeadLetter) -> bytes:
             error=f"{letter.error} (record of {len(raw)} bytes; its first {kept} kept)",
         )
     )
+
+
+def record_time(record: Message) -> datetime | None:
+    """When the record's producer made it (its CreateTime), or None when it carries no time."""
+    kind, timestamp_ms = record.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or timestamp_ms < 0:
+        return None
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
 
 
 def log_fields(record: Message) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from typing import Any
 
@@ -14,14 +15,15 @@ _offsets = itertools.count()
 
 
 def record(value: bytes | None, *, topic: str | None = None) -> kafka.Message:
-    """A record as the consumer hands it over, on a topic of its own so that its dead letter is found again."""
+    """A record as the consumer hands it over, made now (its CreateTime), on a topic of its own
+    so that its dead letter is found again."""
     return kafka.Message(
         topic=topic or f"{kafka.inbound_topic()}-probe-{uuid.uuid4().hex[:8]}",
         partition=0,
         offset=next(_offsets),
         key=b"room",
         value=value,
-        timestamp=(1, 1_700_000_000_000),
+        timestamp=(kafka.TIMESTAMP_CREATE_TIME, int(time.time() * 1000)),
     )
 
 
