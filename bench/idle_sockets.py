@@ -45,6 +45,9 @@ as_deployed()
 os.environ.setdefault("THROTTLE_SIGNUP_PER_IP", "100000/h")
 os.environ.setdefault("THROTTLE_SIGNIN_PER_IP", "100000/m")
 os.environ.setdefault("THROTTLE_OPEN_DM_PER_IP", "100000/m")
+# The sockets are spread over --users (100 sockets each at the defaults): what one process holds is
+# measured, not the per-user limit.
+os.environ.setdefault("WEBSOCKET_MAX_SOCKETS_PER_USER", "1000000")
 
 import django  # noqa: E402
 

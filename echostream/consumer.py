@@ -21,10 +21,13 @@ from chat import cache
 from chat.selectors import aroom_ids_of
 from echostream import logs
 from echostream.core import channel_layer, delivery, events, frames, groups, metrics, redis, rounds, wire
+from presence import services as presence
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+# The user has settings.WEBSOCKET_MAX_SOCKETS_PER_USER sockets open already (as HTTP's 429).
+CLOSE_TOO_MANY_SOCKETS = 4429
 # A client that opens its socket with `?resume=1` resumes as soon as it opens. Until that
 # resume is done (or this long has passed), live room events are held back, so that none
 # overtakes the older events the resume replays. Other sockets get them at once.
@@ -100,6 +103,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Accept first: a close code can only be sent on an open socket.
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await presence.check_connection_admitted(user_id=str(user.pk), connection_id=self.channel_name):
+            logger.info("socket of user %s refused: too many open", user.pk, extra={"user_id": str(user.pk)})
+            await self.accept()
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
         self.user_id = str(user.pk)
         self.username = user.get_username()

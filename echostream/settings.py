@@ -303,6 +303,9 @@ MESSAGE_MAX_BODY_CHARS = env.int("MESSAGE_MAX_BODY_CHARS", default=4000)
 # Sends of one socket waiting for Kafka's acknowledgement at once; past this, the socket reads its
 # next frame only when one is acknowledged (ChatConsumer.finish_later).
 WEBSOCKET_SENDS_IN_FLIGHT = env.int("WEBSOCKET_SENDS_IN_FLIGHT", default=32)
+# Sockets one user may have open at once, over every web process (tabs, devices, bots): each
+# costs every message of the user's rooms a frame, so one account with thousands slowed every room.
+WEBSOCKET_MAX_SOCKETS_PER_USER = env.int("WEBSOCKET_MAX_SOCKETS_PER_USER", default=20)
 HISTORY_MAX_LIMIT = 100
 # How many of each room's newest messages Redis keeps as the first pages of history.
 HISTORY_CACHE_SIZE = env.int("HISTORY_CACHE_SIZE", default=200)

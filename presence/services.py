@@ -8,6 +8,8 @@ import asyncio
 import logging
 from typing import Literal
 
+from django.conf import settings
+
 from chat.selectors import aco_member_ids, ausernames_of, last_seqs
 from echostream.core import groups, kafka, wire
 from presence import receipts, store
@@ -33,6 +35,12 @@ async def do_announce_presence(
     frame = wire.Presence(user=username, status=status, last_seen=None if status == "online" else last_seen)
     for other in await aco_member_ids(user_id=user_id):
         await groups.send_to_user(other, frame)
+
+
+async def check_connection_admitted(*, user_id: str, connection_id: str) -> bool:
+    """Whether the user may open one more socket (settings.WEBSOCKET_MAX_SOCKETS_PER_USER, over
+    every web process); an admitted one counts from now on, as its heartbeats will keep it."""
+    return await store.admit(user_id=user_id, connection_id=connection_id, most=settings.WEBSOCKET_MAX_SOCKETS_PER_USER)
 
 
 async def do_connection_opened(*, user_id: str, username: str, connection_id: str) -> None:

@@ -49,6 +49,18 @@ if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], ARGV[6]) 
 return 1
 """
 
+# KEYS: the user's connections. ARGV: connection id, now, its expiry, the key's TTL, the most
+# connections the user may have. Returns 1 when the connection is (now) one of the user's live
+# ones, 0 when the user has the most already. Announcing is left to _MARK_ALIVE.
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[5]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
 # KEYS: as _MARK_ALIVE's.
 # ARGV: connection id, now, user id, last-seen TTL, the presence TTL, how many online
 # announcements within the window a user may have before their closes are held.
@@ -112,6 +124,15 @@ def _typing_key(room_id: str, user_id: str) -> str:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+
+
+async def admit(*, user_id: str, connection_id: str, most: int) -> bool:
+    """Counts the connection among the user's live ones, unless they have `most` already
+    (counted atomically: connections opened at once cannot all pass)."""
+    ttl = settings.PRESENCE_TTL_SECONDS
+    now = time.time()
+    admitted = await redis.client().eval(_ADMIT, 1, _connections_key(user_id), connection_id, now, now + ttl, ttl, most)
+    return bool(admitted)
 
 
 async def mark_alive(*, user_id: str, connection_id: str) -> bool:

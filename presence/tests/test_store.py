@@ -99,3 +99,30 @@ async def test_a_reconnect_loop_announces_a_bounded_number_of_changes_and_ends_o
     swept = await store.sweep_expired()
     assert user_id in swept
     assert abs(datetime.fromisoformat(swept[user_id]).timestamp() - closed_at) < 0.5
+
+
+async def test_a_user_is_admitted_up_to_the_most_connections_and_again_once_one_closes(user_id):
+    assert [await store.admit(user_id=user_id, connection_id=f"tab-{n}", most=2) for n in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    # One already counted is admitted again (a retried connect).
+    assert await store.admit(user_id=user_id, connection_id="tab-1", most=2) is True
+    await store.mark_gone(user_id=user_id, connection_id="tab-0")
+    assert await store.admit(user_id=user_id, connection_id="tab-2", most=2) is True
+
+
+async def test_connections_opened_at_once_cannot_all_pass_the_most(user_id):
+    admitted = await asyncio.gather(
+        *(store.admit(user_id=user_id, connection_id=f"tab-{n}", most=5) for n in range(40))
+    )
+    assert sum(admitted) == 5
+
+
+async def test_a_connection_that_stopped_beating_no_longer_counts(user_id, settings):
+    settings.PRESENCE_TTL_SECONDS = 1
+    assert await store.admit(user_id=user_id, connection_id="crashed-tab", most=1) is True
+    assert await store.admit(user_id=user_id, connection_id="new-tab", most=1) is False
+    await asyncio.sleep(1.2)
+    assert await store.admit(user_id=user_id, connection_id="new-tab", most=1) is True

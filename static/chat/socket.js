@@ -114,6 +114,10 @@ export function connect() {
       location.href = "/login/";
       return;
     }
+    if (event.code === 4429) {
+      // Tried again as any lost socket is; it gets in once another tab or device closes.
+      showError("Too many tabs and devices are connected to your account; close one to chat here.");
+    }
     state.socket = null;
     lost();
   });

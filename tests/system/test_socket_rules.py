@@ -102,6 +102,27 @@ async def test_a_socket_without_a_session_is_closed_with_4401(stack):
     await anonymous.close()
 
 
+async def test_a_user_s_socket_past_the_most_is_closed_with_4429_and_others_are_not(pair, stack):
+    alice, bob = pair
+    # WEBSOCKET_MAX_SOCKETS_PER_USER is 20 by default; alice has one open already.
+    tabs = [ChatClient(stack.base_url) for _ in range(20)]
+    for tab in tabs:
+        tab.http.cookies = alice.http.cookies
+        await tab.connect(resume=False)
+    for tab in tabs[:-1]:
+        await assert_socket_still_answers(tab)
+    assert await tabs[-1].close_code() == 4429
+    await assert_socket_still_answers(bob)
+
+    await tabs[0].close()
+    again = ChatClient(stack.base_url)
+    again.http.cookies = alice.http.cookies
+    await again.connect(resume=False)
+    await assert_socket_still_answers(again)
+    for client in [*tabs[1:], again]:
+        await client.close()
+
+
 async def test_a_socket_from_a_foreign_origin_is_refused(pair, stack):
     alice, _ = pair
     intruder = ChatClient(stack.base_url)
