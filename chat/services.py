@@ -311,15 +311,40 @@ async def _run_send_checks(*, sender_id: str, room_id: str, memo: Memo | None) -
             raise refusal
 
 
-# Characters that show as nothing: besides white space, the Hangul fillers and the blank Braille
-# pattern, often used to make a name or a message look empty.
-_BLANK_LOOKING = frozenset("\u115f\u1160\u2800\u3164\uffa0")
+# Characters that show as nothing beyond white space and the invisible format characters: fillers
+# (Hangul, blank Braille) often used to make a name or a message look empty, variation selectors,
+# the combining grapheme joiner and Khmer's inherent vowels.
+_BLANK_LOOKING = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0") | frozenset(
+    map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
+)
+# Format characters that do show a sign (Arabic number signs, the end of ayah, Syriac's
+# abbreviation mark, Kaithi's number signs).
+_VISIBLE_FORMAT = frozenset("\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u08e2\U000110bd\U000110cd")
+
+
+def _shows_nothing(char: str) -> bool:
+    if char.isspace() or char in _BLANK_LOOKING:
+        return True
+    return unicodedata.category(char) in ("Cf", "Cc") and char not in _VISIBLE_FORMAT
 
 
 def is_blank(body: str) -> bool:
-    """Whether a message's text shows nothing: white space, format characters (zero-width
-    spaces and joiners, direction marks, the BOM), control characters and fillers only."""
-    return all(char.isspace() or char in _BLANK_LOOKING or unicodedata.category(char) in ("Cf", "Cc") for char in body)
+    """Whether a message's text shows nothing: white space, invisible format characters
+    (zero-width spaces and joiners, direction marks, the BOM), control characters, variation
+    selectors and fillers only."""
+    return all(_shows_nothing(char) for char in body)
+
+
+def check_body(body: str, *, max_body_chars: int, blank_refusal: str | None) -> None:
+    """SendRefused unless a message's text may be stored and shown. `blank_refusal`: why a blank
+    text is refused, or None when it may be blank (a send with attachments)."""
+    if len(body) > max_body_chars:
+        raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
+    if "\x00" in body:
+        # Not text: the moderators' records (PostgreSQL) cannot hold it.
+        raise SendRefused("invalid", "A message cannot hold a NUL character (\\u0000).")
+    if blank_refusal is not None and is_blank(body):
+        raise SendRefused("invalid", blank_refusal)
 
 
 async def check_member(*, user_id: str, room_id: str, known_member: bool) -> None:
@@ -354,10 +379,11 @@ async def check_message_send(
     the socket's, for the send checks; `waited`: how long the send waited in the web before it
     was read, see backpressure.retry_after)."""
     await check_member(user_id=sender_id, room_id=room_id, known_member=known_member)
-    if len(body) > max_body_chars:
-        raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
-    if is_blank(body) and not attachments:
-        raise SendRefused("invalid", "A message needs text or an attachment.")
+    check_body(
+        body,
+        max_body_chars=max_body_chars,
+        blank_refusal=None if attachments else "A message needs text or an attachment.",
+    )
     await _run_send_checks(sender_id=sender_id, room_id=room_id, memo=memo)
     if attachments:
         try:
@@ -449,10 +475,7 @@ async def check_message_change(
     else:
         if not is_sender:
             raise SendRefused("forbidden", "Only the sender edits a message.")
-        if len(body) > max_body_chars:
-            raise SendRefused("too_large", f"A message holds at most {max_body_chars} characters.")
-        if is_blank(body):
-            raise SendRefused("invalid", "A message needs text; delete it instead.")
+        check_body(body, max_body_chars=max_body_chars, blank_refusal="A message needs text; delete it instead.")
         await _run_send_checks(sender_id=actor_id, room_id=room_id, memo=memo)
     return Change(room_id=room_id, message_id=message_id, message_client_id=message["client_id"], body=body)
 

@@ -69,6 +69,13 @@ def active_sanctions(*, user: AbstractBaseUser | None = None) -> models.QuerySet
     return found if user is None else found.filter(user=user)
 
 
+def _storable(body: str) -> str:
+    # A message written straight to a room topic may hold a NUL, which PostgreSQL refuses in text
+    # and in JSON; the copy in a report or the audit log shows the replacement character instead,
+    # so that the message can still be reported and deleted.
+    return body.replace("\x00", "\ufffd")
+
+
 def _audit(
     *,
     actor: AbstractBaseUser,
@@ -124,7 +131,7 @@ def do_report(*, reporter: AbstractBaseUser, room_id: str, message_id: str, reas
                 message_id=message_id,
                 message_seq=message["seq"],
                 message_sender=User.objects.filter(pk=message["sender_id"]).first(),
-                message_body=message["body"],
+                message_body=_storable(message["body"]),
                 reason=reason,
             )
     except IntegrityError:
@@ -175,7 +182,7 @@ def do_delete_message(*, moderator: AbstractBaseUser, room_id: str, message_id: 
             target_user=User.objects.filter(pk=message["sender_id"]).first(),
             room_id=room_id,
             message_id=message_id,
-            details={"seq": message["seq"], "sender": message["sender"], "body": message["body"]},
+            details={"seq": message["seq"], "sender": message["sender"], "body": _storable(message["body"])},
         )
         Report.objects.filter(message_id=message_id, status=Report.Status.OPEN).update(
             status=Report.Status.ACTIONED, resolved_by=moderator, resolved_at=timezone.now()

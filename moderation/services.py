@@ -74,6 +74,9 @@ def check_inbound(*, event: Inbound, lookups: Lookups | None = None, repeats: in
     cannot be taken at its word. `lookups`: the reads of the batch it is judged with;
     `repeats`: its flood count, when it was counted already (`count_repeats`)."""
     lookups = lookups or Lookups()
+    if isinstance(event, events.MessageSubmitted | events.MessageEdited) and "\x00" in event.data.body:
+        # The web refuses it (chat.services.check_body): a report or a flag of it could not be stored.
+        raise Unprocessable("the body holds a NUL character")
     sender = lookups.active_username(user_id=event.actor, room_id=event.room)
     if sender is None:
         raise Unprocessable(f"actor {event.actor} is not an active user")

@@ -112,12 +112,22 @@ def test_a_message_shown_live_before_mongodb_has_it_can_be_edited_at_once(people
     assert (change.message_id, change.body) == (shown.id, "fixed")
 
 
-@pytest.mark.parametrize("body", ["", " \n\t", "\u200b", "\u200e\u200f", "\ufeff", "\u3164", "\x01"])
+@pytest.mark.parametrize(
+    "body", ["", " \n\t", "\u200b", "\u200e\u200f", "\ufeff", "\u3164", "\x01", "\ufe0f", "\u034f\U000e0100"]
+)
 def test_text_that_shows_nothing_is_blank(body):
     assert services.is_blank(body)
 
 
-# A letter after a zero-width space; an emoji joined by a zero-width joiner; a lone combining mark.
-@pytest.mark.parametrize("body", ["\u200ba", "\U0001f469\u200d\U0001f4bb", "\u0301", "."])
+# A letter after a zero-width space; an emoji joined by a zero-width joiner; a lone combining
+# mark; the end of ayah and an Arabic number sign, format characters that show a sign.
+@pytest.mark.parametrize("body", ["\u200ba", "\U0001f469\u200d\U0001f4bb", "\u0301", ".", "\u06dd", "\u0600"])
 def test_text_that_shows_something_is_not_blank(body):
     assert not services.is_blank(body)
+
+
+@pytest.mark.parametrize("blank_refusal", [None, "needs text"])
+def test_a_message_text_with_a_nul_is_invalid(blank_refusal):
+    with pytest.raises(services.SendRefused) as refusal:
+        services.check_body("a\x00b", max_body_chars=100, blank_refusal=blank_refusal)
+    assert refusal.value.reason == "invalid"

@@ -15,7 +15,7 @@ from chat.models import Membership, Room
 from echostream.core import events, kafka
 from moderation import actions
 from moderation.models import AuditEntry, Report, Sanction
-from moderation.tests.conftest import person
+from moderation.tests.conftest import message_document, person, store
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("services")]
 
@@ -130,6 +130,20 @@ def test_a_moderator_s_delete_is_audited_with_what_the_message_said(scene, moder
     )  # fmt: skip
     assert (entry.message_id, entry.reason) == (scene.message["_id"], "insult")
     assert entry.details == {"seq": 0, "sender": scene.bob.username, "body": "something rude"}
+
+
+def test_a_message_holding_a_nul_is_still_reported_and_deleted_with_a_replacement_character(scene, moderator):
+    # Only a record written straight to a room topic carries one: the web and moderation refuse it.
+    message = message_document(scene.room.pk, scene.bob, seq=1, body="rude\x00text")
+    store(message)
+
+    made, _ = actions.do_report(reporter=scene.alice, room_id=scene.room.pk, message_id=message["_id"], reason="x")
+    made.refresh_from_db()
+    assert made.message_body == "rude\ufffdtext"
+    actions.do_delete_message(moderator=moderator, room_id=scene.room.pk, message_id=message["_id"], reason="x")
+    entry = AuditEntry.objects.get(action=AuditEntry.Kind.DELETE_MESSAGE)
+    assert entry.details["body"] == "rude\ufffdtext"
+    assert [type(event) for event in inbound_events_about(message["_id"])] == [events.MessageDeleted]
 
 
 def test_a_delete_resolves_every_open_report_of_the_message(scene, moderator):

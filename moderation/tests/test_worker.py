@@ -160,6 +160,18 @@ def test_a_submission_dated_years_before_its_record_is_dead_lettered_and_the_bat
     assert "is not its record's time" in letter["error"]
 
 
+def test_a_submission_holding_a_nul_is_dead_lettered_and_the_batch_goes_on(member):
+    room_id, bob = member
+    poison = record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id="nul", body="a\x00b")))
+    valid = record(raw(submission_json(room=room_id, actor=str(bob.pk), client_id="after")))
+
+    run_batch([poison, valid])
+
+    assert [events.decode(value).data.client_id for value in room_values(room_id)] == ["after"]
+    (letter,) = dead_letters(poison.topic())
+    assert "NUL" in letter["error"]
+
+
 def test_a_stranger_s_record_is_refused_not_dead_lettered(member):
     room_id, _ = member
     stranger = User.objects.create_user(username=f"s{uuid.uuid4().hex[:6]}", password="x")
