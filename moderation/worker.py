@@ -163,7 +163,7 @@ def _judged(record: kafka.Message, *, stop: threading.Event, lookups: Lookups, r
         event = events.decode(record.value() or b"")
         if not isinstance(event, services.Inbound):
             raise services.Unprocessable(f"{type(event).__name__} is not an inbound event")
-        services.check_recorded_when_it_occurred(event=event, recorded_at=kafka.record_time(record))
+        services.check_occurred_near_its_record(event=event, recorded_at=kafka.record_time(record))
         verdict = _checked(event, stop=stop, lookups=lookups, repeats=repeats)
         _count(verdict)
         if isinstance(verdict, services.Refusal):

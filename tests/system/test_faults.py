@@ -14,6 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -253,7 +254,8 @@ async def test_postgres_restart_mid_stream(workload: Workload, fault_stack: Stac
 def poison_records(room_id: str) -> dict[str, list[bytes]]:
     """Records no consumer can process, by topic: bytes that are no envelope, and envelopes whose
     values are hostile (a sender that is no user, a time that overflows, a number too big)."""
-    when = "2026-01-01T00:00:00+00:00"
+    # Now: what makes the inbound ones unprocessable is their actor, not a time far from their record's.
+    when = datetime.now(UTC).isoformat()
 
     def envelope(kind: str, actor: str, occurred_at: str, client_id: str) -> bytes:
         data = {"client_id": client_id, "body": "poison", "sender": actor}
