@@ -104,7 +104,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not await presence.check_connection_admitted(user_id=str(user.pk), connection_id=self.channel_name):
+        if not await presence.do_admit_connection(user_id=str(user.pk), connection_id=self.channel_name):
             logger.info("socket of user %s refused: too many open", user.pk, extra={"user_id": str(user.pk)})
             await self.accept()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)

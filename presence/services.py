@@ -37,9 +37,10 @@ async def do_announce_presence(
         await groups.send_to_user(other, frame)
 
 
-async def check_connection_admitted(*, user_id: str, connection_id: str) -> bool:
-    """Whether the user may open one more socket (settings.WEBSOCKET_MAX_SOCKETS_PER_USER, over
-    every web process); an admitted one counts from now on, as its heartbeats will keep it."""
+async def do_admit_connection(*, user_id: str, connection_id: str) -> bool:
+    """Counts one more socket of the user, unless they have settings.WEBSOCKET_MAX_SOCKETS_PER_USER
+    open already (over every web process); whether it was. An admitted one counts from now on, as
+    its heartbeats will keep it, until it closes."""
     return await store.admit(user_id=user_id, connection_id=connection_id, most=settings.WEBSOCKET_MAX_SOCKETS_PER_USER)
 
 

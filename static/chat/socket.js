@@ -94,6 +94,8 @@ export function connect() {
   }, config.OPEN_TIMEOUT_MS);
   socket.addEventListener("open", () => {
     if (state.socket !== socket) return;
+    if (state.tooManySockets) showError("");
+    state.tooManySockets = false;
     clearTimeout(state.openTimer);
     state.openTimer = null;
     state.generation += 1;
@@ -117,6 +119,7 @@ export function connect() {
     if (event.code === 4429) {
       // Tried again as any lost socket is; it gets in once another tab or device closes.
       showError("Too many tabs and devices are connected to your account; close one to chat here.");
+      state.tooManySockets = true;
     }
     state.socket = null;
     lost();

@@ -54,6 +54,8 @@ export const state = {
   receiptRetry: null, // timer: receipts refused with rate_limited go again
   everOnline: false,
   backoff: 500,
+  // The last socket was refused as one too many of the user's (close code 4429).
+  tooManySockets: false,
   reconnectTimer: null,
   pongTimer: null,
   openTimer: null,
