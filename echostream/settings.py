@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "ops",
 ]
 
+SESSION_ENGINE = "echostream.sessions"
+
 MIDDLEWARE = [
     # First: probes and scrapes name the container, not an allowed host (ops/middleware.py).
     "ops.middleware.answer_probes_first",

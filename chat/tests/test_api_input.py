@@ -166,3 +166,12 @@ def test_a_body_over_django_s_limit_is_too_large(client, settings):
     response = raw_post(client, "/api/auth/login/", body)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
+
+
+def test_a_session_cookie_holding_a_nul_is_no_session(client):
+    from http.cookies import SimpleCookie
+
+    client.cookies = SimpleCookie({"sessionid": "\x00" + "a" * 31})
+    response = client.get("/api/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
