@@ -312,10 +312,10 @@ async def _run_send_checks(*, sender_id: str, room_id: str, memo: Memo | None) -
 
 
 # Characters that show as nothing beyond white space and the invisible format characters: fillers
-# (Hangul, blank Braille) often used to make a name or a message look empty, variation selectors,
-# the combining grapheme joiner and Khmer's inherent vowels.
+# (Hangul, blank Braille) often used to make a name or a message look empty, variation selectors
+# (Mongolian's too), the combining grapheme joiner and Khmer's inherent vowels.
 _BLANK_LOOKING = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0") | frozenset(
-    map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
+    map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0), 0x180B, 0x180C, 0x180D, 0x180F])
 )
 # Format characters that do show a sign (Arabic number signs, the end of ayah, Syriac's
 # abbreviation mark, Kaithi's number signs).

@@ -113,7 +113,8 @@ def test_a_message_shown_live_before_mongodb_has_it_can_be_edited_at_once(people
 
 
 @pytest.mark.parametrize(
-    "body", ["", " \n\t", "\u200b", "\u200e\u200f", "\ufeff", "\u3164", "\x01", "\ufe0f", "\u034f\U000e0100"]
+    "body",
+    ["", " \n\t", "\u200b", "\u200e\u200f", "\ufeff", "\u3164", "\x01", "\ufe0f", "\u034f\U000e0100", "\u17b4\u180b"],
 )
 def test_text_that_shows_nothing_is_blank(body):
     assert services.is_blank(body)
