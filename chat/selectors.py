@@ -23,10 +23,8 @@ def rooms_of(*, user: AbstractBaseUser) -> QuerySet[Room]:
     return Room.objects.filter(memberships__user=user).prefetch_related("memberships__user").order_by("-created_at")
 
 
-# A value that cannot be a room id names no room: it is not sent to the database, which may
-# refuse it outright (PostgreSQL takes no NUL in text) and answer a stranger's probe with a failure.
-
-
+# Here and below, a value that cannot be a room id names no room: it is not sent to the database,
+# which may refuse it outright (PostgreSQL takes no NUL in text) and fail a stranger's probe.
 def room_of_member(*, user: AbstractBaseUser, room_id: str) -> Room:
     """The room, if `user` is a member; strangers learn nothing about it."""
     room = Room.objects.filter(pk=room_id, memberships__user=user).first() if events.is_room_id(room_id) else None

@@ -398,7 +398,8 @@ def _fitted(letter: DeadLetter) -> bytes:
 
 
 def record_time(record: Message) -> datetime | None:
-    """When the record's producer made it (its CreateTime), or None when it carries no time."""
+    """The record's time: its producer's (CreateTime) or the broker's (LogAppendTime), as its
+    topic keeps them; None when it carries none."""
     kind, timestamp_ms = record.timestamp()
     if kind == TIMESTAMP_NOT_AVAILABLE or timestamp_ms < 0:
         return None
