@@ -164,7 +164,8 @@ class JsonErrorsMiddleware(MiddlewareMixin):
     chat's services raise `ChatError`; both become the contract's
     `{"error": {"code", "detail"}}` here, so a view only parses, calls one action and
     answers. Under /api/ any other error that is not JSON yet (Django's own 404 and
-    405 pages, a crash) is turned into that shape too."""
+    405 pages, a crash) is turned into that shape too. Before any of it, an address holding a
+    NUL is refused on every path (in plain text outside /api/)."""
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         # The path and the query reach lookups before any view could check them.
