@@ -5,9 +5,9 @@ Starts the three roles from the Procfile (needs `make services`), then measures:
 - steady state: send -> `message.new` for back-to-back messages in one room;
 - the baseline: one raw Kafka produce -> consume round trip on a fresh topic, which is the floor
   under any message's path (the path makes two such hops, plus MongoDB and Redis);
-- where the steady messages spent their time, hop by hop: each Kafka record's timestamp is taken
-  when its producer hands it over, so the inbound record's says when the web was done with the
-  send, and the room record's when moderation was. The three hops add up to the whole.
+- where the steady messages spent their time, hop by hop: each Kafka record's timestamp is the
+  broker's, as it appends the record, so the inbound record's says when Kafka had the web's send,
+  and the room record's when it had moderation's verdict. The three hops add up to the whole.
 
 Run: `make bench` or `.venv/bin/python bench/message_latency.py [--messages N] [--rooms N]`.
 """

@@ -4,12 +4,16 @@ has to drop live frames.
 Two signals. The first: a send that waited longer than BACKPRESSURE_MAX_WAIT_SECONDS in its web
 process before it was read (`retry_after(waited=...)`), when the web itself is behind.
 
-The second, how late the bridge shows events: the time from a send (the event's
-`occurred_at`) to the moment its frame goes to the room. When that exceeds
-BACKPRESSURE_MAX_LAG_SECONDS, the bridge records it in Redis for
-BACKPRESSURE_WINDOW_SECONDS; while the record lives, sends are refused with
-`rate_limited` and a `retry_after`. Nothing counts up or down, so nothing can drift: the
-record is a fresh measurement that expires by itself once the bridge keeps up again.
+The second, how late the pipeline's consumers take their records: the moderation worker and the
+bridge's fan-out each measure, per batch, the time since Kafka appended its oldest record. When
+that exceeds BACKPRESSURE_MAX_LAG_SECONDS, the consumer records it in Redis for
+BACKPRESSURE_WINDOW_SECONDS; while the record lives, sends are refused with `rate_limited` and a
+`retry_after`. Nothing counts up or down, so nothing can drift: the record is a fresh measurement
+that expires by itself once the consumers keep up again.
+
+The time is the broker's (the topics keep `message.timestamp.type=LogAppendTime`), never one a
+record states: a record dated years ago, written straight to a topic, made the bridge think the
+pipeline that late and refused every sender on the site (docs/security.md).
 """
 
 from __future__ import annotations
@@ -28,12 +32,18 @@ def _key() -> str:
     return redis.key("backpressure", "late")
 
 
-async def note_shown(*, occurred_at: datetime) -> None:
-    """The bridge is about to show an event sent at `occurred_at` (recorded first, so that a
-    member who reads a late frame cannot send before the record is there)."""
-    lateness = (events.now() - occurred_at).total_seconds()
-    if lateness <= settings.BACKPRESSURE_MAX_LAG_SECONDS:
+def is_late(*, appended_at: datetime) -> bool:
+    """Whether a record Kafka appended then is taken late now (cheap: no Redis)."""
+    return (events.now() - appended_at).total_seconds() > settings.BACKPRESSURE_MAX_LAG_SECONDS
+
+
+async def note_taken(*, appended_at: datetime) -> None:
+    """A consumer of the pipeline takes a batch whose oldest record Kafka appended at
+    `appended_at`. Called before the batch is acted on, so that a member who reads a late frame
+    cannot send before the record is there."""
+    if not is_late(appended_at=appended_at):
         return
+    lateness = (events.now() - appended_at).total_seconds()
     window_ms = max(1, int(settings.BACKPRESSURE_WINDOW_SECONDS * 1000))
     await redis.client().set(_key(), f"{lateness:.3f}", px=window_ms)
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from chat import projection, projector, repository
+from chat import backpressure, projection, projector, repository
 from echostream import logs
 from echostream.core import events, kafka, metrics, mongo, redis
 
@@ -242,6 +242,19 @@ def _creation(record: kafka.Message) -> events.MessageCreated | None:
     return event
 
 
+async def _note_lag(batch: list[kafka.Message], at: _Consuming) -> None:
+    """How late the fan-out takes the batch, before members can see any of it (backpressure);
+    the store half, which no one waits on live, slows no one."""
+    appended_at = kafka.oldest_time(batch)
+    if not at.half.waited_on or appended_at is None or not backpressure.is_late(appended_at=appended_at):
+        return
+
+    async def note() -> None:
+        await backpressure.note_taken(appended_at=appended_at)
+
+    await _until_done(note, what=f"{at.half.role}: noting how late it runs", stop=at.stop)
+
+
 async def _process_batch(batch: list[kafka.Message], at: _Consuming) -> None:
     """Applies the batch in order: consecutive creations as one run, anything else on its own
     (after the run before it, which an edit or a delete may need)."""
@@ -327,6 +340,7 @@ async def _consume(half: Half, stop: asyncio.Event) -> None:
             parked.release_due(consumer)
             batch = await asyncio.to_thread(kafka.next_batch, consumer, linger=half.linger)
             with contextlib.suppress(Stopping):
+                await _note_lag(batch, at)
                 await _process_batch(batch, at)
             await asyncio.to_thread(_commit, consumer, done)
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from chat import backpressure, cache, projector, recent, repository
+from chat import cache, projector, recent, repository
 from echostream.core import events, groups, kafka, mongo
 
 logger = logging.getLogger(__name__)
@@ -131,9 +131,6 @@ async def do_show_room_event(*, event: events.RoomEvent) -> None:
     frame = projector.room_event_frame(
         new=isinstance(event, events.MessageCreated), seq=event.seq, message=document, prev_seq=prev_seq
     )
-    # How late the bridge runs, before the members can see it: a send made after a late frame
-    # arrived is slowed down for sure.
-    await backpressure.note_shown(occurred_at=event.occurred_at)
     await groups.send_to_room(event.room, frame, occurred_at=event.occurred_at)
     await cache.remember_shown(event.id)
 
@@ -159,8 +156,6 @@ async def do_show_created(*, created: list[events.MessageCreated]) -> None:
         recent.put_many(documents, live=True),
         cache.swap_all_last_shown([(event.room, event.seq) for event in to_show]),
     )
-    # How late the bridge runs (by the run's oldest event), before the members can see it.
-    await backpressure.note_shown(occurred_at=min(event.occurred_at for event in to_show))
     await groups.send_to_rooms(
         [
             (event.room, projector.room_event_frame(new=True, seq=event.seq, message=document, prev_seq=prev_seq),

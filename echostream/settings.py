@@ -274,8 +274,8 @@ CHANNEL_LAYERS = {
 }
 # How often a socket looks whether the newest frames of its rooms were dropped on the way.
 DELIVERY_TAIL_CHECK_SECONDS = _amount("DELIVERY_TAIL_CHECK_SECONDS", default=3.0, positive=True)
-# Backpressure: sends are refused (`rate_limited`) while the bridge shows events later than
-# this after they were sent, and for BACKPRESSURE_WINDOW_SECONDS after it last did.
+# Backpressure: sends are refused (`rate_limited`) while the moderation worker or the bridge takes
+# records later than this after Kafka appended them, and for BACKPRESSURE_WINDOW_SECONDS after.
 BACKPRESSURE_MAX_LAG_SECONDS = _amount("BACKPRESSURE_MAX_LAG_SECONDS", default=5.0)
 BACKPRESSURE_WINDOW_SECONDS = _amount("BACKPRESSURE_WINDOW_SECONDS", default=3.0)
 # A send read longer than this after it reached its web process is refused likewise: that web is

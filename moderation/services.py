@@ -54,19 +54,17 @@ class Refusal:
     detail: str
 
 
-# The web stamps a submission's `occurred_at` just before it hands the record to Kafka, on the same
-# clock: a record whose two times are further apart than this was not written by a web process.
-# Wide, so that no send the web acknowledged (after waiting for Kafka, say) is ever refused.
+# The web stamps a submission's `occurred_at` just before it hands the record to Kafka: a record
+# whose two times are further apart than this was not written by a web process. Wide, so that no
+# send the web acknowledged (after waiting for Kafka, say) is ever refused, whatever the clocks.
 OCCURRED_BEFORE_RECORD_SLACK = timedelta(days=1)
 OCCURRED_AFTER_RECORD_SLACK = timedelta(hours=1)
 
 
 def check_occurred_near_its_record(*, event: Inbound, recorded_at: datetime | None) -> None:
-    """`Unprocessable` when the event's `occurred_at` is far from its record's own time: a
-    message "sent" in 2000 written straight to the topic would be shown and kept so. This bounds
-    a forger's dates only as far as the slack (and not at all for one who sets the record's time
-    too): whoever can write the inbound topic is trusted with `occurred_at`, which the bridge's
-    backpressure reads (docs/security.md)."""
+    """`Unprocessable` when the event's `occurred_at` is far from its record's time (the
+    broker's, on a topic that keeps LogAppendTime): a message "sent" in 2000 written straight to
+    the topic would be shown and kept with that date."""
     if recorded_at is None:
         return
     if not -OCCURRED_BEFORE_RECORD_SLACK <= event.occurred_at - recorded_at <= OCCURRED_AFTER_RECORD_SLACK:

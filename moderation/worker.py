@@ -23,6 +23,7 @@ from asgiref.sync import async_to_sync
 from django import db
 from django.conf import settings
 
+from chat import backpressure
 from echostream import logs
 from echostream.core import events, groups, kafka, metrics, mongo, redis, wire
 from moderation import filters, services
@@ -300,6 +301,18 @@ def _flag(publication: Publication, *, seq: int | None, stop: threading.Event) -
         )
 
 
+def _note_lag(records: list[kafka.Message]) -> None:
+    """How late this worker takes the batch (backpressure). Best effort: with Redis down the
+    batch is judged all the same, and the next late batch notes it again."""
+    appended_at = kafka.oldest_time(records)
+    if appended_at is None or not backpressure.is_late(appended_at=appended_at):
+        return
+    try:
+        async_to_sync(backpressure.note_taken)(appended_at=appended_at)
+    except Exception as exc:
+        logger.warning("could not note how late moderation runs: %s", exc)
+
+
 def run(stop: threading.Event) -> None:
     """Consumes until `stop` is set; then finishes the batch in hand (or, with a store down,
     abandons it uncommitted), flushes, commits what is done and leaves the group."""
@@ -315,6 +328,7 @@ def run(stop: threading.Event) -> None:
             if not records:
                 continue
             gathering.took(len(records))
+            _note_lag(records)
             # A batch is this role's request: Django renews connections only at HTTP request
             # boundaries, so without this a connection that a database restart broke would
             # fail the batch's first check, and one would be kept past CONN_MAX_AGE forever.

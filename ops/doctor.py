@@ -320,7 +320,7 @@ def _room_findings(seen: TopicsSeen) -> list[Finding]:
         )
 
     by_retention: dict[str, list[str]] = {}
-    wrong_policy = []
+    wrong_policy, producer_timed = [], []
     for room in present:
         config = seen.configs.get(kafka.room_topic(room), {})
         retention = config.get("retention.ms", wanted["retention.ms"])
@@ -328,6 +328,8 @@ def _room_findings(seen: TopicsSeen) -> list[Finding]:
             by_retention.setdefault(retention, []).append(kafka.room_topic(room))
         if config.get("cleanup.policy", "delete") != wanted["cleanup.policy"]:
             wrong_policy.append(kafka.room_topic(room))
+        if config.get("message.timestamp.type", wanted["message.timestamp.type"]) != wanted["message.timestamp.type"]:
+            producer_timed.append(kafka.room_topic(room))
     # The failures (events dropped sooner than asked) first.
     for retention, rooms_with_it in sorted(
         by_retention.items(), key=lambda item: (_retention_at_least(item[0], wanted["retention.ms"]), int(item[0]))
@@ -356,6 +358,19 @@ def _room_findings(seen: TopicsSeen) -> list[Finding]:
                 "the last record of each key, so a room's history loses messages",
                 advice=_set_config_advice("cleanup.policy", "delete"),
                 items=wrong_policy,
+            )
+        )
+    if producer_timed:
+        findings.append(
+            Finding(
+                status="warn",
+                subject="room topics",
+                message=f"{len(producer_timed)} room topic(s) keep their producers' times, not the broker's "
+                "(message.timestamp.type=LogAppendTime): how late the bridge runs is then measured from a time a "
+                "record's writer chose (backpressure)",
+                advice=_set_config_advice("message.timestamp.type", "LogAppendTime")
+                + "; or set log.message.timestamp.type=LogAppendTime on the broker for every topic that does not say",
+                items=producer_timed,
             )
         )
     if not findings:

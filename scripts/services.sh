@@ -394,6 +394,10 @@ log.cleaner.dedupe.buffer.size=16777216
 # topic per room, one from a bridge names every room. Answered ones leave those watch lists only at
 # a purge, after this many; at the default 1,000, about 3,000 rooms filled the heap with them.
 fetch.purgatory.purge.interval.requests=100
+# A record's time is the broker's, set as it appends it, for topics that do not say (echostream
+# creates its own with it): how late a consumer takes records (chat/backpressure.py) must not be
+# what a record's writer says.
+log.message.timestamp.type=LogAppendTime
 EOF
 }
 

@@ -1,7 +1,9 @@
 """Where a step's copies spent their time, hop by hop, under load.
 
-Each Kafka record's timestamp is taken when its producer is handed the record, so the inbound
-record's says when the web was done with the send, and the room record's when moderation was.
+Each Kafka record's timestamp is the broker's, taken as it appends the record (the topics keep
+LogAppendTime; before the twelfth round of issue 11, when its producer was handed it, about a
+linger and a round trip earlier), so the inbound record's says when Kafka had the web's send,
+and the room record's when it had moderation's verdict.
 Joined with the client's own clock (send and arrival of each copy), a copy's time splits in three:
 the web (frame written to inbound record), moderation (inbound record to the room's record), and
 the bridge and the web (the room's record to the member's socket reading the copy). Kafka's

@@ -18,26 +18,26 @@ async def clean_signal(services, settings):
     await redis.client().aclose()
 
 
-async def test_events_shown_in_time_let_senders_send(clean_signal, settings):
+async def test_records_taken_in_time_let_senders_send(clean_signal, settings):
     settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
-    await backpressure.note_shown(occurred_at=events.now() - timedelta(seconds=1))
+    await backpressure.note_taken(appended_at=events.now() - timedelta(seconds=1))
     assert await backpressure.retry_after() is None
 
 
-async def test_an_event_shown_late_makes_senders_wait(clean_signal, settings):
+async def test_a_record_taken_late_makes_senders_wait(clean_signal, settings):
     settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
     settings.BACKPRESSURE_WINDOW_SECONDS = 30
-    await backpressure.note_shown(occurred_at=events.now() - timedelta(seconds=8))
+    await backpressure.note_taken(appended_at=events.now() - timedelta(seconds=8))
     wait = await backpressure.retry_after()
     assert wait is not None and 0 < wait <= 30
 
 
-async def test_the_signal_goes_away_by_itself_once_the_bridge_keeps_up(clean_signal, settings):
+async def test_the_signal_goes_away_by_itself_once_the_consumers_keep_up(clean_signal, settings):
     settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
     settings.BACKPRESSURE_WINDOW_SECONDS = 0.3
-    await backpressure.note_shown(occurred_at=events.now() - timedelta(seconds=8))
+    await backpressure.note_taken(appended_at=events.now() - timedelta(seconds=8))
     assert await backpressure.retry_after() is not None
-    await backpressure.note_shown(occurred_at=events.now())
+    await backpressure.note_taken(appended_at=events.now())
     await asyncio.sleep(0.6)
     assert await backpressure.retry_after() is None
 
@@ -48,7 +48,7 @@ async def test_a_process_reads_the_signal_at_most_once_per_read_interval(clean_s
     settings.BACKPRESSURE_READ_SECONDS = 0.5
     await asyncio.sleep(0.5)  # past any reading an earlier test left
     assert await backpressure.retry_after() is None
-    await backpressure.note_shown(occurred_at=events.now() - timedelta(seconds=8))
+    await backpressure.note_taken(appended_at=events.now() - timedelta(seconds=8))
     assert await backpressure.retry_after() is None  # read less than half a second ago
     await asyncio.sleep(0.5)
     wait = await backpressure.retry_after()

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from chat import bridge, repository
+from chat import backpressure, bridge, repository
 from echostream.core import events, groups, kafka, mongo, redis
 from tests.outage import MongoOutage
 
@@ -150,6 +150,41 @@ async def test_a_record_that_cannot_be_stored_is_dead_lettered_and_the_next_is_s
     assert all("year" in letter["error"] for letter in letters)
     assert await repository.get(mid(f"{room_id}-poison")) is None
     assert not running_bridge.task.done()
+
+
+@pytest.fixture
+async def no_backpressure(settings) -> AsyncIterator[None]:
+    settings.BACKPRESSURE_READ_SECONDS = 0
+    await redis.client().delete(backpressure._key())
+    yield
+    await redis.client().delete(backpressure._key())
+
+
+def write_dated(room_id: str, value: bytes, *, timestamp_ms: int) -> None:
+    """A record written straight to the room's topic by a producer that dates it itself."""
+    kafka.ensure_room_topic(room_id)
+    producer = kafka.make_sync_producer()
+    producer.produce(kafka.room_topic(room_id), value=value, key=room_id.encode(), timestamp=timestamp_ms)
+    assert producer.flush(30) == 0
+
+
+async def test_a_record_dated_years_ago_slows_no_sender(room, running_bridge, no_backpressure):
+    room_id, layer, channel = room
+    # Both its times say 2000: the bridge measures from the broker's, as it appended the record.
+    year_2000 = created_json(room_id, mid(f"{room_id}-2000"), "from 2000", occurred_at="2000-01-01T00:00:00+00:00")
+    await asyncio.to_thread(write_dated, room_id, year_2000, timestamp_ms=946_684_800_000)
+
+    assert (await next_frame(layer, channel))["message"]["body"] == "from 2000"
+    assert await backpressure.retry_after() is None
+
+
+async def test_a_batch_the_fan_out_takes_late_slows_senders(room, running_bridge, no_backpressure, settings):
+    room_id, layer, channel = room
+    settings.BACKPRESSURE_MAX_LAG_SECONDS = 0  # every record is taken "late"
+    await asyncio.to_thread(write, room_id, created_json(room_id, mid(f"{room_id}-late"), "late"))
+
+    assert (await next_frame(layer, channel))["message"]["body"] == "late"
+    assert await backpressure.retry_after() is not None
 
 
 def counted(name: str, role: str) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from confluent_kafka import (
     TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     ConsumerGroupTopicPartitions,
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "TIMESTAMP_CREATE_TIME",
+    "TIMESTAMP_LOG_APPEND_TIME",
     "AsyncProducer",
     "Consumer",
     "DeadLetterStopped",
@@ -70,6 +72,7 @@ __all__ = [
     "make_sync_producer",
     "moderation_group",
     "next_batch",
+    "oldest_time",
     "ping_once",
     "producer",
     "read_room",
@@ -254,9 +257,14 @@ def _create_topics(topics: Iterable[NewTopic]) -> None:
             logger.debug("topic %s already exists", topic)
 
 
+# A record's time is the broker's, set as it appends the record: how late a consumer takes it
+# (chat.backpressure) must not be whatever a record's writer says.
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+
+
 def room_topic_config() -> dict[str, str]:
     """The settings a room topic is created with (and that `manage.py doctor` expects it to have)."""
-    return {"retention.ms": str(settings.KAFKA_ROOM_RETENTION_MS), "cleanup.policy": "delete"}
+    return {"retention.ms": str(settings.KAFKA_ROOM_RETENTION_MS), "cleanup.policy": "delete", **APPEND_TIME}
 
 
 def ensure_room_topic(room_id: str) -> None:
@@ -275,7 +283,16 @@ def delete_room_topic(room_id: str) -> None:
 
 
 def ensure_inbound_topic() -> None:
-    _create_topics([NewTopic(inbound_topic(), num_partitions=settings.KAFKA_INBOUND_PARTITIONS, replication_factor=1)])
+    _create_topics(
+        [
+            NewTopic(
+                inbound_topic(),
+                num_partitions=settings.KAFKA_INBOUND_PARTITIONS,
+                replication_factor=1,
+                config=APPEND_TIME,
+            )
+        ]
+    )
 
 
 class DeadLetter(msgspec.Struct, kw_only=True):
@@ -404,6 +421,11 @@ def record_time(record: Message) -> datetime | None:
     if kind == TIMESTAMP_NOT_AVAILABLE or timestamp_ms < 0:
         return None
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+
+
+def oldest_time(records: list[Message]) -> datetime | None:
+    """The earliest of the records' times (`record_time`); None when none carries one."""
+    return min((made for record in records if (made := record_time(record)) is not None), default=None)
 
 
 def log_fields(record: Message) -> dict[str, Any]:

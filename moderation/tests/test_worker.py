@@ -4,9 +4,11 @@ published, refused or dead-lettered, and none stops the rest."""
 import json
 import logging
 import threading
+import time
 import uuid
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -375,3 +377,35 @@ def test_the_same_send_twice_in_a_batch_keeps_the_first_copy_s_count(member):
     # As when each is counted as it is judged: the first copy is the first of four, not the fourth
     # (the second copy, counted after the others, is a fourth).
     assert [events.decode(value).data.client_id for value in room_values(room_id)] == ["c0", "c1", "c2"]
+
+
+@pytest.fixture
+def no_backpressure(settings):
+    from chat import backpressure
+    from echostream.core import redis
+
+    async def clear() -> None:
+        await redis.client().delete(backpressure._key())
+
+    settings.BACKPRESSURE_READ_SECONDS = 0
+    settings.BACKPRESSURE_MAX_LAG_SECONDS = 5
+    async_to_sync(clear)()
+    yield backpressure
+    async_to_sync(clear)()
+
+
+def appended(seconds_ago: float) -> kafka.Message:
+    """An inbound record as Kafka hands it over, appended `seconds_ago` by the broker's clock."""
+    made = int((time.time() - seconds_ago) * 1000)
+    timestamp = (kafka.TIMESTAMP_LOG_APPEND_TIME, made)
+    return kafka.Message(topic=kafka.inbound_topic(), partition=0, offset=0, value=b"{}", timestamp=timestamp)
+
+
+def test_a_batch_taken_in_time_slows_no_sender(no_backpressure):
+    worker._note_lag([appended(0.5), appended(1)])
+    assert async_to_sync(no_backpressure.retry_after)() is None
+
+
+def test_a_batch_whose_oldest_record_waited_past_the_limit_slows_senders(no_backpressure):
+    worker._note_lag([appended(0.5), appended(8)])
+    assert async_to_sync(no_backpressure.retry_after)() is not None

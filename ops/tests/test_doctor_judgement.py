@@ -59,6 +59,21 @@ def test_a_compacted_or_multi_partition_room_topic_fails():
     assert "cleanup.policy=delete" in findings[1].advice
 
 
+def test_a_room_topic_that_keeps_its_producers_times_warns():
+    config = {**kafka.room_topic_config(), "message.timestamp.type": "CreateTime"}
+    findings = room_findings(
+        doctor.evaluate_topics(
+            seen=seen(
+                rooms=["a", "b"],
+                topics={kafka.room_topic("a"): 1, kafka.room_topic("b"): 1},
+                configs={kafka.room_topic("a"): kafka.room_topic_config(), kafka.room_topic("b"): config},
+            )
+        )
+    )
+    assert [(finding.status, finding.items) for finding in findings] == [("warn", [kafka.room_topic("b")])]
+    assert "message.timestamp.type=LogAppendTime" in findings[0].advice
+
+
 def test_inbound_partitions_other_than_the_setting_fail_saying_which_setting_matches(settings):
     settings.KAFKA_INBOUND_PARTITIONS = 8
     (inbound, *_) = doctor.evaluate_topics(seen=seen(rooms=[], topics={}))
