@@ -41,17 +41,22 @@ def test_when_no_room_has_a_topic_the_orphans_ask_whether_database_and_namespace
     assert orphans.status == "warn" and "DATABASE_URL and ECHOSTREAM_NAMESPACE" in orphans.advice
 
 
-def test_a_compacted_or_multi_partition_room_topic_fails():
-    config = {**kafka.room_topic_config(), "cleanup.policy": "compact"}
-    findings = room_findings(
+def room_findings_with_b_as(config: dict[str, str], *, partitions_of_a: int = 1) -> list[doctor.Finding]:
+    """The room topics' findings for room a (configured as made, in `partitions_of_a`) and room b
+    (one partition, with `config`)."""
+    return room_findings(
         doctor.evaluate_topics(
             seen=seen(
                 rooms=["a", "b"],
-                topics={kafka.room_topic("a"): 3, kafka.room_topic("b"): 1},
+                topics={kafka.room_topic("a"): partitions_of_a, kafka.room_topic("b"): 1},
                 configs={kafka.room_topic("a"): kafka.room_topic_config(), kafka.room_topic("b"): config},
             )
         )
     )
+
+
+def test_a_compacted_or_multi_partition_room_topic_fails():
+    findings = room_findings_with_b_as({**kafka.room_topic_config(), "cleanup.policy": "compact"}, partitions_of_a=3)
     assert [(finding.status, finding.items) for finding in findings] == [
         ("fail", [kafka.room_topic("a")]),
         ("fail", [kafka.room_topic("b")]),
@@ -60,16 +65,7 @@ def test_a_compacted_or_multi_partition_room_topic_fails():
 
 
 def test_a_room_topic_that_keeps_its_producers_times_warns():
-    config = {**kafka.room_topic_config(), "message.timestamp.type": "CreateTime"}
-    findings = room_findings(
-        doctor.evaluate_topics(
-            seen=seen(
-                rooms=["a", "b"],
-                topics={kafka.room_topic("a"): 1, kafka.room_topic("b"): 1},
-                configs={kafka.room_topic("a"): kafka.room_topic_config(), kafka.room_topic("b"): config},
-            )
-        )
-    )
+    findings = room_findings_with_b_as({**kafka.room_topic_config(), "message.timestamp.type": "CreateTime"})
     assert [(finding.status, finding.items) for finding in findings] == [("warn", [kafka.room_topic("b")])]
     assert "message.timestamp.type=LogAppendTime" in findings[0].advice
 
