@@ -32,18 +32,22 @@ def _key() -> str:
     return redis.key("backpressure", "late")
 
 
+def _lateness(appended_at: datetime) -> float:
+    return (events.now() - appended_at).total_seconds()
+
+
 def is_late(*, appended_at: datetime) -> bool:
     """Whether a record Kafka appended then is taken late now (cheap: no Redis)."""
-    return (events.now() - appended_at).total_seconds() > settings.BACKPRESSURE_MAX_LAG_SECONDS
+    return _lateness(appended_at) > settings.BACKPRESSURE_MAX_LAG_SECONDS
 
 
 async def note_taken(*, appended_at: datetime) -> None:
     """A consumer of the pipeline takes a batch whose oldest record Kafka appended at
     `appended_at`. Called before the batch is acted on, so that a member who reads a late frame
     cannot send before the record is there."""
-    if not is_late(appended_at=appended_at):
+    lateness = _lateness(appended_at)
+    if lateness <= settings.BACKPRESSURE_MAX_LAG_SECONDS:
         return
-    lateness = (events.now() - appended_at).total_seconds()
     window_ms = max(1, int(settings.BACKPRESSURE_WINDOW_SECONDS * 1000))
     await redis.client().set(_key(), f"{lateness:.3f}", px=window_ms)
 

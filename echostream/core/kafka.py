@@ -417,15 +417,20 @@ def _fitted(letter: DeadLetter) -> bytes:
 def record_time(record: Message) -> datetime | None:
     """The record's time: its producer's (CreateTime) or the broker's (LogAppendTime), as its
     topic keeps them; None when it carries none."""
-    kind, timestamp_ms = record.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE or timestamp_ms < 0:
-        return None
-    return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    timestamp_ms = _timestamp_ms(record)
+    return None if timestamp_ms is None else datetime.fromtimestamp(timestamp_ms / 1000, UTC)
 
 
 def oldest_time(records: list[Message]) -> datetime | None:
     """The earliest of the records' times (`record_time`); None when none carries one."""
-    return min((made for record in records if (made := record_time(record)) is not None), default=None)
+    # Compared as Kafka's milliseconds: one datetime per batch, not one per record.
+    oldest_ms = min((ms for record in records if (ms := _timestamp_ms(record)) is not None), default=None)
+    return None if oldest_ms is None else datetime.fromtimestamp(oldest_ms / 1000, UTC)
+
+
+def _timestamp_ms(record: Message) -> int | None:
+    kind, timestamp_ms = record.timestamp()
+    return None if kind == TIMESTAMP_NOT_AVAILABLE or timestamp_ms < 0 else timestamp_ms
 
 
 def log_fields(record: Message) -> dict[str, Any]:
